@@ -1,0 +1,36 @@
+# Two commands for a fresh machine:
+#   make run   -- set up .venv and verify the shipped sample thoughts (the main job, for now)
+#   make test  -- set up .venv and run the test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test setup protos protos-check bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/distillery verify examples/thoughts.jsonl -o out/thoughts.verified.jsonl
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+protos: $(STAMP)
+	$(BIN)/python -m distillery.core.protogen
+
+protos-check: $(STAMP)
+	$(BIN)/python -m distillery.core.protogen --check
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/verifier_pot.py
+	$(BIN)/python benchmarks/verifier_eot.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,26 @@
+"""The ``distillery`` command line: one module per command group, all built on the SDKs."""
+
+from __future__ import annotations
+
+import click
+
+import distillery
+from distillery.cli.verify import verifier_group, verify_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(distillery.__version__, prog_name="distillery")
+def cli() -> None:
+    """Distillery: distil a large model's math reasoning into a small one."""
+
+
+cli.add_command(verify_command)
+cli.add_command(verifier_group)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

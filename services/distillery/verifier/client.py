@@ -1,0 +1,58 @@
+"""Client SDK for a remote ``VerifierService`` (the CLI and other services use this)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import grpc
+
+from distillery.core.auth import bearer_metadata
+from distillery.core.grpc_server import MAX_MESSAGE_BYTES
+from distillery.v1 import verifier_pb2 as pb
+from distillery.v1 import verifier_pb2_grpc as pb_grpc
+from distillery.verifier import messages
+from distillery.verifier.records import ThoughtRecord, Verdict
+
+
+class VerifierClient:
+    def __init__(self, address: str, token: str | None = None) -> None:
+        self._channel = grpc.insecure_channel(address, options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ])
+        self._stub = pb_grpc.VerifierServiceStub(self._channel)
+        self._metadata = bearer_metadata(token)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> "VerifierClient":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def verify(self, records: Iterable[ThoughtRecord], timeout_s: float | None = None) -> list[Verdict]:
+        """One batch call; verdicts in input order."""
+        request = pb.VerifyRequest(thoughts=[messages.record_to_pb(r) for r in records])
+        response = self._stub.Verify(request, metadata=self._metadata, timeout=timeout_s)
+        return [messages.verdict_from_pb(v) for v in response.verdicts]
+
+    def verify_stream(self, records: Iterable[ThoughtRecord]) -> Iterator[tuple[int, Verdict]]:
+        """Stream records out, ``(index, verdict)`` back as they complete (any order)."""
+        responses = self._stub.VerifyStream((messages.record_to_pb(r) for r in records), metadata=self._metadata)
+        for message in responses:
+            yield message.index, messages.verdict_from_pb(message)
+
+    def info(self) -> pb.VerifierInfo:
+        return self._stub.GetInfo(pb.GetInfoRequest(), metadata=self._metadata)
+
+    def verify_many(self, records: Iterable[ThoughtRecord]) -> Iterator[Verdict]:
+        """Stream records through the service; verdicts re-ordered to input order."""
+        waiting: dict[int, Verdict] = {}
+        next_index = 0
+        for index, verdict in self.verify_stream(records):
+            waiting[index] = verdict
+            while next_index in waiting:
+                yield waiting.pop(next_index)
+                next_index += 1
