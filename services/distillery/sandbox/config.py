@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from distillery.sandbox.isolation import LAYERS
 from distillery.sandbox.policy import DEFAULT_ALLOWED_IMPORTS
 
 
@@ -56,3 +57,11 @@ class SandboxConfig(BaseModel):
         ),
     )
     start_timeout_s: float = Field(60.0, gt=0, description="How long a worker may take to start.")
+
+    @field_validator("require")
+    @classmethod
+    def _known_layers(cls, layers: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(layers) - set(LAYERS))
+        if unknown:
+            raise ValueError(f"unknown isolation layer(s) {', '.join(unknown)}; choose from {', '.join(LAYERS)}")
+        return layers

@@ -92,16 +92,10 @@ def _violation(node: ast.AST, allowed: frozenset[str]) -> str | None:
     elif isinstance(node, ast.Name):
         if node.id in DENIED_NAMES or (node.id.startswith("__") and node.id != "__name__"):
             return f"name '{node.id}' is not allowed"
-    elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        if node.name.startswith("__"):
-            return f"definition of '{node.name}' is not allowed"
-    elif isinstance(node, ast.arg):
-        if node.arg.startswith("__"):
-            return f"argument '{node.arg}' is not allowed"
     elif isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
         # Format strings walk attributes by name: "{0.__class__}".format(x).
         marker = "__" if isinstance(node.value, str) else b"__"
-        if marker in node.value:
+        if marker in node.value and node.value != "__main__":
             return "string constants containing '__' are not allowed"
     return None
 

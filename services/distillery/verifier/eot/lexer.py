@@ -39,6 +39,7 @@ _CHAR_ALIASES = {
 }
 _CURRENCY = set("$€£¥₹")
 _SUPERSCRIPT_POWERS = {"²": "2", "³": "3"}
+_PERCENT_WORDS = {"percent", "pct"}
 
 _NUMBER = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _NAME = re.compile(r"(?:math\.)?([A-Za-z_][A-Za-z0-9_]*)")
@@ -108,7 +109,10 @@ def tokenize(line: str) -> list[Token]:
             pos, space = m.end(), False
             continue
         elif m := _NAME.match(line, pos):
-            tokens.append(Token("NAME", m.group(1), space))
+            if m.group(1) in _PERCENT_WORDS and tokens and tokens[-1].kind in ("NUM", "NAME", "RPAREN"):
+                tokens.append(Token("PERCENT", "%", space))  # "20 percent" is 20%, not a unit to drop
+            else:
+                tokens.append(Token("NAME", m.group(1), space))
             pos, space = m.end(), False
             continue
         elif line[pos:pos + 2] in _TWO_CHAR_OPS:

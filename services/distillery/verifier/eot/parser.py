@@ -12,9 +12,10 @@ Grammar of one statement (lines may hold several, separated by ``;``)::
     term      := unary (('*' | '/') unary | implicit unary)*    3x, 2(5+1), (a)(b)
     unary     := ('-' | '+') unary | power
     power     := postfix ['^' unary]           right-associative
-    postfix   := primary '%'*                  20% is 20/100
+    postfix   := primary [SCALE] '%'*          20% is 20/100, "3 dozen" is 36
     primary   := NUM [',' NUM]* | FUNC '(' args ')' | NAME | '(' side ')'
-    tail      := NAME (NAME | NUM | ',')*      trailing units/prose: "5 * 3 dollars"
+    tail      := NAME (NAME | NUM | ',' | '/')*     trailing units/prose: "5 * 3 dollars"
+               | '(' (NAME | NUM | ',')+ ')'       "12 (in dollars)": spaced off, 2+ words, at the end
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ MAX_TREE_DEPTH = 200  # e.g. a 200-term sum; the (recursive) solvers walk trees 
 FUNCTIONS = {
     "ceil": "ceil", "ceiling": "ceil", "floor": "floor", "round": "round", "abs": "abs",
     "min": "min", "max": "max", "sqrt": "sqrt", "mod": "mod", "int": "int", "trunc": "int",
+}
+SCALE_WORDS = {
+    "dozen": Fraction(12), "hundred": Fraction(100), "thousand": Fraction(1000),
+    "million": Fraction(10**6), "billion": Fraction(10**9),
 }
 FUNCTION_ARITY = {
     "ceil": (1, 1), "floor": (1, 1), "round": (1, 2), "abs": (1, 1), "min": (1, 50),
@@ -142,7 +147,8 @@ class _StatementParser:
     def expect(self, kind: str) -> Token:
         tok = self.peek()
         if tok is None or tok.kind != kind:
-            raise EotSyntaxError(f"expected {kind}, found {tok.text if tok else 'end of line'!r}")
+            wanted = {"RPAREN": "')'", "LPAREN": "'('"}.get(kind, kind)
+            raise EotSyntaxError(f"expected {wanted}, found {tok.text if tok else 'end of line'!r}")
         return self.take()
 
     def enter(self) -> None:
@@ -183,20 +189,33 @@ class _StatementParser:
         return self.side()
 
     def tail(self) -> tuple[str, ...]:
-        """Trailing words after a complete expression ("= 20 per hour"), or a syntax error."""
+        """Trailing words after a complete expression ("= 20 per hour", "= 5 miles/hour",
+        "= 12 (in dollars)"), or a syntax error."""
         tok = self.peek()
         if tok is None:
             return ()
-        if tok.kind != "NAME" or not tok.space_before:
+        prose_parenthetical = self.prose_parenthetical_here()
+        if not prose_parenthetical and (tok.kind != "NAME" or not tok.space_before):
             raise EotSyntaxError(f"unexpected {tok.text!r}")
+        allowed = ("NAME", "NUM", "COMMA", "LPAREN", "RPAREN") if prose_parenthetical else ("NAME", "NUM", "COMMA", "OP")
         words: list[str] = []
         while (tok := self.peek()) is not None:
-            if tok.kind not in ("NAME", "NUM", "COMMA"):
+            if tok.kind not in allowed or (tok.kind == "OP" and tok.text != "/"):
                 raise EotSyntaxError(f"unexpected {tok.text!r} after {' '.join(words) or 'expression'}")
             if tok.kind == "NAME":
                 words.append(tok.text)
             self.take()
         return tuple(words)
+
+    def prose_parenthetical_here(self) -> bool:
+        """Is the rest of the statement a spaced-off "(in dollars)"? Two or more words, no
+        operators; a lone "(a)" stays a factor, as in "2 (a)"."""
+        tok = self.peek()
+        inside = self.tokens[self.pos + 1:-1]
+        return (tok is not None and tok.kind == "LPAREN" and tok.space_before
+                and self.tokens[-1].kind == "RPAREN" and len(inside) > 0
+                and all(t.kind in ("NAME", "NUM", "COMMA") for t in inside)
+                and sum(t.kind == "NAME" for t in inside) >= 2)
 
     # -- expressions -----------------------------------------------------------------
     def side(self) -> Expr:
@@ -226,7 +245,7 @@ class _StatementParser:
         if tok is None:
             return False
         if tok.kind == "LPAREN":
-            return prev.kind in ("NUM", "NAME", "RPAREN", "PERCENT")
+            return prev.kind in ("NUM", "NAME", "RPAREN", "PERCENT") and not self.prose_parenthetical_here()
         if tok.kind in ("NAME", "NUM") and not tok.space_before:
             return prev.kind in ("NUM", "RPAREN", "PERCENT")
         return False
@@ -254,6 +273,10 @@ class _StatementParser:
 
     def postfix(self) -> Expr:
         node = self.primary()
+        tok = self.peek()
+        if isinstance(node, Num) and tok is not None and tok.kind == "NAME" and tok.text in SCALE_WORDS:
+            self.take()  # "1.5 million", "3 dozen": a number word, not a unit to drop
+            node = Num(node.value * SCALE_WORDS[tok.text])
         while (tok := self.peek()) is not None and tok.kind == "PERCENT":
             self.take()
             node = Num(node.value / 100) if isinstance(node, Num) else BinOp("/", node, Num(Fraction(100)))
