@@ -207,8 +207,9 @@ class LinearSystem:
         return {var: -row.const for var, row in self.rows.items() if len(row.coeffs) == 1}
 
     def depends_on(self, var: str) -> list[str]:
-        """The free variables `var` still depends on (itself if it is free)."""
+        """What keeps `var` from a unique value: the free variables in its row, or, when
+        `var` is free itself, the variables it is tied to (empty if it is in no equation)."""
         row = self.rows.get(var)
-        if row is None:
-            return [var]
-        return sorted(v for v in row.coeffs if v != var)
+        if row is not None:
+            return sorted(v for v in row.coeffs if v != var)
+        return sorted({v for r in self.rows.values() if var in r.coeffs for v in r.coeffs if v != var})

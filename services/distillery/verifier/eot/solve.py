@@ -165,18 +165,24 @@ def _solve_pairs(pairs: list[Pair], target: str) -> Fraction | float:
         if target in newly_known:
             return newly_known[target]
         if not deferred:
-            free = sorted({_base_name(v) for v in system.depends_on(target)})
-            raise _Failure(Outcome.fail(Status.NO_ANSWER, f"underdetermined: ans depends on {', '.join(free)}"))
+            raise _Failure(_underdetermined(system.depends_on(target)))
         if not newly_known:
             return _solve_with_sympy(still_open, known, target)
         known.update(newly_known)
         pending = still_open
 
 
-def _connected_to(target: str, pairs: list[Pair]) -> list[Pair]:
-    """Only the equations that share unknowns, transitively, with the target."""
+def _underdetermined(free_names: list[str]) -> Outcome:
+    free = sorted({_base_name(name) for name in free_names})
+    if not free:
+        return Outcome.fail(Status.NO_ANSWER, "underdetermined: no equation fixes ans")
+    return Outcome.fail(Status.NO_ANSWER, f"underdetermined: ans depends on {', '.join(free)}")
+
+
+def _connected_to(target: str, pairs: list[Pair], known: dict[str, Fraction]) -> list[Pair]:
+    """Only the equations that share still-unknown names, transitively, with the target."""
     reach, chosen = {target}, []
-    remaining = [(pair, names_in(pair[0]) | names_in(pair[1])) for pair in pairs]
+    remaining = [(pair, (names_in(pair[0]) | names_in(pair[1])) - known.keys()) for pair in pairs]
     grew = True
     while grew:
         grew = False
@@ -194,9 +200,9 @@ def _solve_with_sympy(pairs: list[Pair], known: dict[str, Fraction], target: str
     and only ever sees objects we built: never a string from the text."""
     import sympy
 
-    relevant = _connected_to(target, pairs)
+    relevant = _connected_to(target, pairs, known)
     if len(relevant) > MAX_SYMPY_EQUATIONS:
-        raise _Failure(Outcome.fail(Status.RESOURCE_LIMIT, f"more than {MAX_SYMPY_EQUATIONS} nonlinear equations"))
+        raise _Failure(Outcome.fail(Status.RESOURCE_LIMIT, f"more than {MAX_SYMPY_EQUATIONS} equations for SymPy"))
     converter = _SympyBuilder(sympy, known)
     equations = []
     for lhs, rhs in relevant:
@@ -207,6 +213,8 @@ def _solve_with_sympy(pairs: list[Pair], known: dict[str, Fraction], target: str
             continue
         equations.append(difference)
     target_symbol = converter.symbol(target)
+    if not equations:
+        raise _Failure(_underdetermined([]))
     symbols = sorted(set().union(*(e.free_symbols for e in equations)) | {target_symbol}, key=str)
     try:
         solutions = sympy.solve(equations, symbols, dict=True)
@@ -222,8 +230,7 @@ def _pick_answer(candidates: list, sympy) -> float:  # type: ignore[no-untyped-d
     values: list[float] = []
     for candidate in candidates:
         if candidate.free_symbols:
-            free = sorted({_base_name(str(s)) for s in candidate.free_symbols})
-            raise _Failure(Outcome.fail(Status.NO_ANSWER, f"underdetermined: ans depends on {', '.join(free)}"))
+            raise _Failure(_underdetermined([str(s) for s in candidate.free_symbols]))
         try:
             number = complex(sympy.N(candidate, 30))
         except (TypeError, ValueError, OverflowError):

@@ -1,0 +1,117 @@
+"""``distillery verify`` as a user runs it: a real process, real files, the DESIGN.md contract."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CLI = Path(sys.executable).parent / "distillery"
+
+
+def distillery(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([str(CLI), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_console_script_is_installed():
+    assert CLI.exists(), "pip install -e . should install the `distillery` console script"
+    assert "verify" in distillery("--help").stdout
+
+
+def test_verify_writes_every_record_back_in_order_with_the_contract_fields(tmp_path):
+    rows = [
+        {"id": "a", "thought_type": "pot", "text": "ans = 2 * 9", "gold": 18, "extra": {"keep": True}},
+        {"id": "b", "thought_type": "eot", "text": "% x eggs, 3 eaten, 15 left\neggs = x\neggs - 3 = 15\nans = eggs",
+         "gold": "18"},
+        {"id": "c", "thought_type": "cot", "text": "9 + 9 = 18. The answer is 18.", "gold": 17},
+        {"id": "d", "thought_type": "pot", "text": "ans = 1 / 0"},
+        {"id": "e", "thought_type": "pot", "text": "import os\nans = 1", "gold": 1},
+    ]
+    out = tmp_path / "out.jsonl"
+    result = distillery("verify", str(write_jsonl(tmp_path / "in.jsonl", rows)), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    written = read_jsonl(out)
+    assert [r["id"] for r in written] == ["a", "b", "c", "d", "e"]
+    for row, original in zip(written, rows):
+        assert {k: row[k] for k in original} == original  # input fields untouched
+        assert set(row) - set(original) == {"answer", "status", "correct", "error"}
+    assert [r["status"] for r in written] == ["ok", "ok", "ok", "exec_error", "unsafe"]
+    assert [r["answer"] for r in written] == [18.0, 18.0, 18.0, None, None]
+    assert [r["correct"] for r in written] == [True, True, False, None, False]
+    assert written[0]["error"] is None and "ZeroDivisionError" in written[3]["error"]
+    # Summary on stderr: counts per status and accuracy.
+    assert "accuracy        2/4 = 50.00%" in result.stderr
+    assert "exec_error      1" in result.stderr
+
+
+def test_json_summary(tmp_path):
+    rows = [{"id": i, "thought_type": "pot", "text": f"ans = {i}", "gold": i % 2} for i in range(4)]
+    result = distillery("verify", str(write_jsonl(tmp_path / "in.jsonl", rows)), "-o", str(tmp_path / "o.jsonl"),
+                        "--json", "--workers", "1", "--timeout", "2")
+    summary = json.loads(result.stdout)
+    assert summary["total"] == 4 and summary["correct"] == 2 and summary["accuracy"] == 0.5
+    assert summary["by_status"] == {"ok": 4}
+
+
+@pytest.mark.parametrize("bad_line, fragment", [
+    ("{not json", "not valid JSON"),
+    ('["a", "list"]', "expected a JSON object"),
+    ('{"id": 1, "thought_type": "sql", "text": "x"}', "thought_type"),
+    ('{"id": 1, "thought_type": "pot"}', "text: Field required"),
+    ('{"id": 1, "thought_type": "pot", "text": "ans=1", "gold": "lots"}', "gold"),
+])
+def test_malformed_line_fails_with_its_line_number_and_writes_nothing(tmp_path, bad_line, fragment):
+    good = {"id": "ok", "thought_type": "pot", "text": "ans = 1"}
+    source = write_jsonl(tmp_path / "in.jsonl", [good, "", bad_line, good])
+    out = tmp_path / "out.jsonl"
+    result = distillery("verify", str(source), "-o", str(out))
+    assert result.returncode == 2
+    assert f"in.jsonl:3: " in result.stderr and fragment in result.stderr
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == [source]  # no partial or temp file left behind
+
+
+def test_skip_invalid_verifies_the_rest(tmp_path):
+    good = {"id": "ok", "thought_type": "pot", "text": "ans = 1", "gold": 1}
+    source = write_jsonl(tmp_path / "in.jsonl", [good, "{oops", good])
+    out = tmp_path / "out.jsonl"
+    result = distillery("verify", str(source), "-o", str(out), "--skip-invalid")
+    assert result.returncode == 0
+    assert "skipped: " in result.stderr and "in.jsonl:2" in result.stderr
+    assert [r["correct"] for r in read_jsonl(out)] == [True, True]
+
+
+def test_existing_output_survives_a_failed_run(tmp_path):
+    out = write_jsonl(tmp_path / "out.jsonl", [{"previous": "result"}])
+    source = write_jsonl(tmp_path / "in.jsonl", ["{broken"])
+    assert distillery("verify", str(source), "-o", str(out)).returncode == 2
+    assert read_jsonl(out) == [{"previous": "result"}]
+
+
+def test_timeout_option_applies(tmp_path):
+    rows = [{"id": 1, "thought_type": "pot", "text": "while True:\n    pass"}]
+    out = tmp_path / "o.jsonl"
+    result = distillery("verify", str(write_jsonl(tmp_path / "in.jsonl", rows)), "-o", str(out), "--timeout", "0.5")
+    assert result.returncode == 0
+    row = read_jsonl(out)[0]
+    assert row["status"] == "timeout" and "0.5" in row["error"]
+
+
+def test_shipped_sample_runs(tmp_path):
+    result = distillery("verify", str(REPO / "examples" / "thoughts.jsonl"), "-o", str(tmp_path / "o.jsonl"), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["total"] == 13 and summary["by_status"]["ok"] >= 8
