@@ -110,3 +110,21 @@ def test_config_rejects_bad_values_naming_the_field():
 def test_requiring_present_layers_starts():
     with Sandbox(SandboxConfig(workers=1, require=("seccomp", "landlock", "network_namespace"))) as box:
         assert box.run_python("ans = 1").outcome.answer == 1.0
+
+
+def test_in_process_workers_run_only_trusted_calls_and_survive_timeouts():
+    config = SandboxConfig(workers=1, fork_per_task=False, preload=("distillery.verifier.eot.solve",),
+                           limits=ExecutionLimits(timeout_s=1.0))
+    with Sandbox(config) as box:
+        solved = box.call("distillery.verifier.eot.solve:solve_eot", "a = 2\nans = 3 * a")
+        assert solved.outcome.status is Status.OK and solved.outcome.answer == 6.0
+        # Untrusted programs never run without a fresh child.
+        refused = box.run_python("ans = 1").outcome
+        assert refused.status is Status.UNSAFE and "trusted functions only" in refused.error
+        # Only functions of preloaded modules may be called.
+        assert box.call("os:getcwd").outcome.status is Status.UNSAFE
+        # A solve past its limit costs the worker a restart, and the next call works.
+        slow = box.call("distillery.verifier.eot.solve:solve_eot", "(10^40)^x = 10\nans = x").outcome
+        assert slow.status is Status.TIMEOUT
+        again = box.call("distillery.verifier.eot.solve:solve_eot", "ans = 2 + 2").outcome
+        assert again.answer == 4.0

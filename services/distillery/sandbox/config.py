@@ -57,6 +57,16 @@ class SandboxConfig(BaseModel):
         ),
     )
     start_timeout_s: float = Field(60.0, gt=0, description="How long a worker may take to start.")
+    fork_per_task: bool = Field(
+        True,
+        description=(
+            "Run every task in a fresh forked child (always, for untrusted programs). False: only "
+            "`call` tasks, run inside the long-lived worker, which is hardened once at start with "
+            "the default limits' memory; a task past its time limit gets the whole worker killed "
+            "and restarted. For trusted code on untrusted data, where per-task forks cost more than "
+            "the work."
+        ),
+    )
 
     @field_validator("require")
     @classmethod

@@ -145,11 +145,28 @@ def harden_child(report: IsolationReport, temp_dir: str, limits: dict, baseline_
                  landlock_ruleset: int | None) -> None:
     """Apply every per-child layer the report says is available. Raises if one fails."""
     os.setsid()
-    os.chdir(temp_dir)
-    soft_as = baseline_as + limits["memory_mb"] * 1024 * 1024
     cpu = limits["cpu_seconds"]
-    resource.setrlimit(resource.RLIMIT_AS, (soft_as, soft_as))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    _harden(report, temp_dir, limits, baseline_as, landlock_ruleset)
+    # After the identity change, which clears it: die with the worker.
+    set_parent_death_signal()
+
+
+def harden_worker(report: IsolationReport, scratch_dir: str, limits: dict, baseline_as: int,
+                  landlock_ruleset: int | None) -> None:
+    """Harden a long-lived worker that runs trusted functions in-process (no fork per task).
+
+    The same layers as a child, minus the per-task CPU limit (the service enforces the
+    wall-clock limit by killing the whole worker) and minus a new session.
+    """
+    _harden(report, scratch_dir, limits, baseline_as, landlock_ruleset)
+
+
+def _harden(report: IsolationReport, work_dir: str, limits: dict, baseline_as: int,
+            landlock_ruleset: int | None) -> None:
+    os.chdir(work_dir)
+    soft_as = baseline_as + limits["memory_mb"] * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (soft_as, soft_as))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits["max_file_bytes"], limits["max_file_bytes"]))
     resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -158,8 +175,6 @@ def harden_child(report: IsolationReport, temp_dir: str, limits: dict, baseline_
         os.setresgid(NOBODY, NOBODY, NOBODY)
         os.setresuid(NOBODY, NOBODY, NOBODY)
     resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
-    # After the identity change, which clears it: die with the worker.
-    set_parent_death_signal()
     if report.landlock:
         landlock.restrict_self(landlock_ruleset)
         os.close(landlock_ruleset)

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # Extra time the service waits beyond a task's own limit before declaring the worker hung.
 WORKER_GRACE_S = 5.0
+# For workers that run calls in-process, the service's deadline *is* the limit (plus transfer).
+IN_PROCESS_GRACE_S = 0.25
 
 
 class SandboxUnavailable(RuntimeError):
@@ -45,6 +47,10 @@ class ExecutionResult:
     stdout: str = ""
     wall_ms: float = 0.0
     cpu_ms: float = 0.0
+
+
+def _limits_message(limits: ExecutionLimits) -> dict:
+    return {**limits.model_dump(), "cpu_seconds": limits.cpu_seconds}
 
 
 def _worker_environment() -> dict[str, str]:
@@ -67,7 +73,8 @@ class _WorkerProcess:
             start_new_session=True, env=_worker_environment(),
         )
         settings = {"allowed_imports": list(self.config.allowed_imports),
-                    "preload": list(self.config.preload), "ast_policy": self.config.ast_policy}
+                    "preload": list(self.config.preload), "ast_policy": self.config.ast_policy,
+                    "fork_per_task": self.config.fork_per_task, "limits": _limits_message(self.config.limits)}
         try:
             write_frame(self.process.stdin.fileno(), settings)
             hello = read_frame(self.process.stdout.fileno(), time.monotonic() + self.config.start_timeout_s)
@@ -85,6 +92,12 @@ class _WorkerProcess:
             self.start()
         write_frame(self.process.stdin.fileno(), task)
         return read_frame(self.process.stdout.fileno(), time.monotonic() + timeout_s)
+
+    def kill(self) -> None:
+        """Stop a worker that may be busy: no grace, no waiting for it to finish a task."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+        self.stop()
 
     def stop(self) -> None:
         if self.process is None:
@@ -177,17 +190,26 @@ class Sandbox:
     def _run(self, task: dict, limits: ExecutionLimits) -> ExecutionResult:
         if not self._started:
             self.start()
-        task["limits"] = {**limits.model_dump(), "cpu_seconds": limits.cpu_seconds}
+        task["limits"] = _limits_message(limits)
+        # A forking worker enforces the limit itself (and answers); an in-process one cannot,
+        # so for it the deadline here is the limit, and passing it costs the worker.
+        deadline_s = limits.timeout_s + (WORKER_GRACE_S if self.config.fork_per_task else IN_PROCESS_GRACE_S)
         worker = self._idle.get()
         try:
-            reply = worker.request(task, limits.timeout_s + WORKER_GRACE_S)
-        except (ChannelClosed, ChannelTimeout, OSError, SandboxUnavailable) as exc:
-            # The worker itself died or hung (the child it ran is gone with it): replace it.
+            reply = worker.request(task, deadline_s)
+        except ChannelTimeout:
+            worker.kill()
+            if self.config.fork_per_task:
+                self.restarts += 1
+                log.warning("sandbox worker stopped answering; restarted it")
+                return ExecutionResult(Outcome.fail(Status.TIMEOUT, "sandbox worker stopped answering"))
+            return ExecutionResult(Outcome.fail(Status.TIMEOUT, f"exceeded the wall-clock limit of {limits.timeout_s} s"))
+        except (ChannelClosed, OSError, SandboxUnavailable) as exc:
+            # The worker itself died (the child it ran is gone with it): replace it.
             self.restarts += 1
             log.warning("sandbox worker failed (%s); restarting it", exc)
-            worker.stop()
-            status = Status.TIMEOUT if isinstance(exc, ChannelTimeout) else Status.EXEC_ERROR
-            return ExecutionResult(Outcome.fail(status, f"sandbox worker failed: {exc}"))
+            worker.kill()
+            return ExecutionResult(Outcome.fail(Status.EXEC_ERROR, f"sandbox worker failed: {exc}"))
         finally:
             self._idle.put(worker)
         outcome = Outcome(Status(reply["status"]), reply.get("answer"), reply.get("error"))

@@ -35,6 +35,9 @@ class Verifier:
         self._eot = Sandbox(SandboxConfig(
             workers=self.config.workers, limits=self.config.eot_limits, allowed_imports=(),
             preload=("sympy", EOT_SOLVER.split(":")[0]), require=self.config.require_isolation,
+            # Our own solver on untrusted data: no fork per system (a SymPy-sized fork costs
+            # more than most solves); a solve past its limit costs the worker a restart.
+            fork_per_task=False,
         ))
         # Threads only wait on sandbox workers; two per worker keeps every worker busy.
         self._threads = ThreadPoolExecutor(max_workers=4 * self.config.workers, thread_name_prefix="verify")

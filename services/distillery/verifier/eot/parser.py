@@ -9,7 +9,8 @@ Grammar of one statement (lines may hold several, separated by ``;``)::
                | NAME AUG side [tail]         a -= 4 gives a = a - 4
                | side REL side                an inequality: read, then ignored
     side      := term (('+' | '-') term)*
-    term      := unary (('*' | '/') unary | implicit unary)*    3x, 2(5+1), (a)(b)
+    term      := unary (('*' | '/') unary | implicit unary)*    3x, 2(5+1), (a)(b);
+                 an implicit product binds like '*', so 1/2x is (1/2)*x
     unary     := ('-' | '+') unary | power
     power     := postfix ['^' unary]           right-associative
     postfix   := primary [SCALE] '%'*          20% is 20/100, "3 dozen" is 36
@@ -374,8 +375,6 @@ def parse_system(text: str) -> list[Equation]:
                     if max(tree_depth(lhs), tree_depth(rhs)) > MAX_TREE_DEPTH:
                         raise EotLimitError(f"line {line_no}: expression deeper than {MAX_TREE_DEPTH}")
                     equations.append(Equation(lhs, rhs, line_no, tail))
-        except ControlFlowError:
-            raise
         except EotSyntaxError as exc:
             raise EotSyntaxError(f"line {line_no}: {exc} in {line[:60]!r}") from None
         if len(equations) > MAX_EQUATIONS:

@@ -318,3 +318,14 @@ class _SympyBuilder:
             return sp.Mod(args[0], args[1])
         raise _Failure(Outcome.fail(Status.NO_ANSWER, f"{expr.func}() of an unknown is not supported"))
 
+
+
+def sandbox_warmup() -> None:
+    """Load SymPy's lazily imported solver modules once, in the sandbox worker.
+
+    The worker is confined (no reading outside the interpreter's own directories, perhaps
+    as `nobody`) before it takes work; whatever a solve would import later must be in
+    memory by then.
+    """
+    solve_eot("price = 100 / x\nprice * price = 400\nans = x")
+    solve_eot("a = x * y\nx + y = 5\nx - y = 1\nans = a")
