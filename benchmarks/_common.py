@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,3 +30,17 @@ def machine() -> str:
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), "unknown CPU")
     return f"{os.cpu_count()} cores, {model}"
+
+
+def run_concurrently(run_one: Callable[[str], object], items: list[str], workers: int) -> tuple[float, list[float]]:
+    """Items per second with ``workers`` calls in flight, and each call's latency in ms."""
+
+    def timed(item: str) -> float:
+        started = time.perf_counter()
+        run_one(item)
+        return (time.perf_counter() - started) * 1000
+
+    with ThreadPoolExecutor(workers) as pool:
+        started = time.perf_counter()
+        latencies = list(pool.map(timed, items))
+    return len(items) / (time.perf_counter() - started), latencies

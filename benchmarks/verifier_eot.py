@@ -15,9 +15,8 @@ import argparse
 import json
 import multiprocessing
 import time
-from concurrent.futures import ThreadPoolExecutor
 
-from _common import machine, percentiles, xot_records
+from _common import machine, percentiles, run_concurrently, xot_records
 
 from distillery.verifier.config import VerifierConfig
 from distillery.verifier.records import ThoughtRecord
@@ -80,16 +79,11 @@ def main() -> None:
     with Verifier(VerifierConfig(workers=args.workers)) as verifier:
         verifier.start()
 
-        def ours(text: str) -> float:
-            started = time.perf_counter()
+        def ours(text: str) -> None:
             verifier.verify(ThoughtRecord(id=0, thought_type="eot", text=text))
-            return (time.perf_counter() - started) * 1000
 
-        with ThreadPoolExecutor(args.workers) as pool:
-            list(pool.map(ours, texts[:50]))  # warm-up
-            started = time.perf_counter()
-            latencies = list(pool.map(ours, texts))
-            ours_rate = len(texts) / (time.perf_counter() - started)
+        run_concurrently(ours, texts[:50], args.workers)  # warm-up
+        ours_rate, latencies = run_concurrently(ours, texts, args.workers)
     base_rate, base_latencies = run_baseline(texts, args.workers, args.baseline_timeout)
     print(json.dumps({
         "benchmark": "eot_solving", "machine": machine(), "concurrency": args.workers, "systems": len(texts),

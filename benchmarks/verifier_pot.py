@@ -13,28 +13,17 @@ import argparse
 import json
 import subprocess
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 
-from _common import machine, percentiles, xot_records
+from _common import machine, percentiles, run_concurrently, xot_records
 
 from distillery.verifier.config import VerifierConfig
 from distillery.verifier.records import ThoughtRecord
 from distillery.verifier.verifier import Verifier
 
 
-def naive(program: str) -> float:
+def naive(program: str) -> None:
     """The baseline: a fresh interpreter per program, no isolation at all."""
-    started = time.perf_counter()
     subprocess.run([sys.executable, "-c", program + "\nprint(ans)"], capture_output=True, timeout=10, check=False)
-    return (time.perf_counter() - started) * 1000
-
-
-def run_pool(run_one, programs: list[str], workers: int) -> tuple[float, list[float]]:
-    started = time.perf_counter()
-    with ThreadPoolExecutor(workers) as pool:
-        latencies = list(pool.map(run_one, programs))
-    return len(programs) / (time.perf_counter() - started), latencies
 
 
 def main() -> None:
@@ -47,16 +36,14 @@ def main() -> None:
     with Verifier(VerifierConfig(workers=args.workers)) as verifier:
         verifier.start()
 
-        def sandboxed(program: str) -> float:
-            started = time.perf_counter()
+        def sandboxed(program: str) -> None:
             verifier.verify(ThoughtRecord(id=0, thought_type="pot", text=program))
-            return (time.perf_counter() - started) * 1000
 
-        run_pool(sandboxed, programs[:50], args.workers)  # warm-up
-        full_rate, full_latencies = run_pool(sandboxed, programs, args.workers)
+        run_concurrently(sandboxed, programs[:50], args.workers)  # warm-up
+        full_rate, full_latencies = run_concurrently(sandboxed, programs, args.workers)
         subset = programs[: args.baseline_programs]
-        ours_rate, _ = run_pool(sandboxed, subset, args.workers)
-    naive_rate, naive_latencies = run_pool(naive, subset, args.workers)
+        ours_rate, _ = run_concurrently(sandboxed, subset, args.workers)
+    naive_rate, naive_latencies = run_concurrently(naive, subset, args.workers)
 
     print(json.dumps({
         "benchmark": "pot_verification", "machine": machine(), "concurrency": args.workers,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from ..outcome import Outcome, Status
+from distillery.core.outcome import Outcome, Status
 from .lexer import EotLimitError, EotSyntaxError
 from .linear import MAX_BITS, Inconsistent, LinearSystem, NonLinear, NumberTooLarge, to_affine
 from .parser import BinOp, Call, Equation, Expr, Neg, Num, Var, names_in, parse_system
