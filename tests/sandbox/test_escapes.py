@@ -155,3 +155,17 @@ def test_sandbox_still_answers_after_every_attack(raw_sandbox, sandbox):
     for box in (raw_sandbox, sandbox):
         assert box.run_python("ans = 2 + 2").outcome.answer == 4.0
         assert box.restarts == 0  # no worker was taken down
+
+
+@pytest.mark.parametrize("text", [
+    "ans = __import__('os').system('touch {marker}')",
+    "x = 1\nans = eval(\"__import__('os').system('touch {marker}')\")",
+    "ans = Symbol('x').__class__.__init__.__globals__['os'].system('touch {marker}')",
+    "ans = sympify(\"__import__('os').system('touch {marker}')\")",
+    "% lambda: exec\nans = (lambda: __import__('os').system('touch {marker}'))()",
+])
+def test_sympy_string_injection_in_eot_has_no_effect(verifier, tmp_path, text):
+    marker = tmp_path / "pwned"
+    outcome = verifier.answer("eot", text.format(marker=marker))
+    assert outcome.status is not Status.OK
+    assert not marker.exists()

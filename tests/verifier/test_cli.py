@@ -115,3 +115,45 @@ def test_shipped_sample_runs(tmp_path):
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["total"] == 13 and summary["by_status"]["ok"] >= 8
+
+
+def test_tolerance_options(tmp_path):
+    rows = [{"id": 1, "thought_type": "pot", "text": "ans = 1005", "gold": 1000}]
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
+    for extra, expected in (((), False), (("--rel-tol", "0.01"), True), (("--abs-tol", "10"), True)):
+        out = tmp_path / "o.jsonl"
+        assert distillery("verify", str(source), "-o", str(out), *extra).returncode == 0
+        assert read_jsonl(out)[0]["correct"] is expected
+
+
+def test_verifier_serve_command_end_to_end(tmp_path):
+    """`distillery verifier serve` as a process: port 0, token file, a real call, SIGTERM."""
+    import signal
+
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    tokens = tmp_path / "tokens"
+    tokens.write_text("tok-1\n")
+    server = subprocess.Popen([str(CLI), "verifier", "serve", "--port", "0", "--workers", "1",
+                               "--token-file", str(tokens)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        assert line.startswith("verifier serving on 127.0.0.1:"), line + server.stderr.read()
+        address = line.split()[-1]
+        health = health_pb2_grpc.HealthStub(grpc.insecure_channel(address))
+        assert health.Check(health_pb2.HealthCheckRequest()).status == health_pb2.HealthCheckResponse.SERVING
+        rows = [{"id": "a", "thought_type": "pot", "text": "ans = 7 * 6", "gold": 42}]
+        out = tmp_path / "o.jsonl"
+        remote = distillery("verify", str(write_jsonl(tmp_path / "in.jsonl", rows)), "-o", str(out),
+                            "--address", address, "--token", "tok-1")
+        assert remote.returncode == 0, remote.stderr
+        assert read_jsonl(out)[0]["correct"] is True
+        denied = distillery("verify", str(tmp_path / "in.jsonl"), "-o", str(out), "--address", address)
+        assert denied.returncode == 1
+        assert denied.stderr.strip() == f"Error: verifier at {address}: UNAUTHENTICATED: missing bearer token"
+        info = json.loads(distillery("verifier", "info", "--address", address, "--token", "tok-1", "--json").stdout)
+        assert info["isolation"]["seccomp"] is True
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0

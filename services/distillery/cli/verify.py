@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import click
+import grpc
 
 from distillery.cli.flags import json_option, timeout_option, token_option, workers_option
 from distillery.cli.progress import progress
@@ -20,8 +21,12 @@ from distillery.verifier.config import VerifierConfig
 EXIT_INVALID_INPUT = 2
 
 
-def _config(workers: int, timeout_s: float | None) -> VerifierConfig:
+def _config(workers: int, timeout_s: float | None, abs_tol: float | None = None,
+            rel_tol: float | None = None) -> VerifierConfig:
     config = VerifierConfig(workers=workers)
+    grading = {k: v for k, v in (("abs_tol", abs_tol), ("rel_tol", rel_tol)) if v is not None}
+    if grading:
+        config = config.model_copy(update={"grading": config.grading.model_copy(update=grading)})
     return config.with_timeout(timeout_s) if timeout_s else config
 
 
@@ -32,11 +37,16 @@ def _config(workers: int, timeout_s: float | None) -> VerifierConfig:
 @workers_option()
 @timeout_option
 @click.option("--skip-invalid", is_flag=True, help="Report malformed lines and go on, instead of failing.")
+@click.option("--abs-tol", type=click.FloatRange(min=0), default=None,
+              help="Correct when |answer - gold| < ABS_TOL (default 1e-3).")
+@click.option("--rel-tol", type=click.FloatRange(min=0), default=None,
+              help="Also correct when |answer - gold| <= REL_TOL * |gold| (default off).")
 @click.option("--address", default=None, help="Use a remote verifier service (host:port) instead of a local sandbox.")
 @token_option
 @json_option
 def verify_command(input_path: Path, output_path: Path, workers: int, timeout_s: float | None, skip_invalid: bool,
-                   address: str | None, token: str | None, as_json: bool) -> None:
+                   abs_tol: float | None, rel_tol: float | None, address: str | None, token: str | None,
+                   as_json: bool) -> None:
     """Execute, solve or parse each thought of INPUT.jsonl and grade it against its gold answer.
 
     Each line: {"id", "thought_type": "cot"|"pot"|"eot", "text", "gold"?}. Exit 0 even when
@@ -55,16 +65,21 @@ def verify_command(input_path: Path, output_path: Path, workers: int, timeout_s:
             if address:
                 from distillery.verifier.client import VerifierClient
 
+                if timeout_s or abs_tol is not None or rel_tol is not None or workers != 2:
+                    raise click.UsageError("--timeout/--workers/--abs-tol/--rel-tol configure a local verifier; "
+                                           "a remote one uses its own settings")
                 with VerifierClient(address, token) as client:
                     summary = verify_file(input_path, output_path, client.verify_many, True, advance)
             else:
                 from distillery.verifier.verifier import Verifier
 
-                with Verifier(_config(workers, timeout_s)) as verifier:
+                with Verifier(_config(workers, timeout_s, abs_tol, rel_tol)) as verifier:
                     summary = verify_file(input_path, output_path, verifier.verify_many, True, advance)
     except InvalidLine as exc:  # the file changed between the two passes
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_INVALID_INPUT)
+    except grpc.RpcError as exc:
+        raise click.ClickException(f"verifier at {address}: {exc.code().name}: {exc.details()}") from None
     summary.invalid_lines = invalid
     _report(summary, output_path, as_json)
 
@@ -125,5 +140,8 @@ def info_command(address: str, token: str | None, as_json: bool) -> None:
     from distillery.verifier.client import VerifierClient
 
     with VerifierClient(address, token) as client:
-        info = MessageToDict(client.info(), preserving_proto_field_name=True)
+        try:
+            info = MessageToDict(client.info(), preserving_proto_field_name=True)
+        except grpc.RpcError as exc:
+            raise click.ClickException(f"verifier at {address}: {exc.code().name}: {exc.details()}") from None
     click.echo(json.dumps(info, indent=None if as_json else 2))
