@@ -7,7 +7,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from distillery.core.auth import bearer_metadata, check_exposure, hash_token
+from distillery.core.auth import StaticTokens, bearer_metadata, check_exposure, hash_token
 from distillery.core.outcome import Status
 from distillery.v1 import verifier_pb2 as pb
 from distillery.v1 import verifier_pb2_grpc as pb_grpc
@@ -21,7 +21,8 @@ TOKEN = "team-a-token"
 
 @pytest.fixture(scope="module")
 def server():
-    handle, verifier = create_verifier_server("127.0.0.1:0", VerifierConfig(workers=2), (hash_token(TOKEN),))
+    handle, verifier = create_verifier_server("127.0.0.1:0", VerifierConfig(workers=2),
+                                              StaticTokens([hash_token(TOKEN)]))
     yield f"127.0.0.1:{handle.port}"
     handle.stop(grace_s=1)
     verifier.close()
@@ -126,6 +127,6 @@ def test_service_keeps_answering_after_hostile_programs(client):
 
 def test_refuses_unauthenticated_exposure_beyond_loopback():
     with pytest.raises(ValueError, match="without authentication"):
-        check_exposure("0.0.0.0:50051", ())
-    check_exposure("127.0.0.1:50051", ())
-    check_exposure("0.0.0.0:50051", (hash_token("t"),))
+        check_exposure("0.0.0.0:50051", authenticated=False)
+    check_exposure("127.0.0.1:50051", authenticated=False)
+    check_exposure("0.0.0.0:50051", authenticated=True)

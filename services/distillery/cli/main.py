@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 import distillery
+from distillery.cli.registry import registry_group, team_group
+from distillery.cli.stack import down_command, status_command, up_command
 from distillery.cli.verify import verifier_group, verify_command
 
 
@@ -14,8 +16,9 @@ def cli() -> None:
     """Distillery: distil a large model's math reasoning into a small one."""
 
 
-cli.add_command(verify_command)
-cli.add_command(verifier_group)
+for command in (verify_command, verifier_group, registry_group, team_group, up_command, down_command,
+                status_command):
+    cli.add_command(command)
 
 
 def main() -> None:

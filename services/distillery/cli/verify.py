@@ -11,9 +11,10 @@ from pathlib import Path
 import click
 import grpc
 
+from distillery.cli.connect import team_token
 from distillery.cli.flags import json_option, timeout_option, token_option, workers_option
 from distillery.cli.progress import progress
-from distillery.core.auth import hash_token
+from distillery.core.auth import StaticTokens, hash_token
 from distillery.core.jsonl import InvalidLine
 from distillery.verifier.batch import Summary, scan, verify_file
 from distillery.verifier.config import VerifierConfig
@@ -68,7 +69,7 @@ def verify_command(input_path: Path, output_path: Path, workers: int, timeout_s:
                 if timeout_s or abs_tol is not None or rel_tol is not None or workers != 2:
                     raise click.UsageError("--timeout/--workers/--abs-tol/--rel-tol configure a local verifier; "
                                            "a remote one uses its own settings")
-                with VerifierClient(address, token) as client:
+                with VerifierClient(address, team_token(token)) as client:
                     summary = verify_file(input_path, output_path, client.verify_many, True, advance)
             else:
                 from distillery.verifier.verifier import Verifier
@@ -111,9 +112,11 @@ def verifier_group() -> None:
 @timeout_option
 @click.option("--token-file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="File with one accepted token per line (or DISTILLERY_TOKENS, comma-separated).")
+@click.option("--auth-registry", default=None,
+              help="Accept any team token the registry at host:port knows (instead of a token file).")
 @click.option("--require-isolation", default="", help="Comma-separated layers that must be present, e.g. seccomp,landlock.")
 def serve_command(host: str, port: int, workers: int, timeout_s: float | None, token_file: str | None,
-                  require_isolation: str) -> None:
+                  auth_registry: str | None, require_isolation: str) -> None:
     """Serve VerifierService over gRPC (health checking and reflection included)."""
     from distillery.verifier.server import serve
 
@@ -123,8 +126,17 @@ def serve_command(host: str, port: int, workers: int, timeout_s: float | None, t
         tokens += [t.strip() for t in Path(token_file).read_text().splitlines() if t.strip()]
     config = _config(workers, timeout_s).model_copy(
         update={"require_isolation": tuple(x for x in require_isolation.split(",") if x)})
+    if auth_registry and tokens:
+        raise click.UsageError("give either --auth-registry or tokens, not both")
+    authenticate = None
+    if auth_registry:
+        from distillery.registry.client import RegistryTokens
+
+        authenticate = RegistryTokens(auth_registry)
+    elif tokens:
+        authenticate = StaticTokens(hash_token(t) for t in tokens)
     try:
-        serve(f"{host}:{port}", config, tuple(hash_token(t) for t in tokens))
+        serve(f"{host}:{port}", config, authenticate)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
 

@@ -1,9 +1,10 @@
 """Bearer-token authentication for every gRPC service.
 
-Clients send ``authorization: Bearer <token>`` metadata. Servers keep only SHA-256
-hashes of accepted tokens and compare in constant time. Health checking and server
-reflection stay open (probes and tooling carry no tokens). With no tokens configured a
-server is open -- allowed only on a loopback address (see :func:`check_exposure`).
+Clients send ``authorization: Bearer <token>`` metadata. A server is given a validator:
+:class:`StaticTokens` (SHA-256 hashes, compared in constant time) or one that asks the
+registry, which owns teams and tokens (``distillery.registry.client.RegistryTokens``).
+Health checking and server reflection stay open (probes and tooling carry no tokens).
+A server without a validator is open -- allowed only on loopback (:func:`check_exposure`).
 """
 
 from __future__ import annotations
@@ -27,25 +28,42 @@ def bearer_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
     return ((METADATA_KEY, f"Bearer {token}"),) if token else ()
 
 
-class TokenAuthInterceptor(grpc.ServerInterceptor):
-    """Rejects calls without a known token with ``UNAUTHENTICATED``."""
+TokenValidator = Callable[[str], bool]
+
+
+def bearer_token(metadata) -> str | None:
+    """The token of an ``authorization: Bearer`` entry in call metadata, if any."""
+    presented = dict(metadata or ()).get(METADATA_KEY, "")
+    scheme, _, token = presented.partition(" ")
+    return token if scheme.lower() == "bearer" and token else None
+
+
+class StaticTokens:
+    """Accepts tokens whose SHA-256 is in a fixed set."""
 
     def __init__(self, token_hashes: Iterable[str]) -> None:
         self._hashes = tuple(token_hashes)
 
+    def __call__(self, token: str) -> bool:
+        digest = hash_token(token)
+        # Compare against every hash so timing does not reveal which one matched.
+        return sum(hmac.compare_digest(digest, h) for h in self._hashes) > 0
+
+
+class TokenAuthInterceptor(grpc.ServerInterceptor):
+    """Rejects calls without a valid token with ``UNAUTHENTICATED``."""
+
+    def __init__(self, is_valid: TokenValidator) -> None:
+        self._is_valid = is_valid
+
     def intercept_service(self, continuation: Callable, handler_call_details: grpc.HandlerCallDetails):
         if handler_call_details.method.startswith(OPEN_METHOD_PREFIXES):
             return continuation(handler_call_details)
-        presented = dict(handler_call_details.invocation_metadata or ()).get(METADATA_KEY, "")
-        scheme, _, token = presented.partition(" ")
-        if scheme.lower() == "bearer" and token and self._known(hash_token(token)):
+        token = bearer_token(handler_call_details.invocation_metadata)
+        if token and self._is_valid(token):
             return continuation(handler_call_details)
-        message = "missing bearer token" if not presented else "invalid bearer token"
+        message = "missing bearer token" if token is None else "invalid bearer token"
         return _denial(continuation(handler_call_details), message)
-
-    def _known(self, digest: str) -> bool:
-        # Compare against every hash so timing does not reveal which one matched.
-        return sum(hmac.compare_digest(digest, h) for h in self._hashes) > 0
 
 
 def _denial(handler: grpc.RpcMethodHandler | None, message: str) -> grpc.RpcMethodHandler | None:
@@ -66,9 +84,9 @@ def _denial(handler: grpc.RpcMethodHandler | None, message: str) -> grpc.RpcMeth
                    response_serializer=handler.response_serializer)
 
 
-def check_exposure(address: str, token_hashes: Iterable[str]) -> None:
+def check_exposure(address: str, authenticated: bool) -> None:
     """Refuse to serve without authentication on anything but loopback."""
-    if tuple(token_hashes):
+    if authenticated:
         return
     host = address.rsplit(":", 1)[0].strip("[]")
     try:

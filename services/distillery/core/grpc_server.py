@@ -7,6 +7,8 @@ reflection and bearer-token authentication installed.
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Callable, Iterable
 from concurrent import futures
 
@@ -14,7 +16,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from distillery.core.auth import TokenAuthInterceptor, check_exposure
+from distillery.core.auth import TokenAuthInterceptor, TokenValidator, check_exposure
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
@@ -28,6 +30,11 @@ class ServiceHandle:
         self.port = port
         self.health = health_servicer
         self.service_names = service_names
+        self._on_stop: list[Callable[[], None]] = []
+
+    def on_stop(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` when the server stops (background threads, resources)."""
+        self._on_stop.append(callback)
 
     def set_serving(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
@@ -38,14 +45,18 @@ class ServiceHandle:
         """Stop taking calls, give in-flight ones ``grace_s`` to finish."""
         self.set_serving(False)
         self.server.stop(grace_s).wait()
+        for callback in self._on_stop:
+            callback()
 
 
 def create_server(address: str, register: Callable[[grpc.Server], None], service_names: Iterable[str],
-                  token_hashes: Iterable[str] = (), max_workers: int = 16) -> ServiceHandle:
-    """Build and start a server on ``address``; ``register`` adds the service's servicers."""
-    token_hashes = tuple(token_hashes)
-    check_exposure(address, token_hashes)
-    interceptors = [TokenAuthInterceptor(token_hashes)] if token_hashes else []
+                  authenticate: TokenValidator | None = None, max_workers: int = 16) -> ServiceHandle:
+    """Build and start a server on ``address``; ``register`` adds the service's servicers.
+
+    ``authenticate`` validates bearer tokens; ``None`` serves unauthenticated (loopback only).
+    """
+    check_exposure(address, authenticate is not None)
+    interceptors = [TokenAuthInterceptor(authenticate)] if authenticate else []
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         interceptors=interceptors,
@@ -65,3 +76,11 @@ def create_server(address: str, register: Callable[[grpc.Server], None], service
     handle = ServiceHandle(server, port, health_servicer, names)
     handle.set_serving(True)
     return handle
+
+
+def wait_for_termination() -> None:
+    """Block the main thread until SIGTERM or SIGINT."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()

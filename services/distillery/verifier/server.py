@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 
-from distillery.core.grpc_server import ServiceHandle, create_server
+from distillery.core.auth import TokenValidator
+from distillery.core.grpc_server import ServiceHandle, create_server, wait_for_termination
 from distillery.v1 import verifier_pb2
 from distillery.v1 import verifier_pb2_grpc as pb_grpc
 from distillery.verifier.config import VerifierConfig
@@ -18,14 +17,14 @@ SERVICE_NAME = verifier_pb2.DESCRIPTOR.services_by_name["VerifierService"].full_
 
 
 def create_verifier_server(address: str, config: VerifierConfig | None = None,
-                           token_hashes: tuple[str, ...] = ()) -> tuple[ServiceHandle, Verifier]:
+                           authenticate: TokenValidator | None = None) -> tuple[ServiceHandle, Verifier]:
     """Start the service on ``address`` (``127.0.0.1:0`` picks a free port); returns it and its verifier."""
     verifier = Verifier(config).start()  # fail fast if the sandbox cannot start
     servicer = VerifierServicer(verifier)
     try:
         handle = create_server(
             address, lambda server: pb_grpc.add_VerifierServiceServicer_to_server(servicer, server),
-            [SERVICE_NAME], token_hashes, max_workers=max(16, 4 * verifier.config.workers),
+            [SERVICE_NAME], authenticate, max_workers=max(16, 4 * verifier.config.workers),
         )
     except BaseException:
         verifier.close()
@@ -33,16 +32,13 @@ def create_verifier_server(address: str, config: VerifierConfig | None = None,
     return handle, verifier
 
 
-def serve(address: str, config: VerifierConfig | None = None, token_hashes: tuple[str, ...] = ()) -> None:
+def serve(address: str, config: VerifierConfig | None = None, authenticate: TokenValidator | None = None) -> None:
     """Serve until SIGTERM/SIGINT, then drain in-flight calls."""
-    handle, verifier = create_verifier_server(address, config, token_hashes)
+    handle, verifier = create_verifier_server(address, config, authenticate)
     report = verifier.isolation()
     log.info("verifier listening on port %d; isolation: %s", handle.port,
              "complete" if not report.missing() else f"missing {', '.join(report.missing())} ({'; '.join(report.notes)})")
     print(f"verifier serving on {address.rsplit(':', 1)[0]}:{handle.port}", flush=True)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    wait_for_termination()
     handle.stop(grace_s=10)
     verifier.close()

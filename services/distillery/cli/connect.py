@@ -1,0 +1,39 @@
+"""Where the CLI's remote calls go: explicit flags, then environment, then the local stack."""
+
+from __future__ import annotations
+
+import os
+
+import click
+import grpc
+
+from distillery.stack.local import distillery_home, load_state, read_secret
+
+
+def registry_address(explicit: str | None) -> str:
+    address = explicit or os.environ.get("DISTILLERY_REGISTRY")
+    if address:
+        return address
+    state = load_state()
+    if state is None:
+        raise click.UsageError("no registry: start the local stack with `distillery up`, or pass --registry HOST:PORT")
+    return state.registry.address
+
+
+def team_token(explicit: str | None) -> str:
+    token = explicit or read_secret(distillery_home() / "token")
+    if not token:
+        raise click.UsageError("no token: pass --token / DISTILLERY_TOKEN, or start the local stack with `distillery up`")
+    return token
+
+
+def admin_token(explicit: str | None) -> str:
+    token = explicit or os.environ.get("DISTILLERY_ADMIN_TOKEN") or read_secret(distillery_home() / "admin.token")
+    if not token:
+        raise click.UsageError("no admin token: pass --admin-token / DISTILLERY_ADMIN_TOKEN")
+    return token
+
+
+def rpc_failure(service: str, exc: grpc.RpcError) -> click.ClickException:
+    """One readable line for a failed call: 'registry: PERMISSION_DENIED: ...'."""
+    return click.ClickException(f"{service}: {exc.code().name}: {exc.details()}")

@@ -1,0 +1,289 @@
+"""``distillery registry …`` and ``distillery team create``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+import grpc
+from google.protobuf.json_format import MessageToDict
+
+from distillery.cli.connect import admin_token as resolve_admin_token
+from distillery.cli.connect import registry_address, rpc_failure, team_token
+from distillery.cli.flags import json_option, token_option
+from distillery.core.jsonl import atomic_writer
+
+registry_option = click.option("--registry", "registry", default=None, envvar="DISTILLERY_REGISTRY",
+                               help="host:port of the registry (default: the local stack).")
+
+
+def _client(registry: str | None, token: str | None):
+    from distillery.registry.client import RegistryClient
+
+    return RegistryClient(registry_address(registry), team_token(token))
+
+
+def _manifest_dict(manifest) -> dict:
+    return MessageToDict(manifest, preserving_proto_field_name=True, always_print_fields_with_no_presence=False)
+
+
+def _short_ref(manifest) -> str:
+    return f"{manifest.name}@{manifest.version}"
+
+
+class RegistryGroup(click.Group):
+    """Turns a failed registry call into one clear line instead of a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except grpc.RpcError as exc:
+            raise rpc_failure("registry", exc) from None
+
+
+@click.group("registry", cls=RegistryGroup)
+def registry_group() -> None:
+    """Versioned, immutable datasets and models with lineage, per team."""
+
+
+@registry_group.command("push")
+@click.argument("name")
+@click.argument("path", metavar="FILE.jsonl", type=click.Path(exists=True, dir_okay=True, path_type=Path))
+@click.option("--kind", type=click.Choice(["dataset", "problems", "model"]), default="dataset", show_default=True,
+              help="model: PATH is a checkpoint directory (or file) pushed as files.")
+@click.option("--parent", "parents", multiple=True, metavar="NAME@V", help="An input this was made from (repeat).")
+@click.option("--meta", "meta", multiple=True, metavar="KEY=VALUE", help="A free-form label (repeat).")
+@click.option("--stage", default="", help="The producing stage (teacher, verify, train, eval, ...).")
+@click.option("--config", "config_json", default=None, help="The stage's configuration, as JSON.")
+@click.option("--share", is_flag=True, help="Let every team read this version.")
+@registry_option
+@token_option
+@json_option
+def push_command(name, path, kind, parents, meta, stage, config_json, share, registry, token, as_json):
+    """Push FILE.jsonl as the next version of NAME; prints NAME@VERSION."""
+    from distillery.registry.client import header
+
+    labels = {}
+    for item in meta:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.UsageError(f"--meta {item!r}: expected KEY=VALUE")
+        labels[key] = value
+    try:
+        config = json.loads(config_json) if config_json else None
+    except json.JSONDecodeError as exc:
+        raise click.UsageError(f"--config is not valid JSON: {exc}") from None
+    push_header = header(name, kind, parents, labels, share, stage, config)
+    with _client(registry, token) as client:
+        if kind == "model":
+            directory = path if path.is_dir() else path.parent
+            manifest = client.push_files(push_header, directory)
+        elif path.is_dir():
+            raise click.UsageError(f"{path} is a directory; only --kind model pushes directories")
+        else:
+            manifest = client.push_file(push_header, path)
+    click.echo(json.dumps(_manifest_dict(manifest)) if as_json else _short_ref(manifest))
+
+
+@registry_group.command("pull")
+@click.argument("ref", metavar="NAME[@VERSION|@TAG]")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="FILE.jsonl for datasets (written atomically); a directory for models.")
+@registry_option
+@token_option
+def pull_command(ref, output, registry, token):
+    """Write the exact rows pushed, in order (or a model's files)."""
+    with _client(registry, token) as client:
+        manifest = client.show(ref)
+        if manifest.kind == 3:  # KIND_MODEL
+            written = client.pull_files(ref, output)
+            click.echo(f"{_short_ref(manifest)}: {len(written)} files -> {output}", err=True)
+            return
+        with atomic_writer(output) as handle:
+            for chunk in client.pull(f"{manifest.team}/{manifest.name}@{manifest.version}"):
+                handle.write(chunk.decode("utf-8"))
+    click.echo(f"{_short_ref(manifest)}: {manifest.rows} rows -> {output}", err=True)
+
+
+@registry_group.command("ls")
+@click.option("--shared", is_flag=True, help="Also list other teams' shared datasets.")
+@click.option("--deleted", is_flag=True, help="Also list soft-deleted versions.")
+@click.option("--name", default="", help="Only versions of NAME.")
+@registry_option
+@token_option
+@json_option
+def ls_command(shared, deleted, name, registry, token, as_json):
+    """List datasets and models."""
+    with _client(registry, token) as client:
+        manifests = client.list(include_shared=shared, include_deleted=deleted, name=name)
+    if as_json:
+        click.echo(json.dumps([_manifest_dict(m) for m in manifests]))
+        return
+    kinds = {1: "dataset", 2: "problems", 3: "model"}
+    for m in manifests:
+        flags = ",".join(f for f, on in (("shared", m.shared), ("deleted", bool(m.deleted_at))) if on)
+        click.echo(f"{m.ref:<40} {kinds.get(m.kind, '?'):<9} {m.rows:>9} rows  {m.created_at}  "
+                   f"{' '.join('#' + t for t in m.tags)} {flags}".rstrip())
+
+
+@registry_group.command("show")
+@click.argument("ref", metavar="NAME[@VERSION|@TAG]")
+@registry_option
+@token_option
+@json_option
+def show_command(ref, registry, token, as_json):
+    """Print a version's manifest: contents, counts and lineage."""
+    with _client(registry, token) as client:
+        manifest = client.show(ref)
+    click.echo(json.dumps(_manifest_dict(manifest), indent=None if as_json else 2))
+
+
+@registry_group.command("lineage")
+@click.argument("ref", metavar="NAME@V")
+@registry_option
+@token_option
+@json_option
+def lineage_command(ref, registry, token, as_json):
+    """Walk a version's parents back to the roots."""
+    with _client(registry, token) as client:
+        chain = client.lineage(ref)
+    if as_json:
+        click.echo(json.dumps([_manifest_dict(m) for m in chain]))
+        return
+    for m in chain:
+        stage = f" [{m.lineage.stage}]" if m.lineage.stage else ""
+        parents = ", ".join(m.lineage.parents) or "(root)"
+        click.echo(f"{m.ref}{stage} <- {parents}")
+
+
+@registry_group.command("tag")
+@click.argument("ref", metavar="NAME@V")
+@click.argument("tag")
+@registry_option
+@token_option
+def tag_command(ref, tag, registry, token):
+    """Point TAG at a version (tags move; versions never change)."""
+    with _client(registry, token) as client:
+        manifest = client.tag(ref, tag)
+    click.echo(f"{manifest.name}@{tag} -> {_short_ref(manifest)}")
+
+
+@registry_group.command("delete")
+@click.argument("ref", metavar="NAME@V")
+@registry_option
+@token_option
+def delete_command(ref, registry, token):
+    """Soft-delete a version (restorable for the retention period)."""
+    with _client(registry, token) as client:
+        manifest = client.delete(ref)
+    click.echo(f"deleted {_short_ref(manifest)} (restore with `distillery registry restore {_short_ref(manifest)}`)")
+
+
+@registry_group.command("restore")
+@click.argument("ref", metavar="NAME@V")
+@registry_option
+@token_option
+def restore_command(ref, registry, token):
+    """Undo a soft delete."""
+    with _client(registry, token) as client:
+        manifest = client.restore(ref)
+    click.echo(_short_ref(manifest))
+
+
+@registry_group.command("import-benchmarks")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Benchmark folder (default: ../shared/data beside the checkout, or DISTILLERY_SHARED_DATA).")
+@click.option("--only", multiple=True, help="Import only these (gsm8k-train, gsm8k-test, svamp, asdiv, multiarith).")
+@click.option("--share", is_flag=True, help="Let every team read them.")
+@registry_option
+@token_option
+@json_option
+def import_benchmarks_command(data_dir, only, share, registry, token, as_json):
+    """Load GSM8K, SVAMP, ASDiv and MultiArith as `problems` datasets; prints NAME@VERSION each."""
+    from distillery.registry.benchmarks import BENCHMARKS, iter_jsonl_bytes, load_benchmark
+    from distillery.registry.client import header
+
+    data_dir = data_dir or default_data_dir()
+    names = list(only) or list(BENCHMARKS)
+    unknown = sorted(set(names) - set(BENCHMARKS))
+    if unknown:
+        raise click.UsageError(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    results = []
+    with _client(registry, token) as client:
+        for name in names:
+            loaded = load_benchmark(name, data_dir)
+            meta = {"source": loaded.source[:250], "dropped": str(len(loaded.dropped))}
+            manifest = client.push(header(name, "problems", meta=meta, share=share, stage="import-benchmarks",
+                                          config={"data_dir": str(data_dir)}), iter_jsonl_bytes(loaded.rows))
+            results.append({"ref": _short_ref(manifest), "rows": manifest.rows, "dropped": len(loaded.dropped)})
+            if not as_json:
+                click.echo(_short_ref(manifest))
+                if loaded.dropped:
+                    click.echo(f"  {name}: dropped {len(loaded.dropped)} problems without a single numeric answer",
+                               err=True)
+    if as_json:
+        click.echo(json.dumps(results))
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("DISTILLERY_SHARED_DATA")
+    if env:
+        return Path(env)
+    candidates = [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[3].parent / "shared" / "data"]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    raise click.UsageError("benchmark data not found; pass --data-dir or set DISTILLERY_SHARED_DATA")
+
+
+@registry_group.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=50052, show_default=True)
+@click.option("--s3-endpoint", required=True, envvar="DISTILLERY_S3_ENDPOINT", help="host:port of the S3 server.")
+@click.option("--s3-access-key", required=True, envvar="DISTILLERY_S3_ACCESS_KEY")
+@click.option("--s3-secure", is_flag=True, help="Use HTTPS to reach S3.")
+@click.option("--bucket", default="distillery", show_default=True)
+def serve_command(host, port, s3_endpoint, s3_access_key, s3_secure, bucket):
+    """Serve RegistryService. Secrets come from the environment: DISTILLERY_S3_SECRET_KEY, and
+    DISTILLERY_ADMIN_TOKEN (or its hash in DISTILLERY_ADMIN_TOKEN_SHA256)."""
+    from distillery.core.auth import hash_token
+    from distillery.registry.config import RegistryConfig
+    from distillery.registry.server import serve
+    from distillery.registry.store import S3Config
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    secret = os.environ.get("DISTILLERY_S3_SECRET_KEY")
+    if not secret:
+        raise click.UsageError("set DISTILLERY_S3_SECRET_KEY")
+    admin_hashes = [h for h in os.environ.get("DISTILLERY_ADMIN_TOKEN_SHA256", "").split(",") if h]
+    if os.environ.get("DISTILLERY_ADMIN_TOKEN"):
+        admin_hashes.append(hash_token(os.environ["DISTILLERY_ADMIN_TOKEN"]))
+    config = RegistryConfig(s3=S3Config(endpoint=s3_endpoint, access_key=s3_access_key, secret_key=secret,
+                                        bucket=bucket, secure=s3_secure),
+                            admin_token_hashes=tuple(admin_hashes))
+    serve(f"{host}:{port}", config)
+
+
+@click.group("team")
+def team_group() -> None:
+    """Teams and their tokens (admin)."""
+
+
+@team_group.command("create")
+@click.argument("name")
+@registry_option
+@click.option("--admin-token", default=None, help="Default: DISTILLERY_ADMIN_TOKEN or the local stack's.")
+def team_create_command(name, registry, admin_token):
+    """Create team NAME; prints its token on stdout and nothing else."""
+    from distillery.registry.client import RegistryClient
+
+    with RegistryClient(registry_address(registry), resolve_admin_token(admin_token)) as client:
+        try:
+            token = client.create_team(name)
+        except grpc.RpcError as exc:
+            raise rpc_failure("registry", exc) from None
+    sys.stdout.write(token + "\n")

@@ -1,0 +1,171 @@
+"""Client SDK for ``RegistryService`` (the CLI and every other service use this)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import grpc
+
+from distillery.core.auth import bearer_metadata, hash_token
+from distillery.core.grpc_server import MAX_MESSAGE_BYTES
+from distillery.v1 import registry_pb2 as pb
+from distillery.v1 import registry_pb2_grpc as pb_grpc
+
+PUSH_CHUNK_BYTES = 1024 * 1024
+KINDS = {"dataset": pb.KIND_DATASET, "problems": pb.KIND_PROBLEMS, "model": pb.KIND_MODEL}
+
+
+def header(name: str, kind: str = "dataset", parents: Iterable[str] = (), meta: dict[str, str] | None = None,
+           share: bool = False, stage: str = "", config: dict | None = None, code_version: str = "") -> pb.PushHeader:
+    message = pb.PushHeader(name=name, kind=KINDS[kind], parents=list(parents), meta=meta or {}, share=share,
+                            stage=stage, code_version=code_version)
+    if config:
+        message.config.update(config)
+    return message
+
+
+def file_chunks(path: str | Path, size: int = PUSH_CHUNK_BYTES) -> Iterator[bytes]:
+    with open(path, "rb") as handle:
+        while chunk := handle.read(size):
+            yield chunk
+
+
+class RegistryClient:
+    def __init__(self, address: str, token: str | None) -> None:
+        self.address = address
+        self._channel = grpc.insecure_channel(address, options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ])
+        self._stub = pb_grpc.RegistryServiceStub(self._channel)
+        self._metadata = bearer_metadata(token)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> "RegistryClient":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # -- data --------------------------------------------------------------------------
+    def push(self, push_header: pb.PushHeader, rows: Iterable[bytes]) -> pb.Manifest:
+        """Push JSONL bytes (any chunking) as a new version; returns its manifest."""
+        def requests() -> Iterator[pb.PushRequest]:
+            yield pb.PushRequest(header=push_header)
+            for chunk in rows:
+                yield pb.PushRequest(rows=chunk)
+
+        return self._stub.Push(requests(), metadata=self._metadata)
+
+    def push_file(self, push_header: pb.PushHeader, path: str | Path) -> pb.Manifest:
+        return self.push(push_header, file_chunks(path))
+
+    def pull(self, ref: str) -> Iterator[bytes]:
+        """Chunks of whole JSONL lines, exactly as pushed, in order."""
+        for chunk in self._stub.Pull(pb.RefRequest(ref=ref), metadata=self._metadata):
+            yield chunk.rows
+
+    def push_files(self, push_header: pb.PushHeader, directory: str | Path) -> pb.Manifest:
+        """Push every file under ``directory`` (a checkpoint) as a new model version."""
+        root = Path(directory)
+
+        def requests() -> Iterator[pb.PushFilesRequest]:
+            yield pb.PushFilesRequest(header=push_header)
+            for path in sorted(p for p in root.rglob("*") if p.is_file()):
+                relative = path.relative_to(root).as_posix()
+                sent = False
+                for chunk in file_chunks(path):
+                    sent = True
+                    yield pb.PushFilesRequest(file=pb.FileChunk(path=relative, data=chunk))
+                if not sent:
+                    yield pb.PushFilesRequest(file=pb.FileChunk(path=relative, data=b""))
+
+        return self._stub.PushFiles(requests(), metadata=self._metadata)
+
+    def pull_files(self, ref: str, directory: str | Path) -> list[Path]:
+        """Write a model version's files under ``directory``; returns their paths."""
+        root = Path(directory)
+        written: list[Path] = []
+        handle = None
+        current = None
+        try:
+            for chunk in self._stub.PullFiles(pb.RefRequest(ref=ref), metadata=self._metadata):
+                if chunk.path != current:
+                    if handle:
+                        handle.close()
+                    current = chunk.path
+                    target = root / chunk.path
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    handle = open(target, "wb")
+                    written.append(target)
+                handle.write(chunk.data)
+        finally:
+            if handle:
+                handle.close()
+        return written
+
+    # -- metadata ----------------------------------------------------------------------
+    def show(self, ref: str) -> pb.Manifest:
+        return self._stub.Show(pb.RefRequest(ref=ref), metadata=self._metadata)
+
+    def list(self, include_shared: bool = False, include_deleted: bool = False, name: str = "") -> list[pb.Manifest]:
+        request = pb.ListRequest(include_shared=include_shared, include_deleted=include_deleted, name=name)
+        return list(self._stub.List(request, metadata=self._metadata).manifests)
+
+    def lineage(self, ref: str) -> list[pb.Manifest]:
+        return list(self._stub.Lineage(pb.RefRequest(ref=ref), metadata=self._metadata).manifests)
+
+    def tag(self, ref: str, tag: str) -> pb.Manifest:
+        return self._stub.Tag(pb.TagRequest(ref=ref, tag=tag), metadata=self._metadata)
+
+    def delete(self, ref: str) -> pb.Manifest:
+        return self._stub.Delete(pb.RefRequest(ref=ref), metadata=self._metadata)
+
+    def restore(self, ref: str) -> pb.Manifest:
+        return self._stub.Restore(pb.RefRequest(ref=ref), metadata=self._metadata)
+
+    # -- teams -------------------------------------------------------------------------
+    def create_team(self, team: str) -> str:
+        return self._stub.CreateTeam(pb.CreateTeamRequest(team=team), metadata=self._metadata).token
+
+    def create_token(self, team: str) -> str:
+        return self._stub.CreateToken(pb.CreateTokenRequest(team=team), metadata=self._metadata).token
+
+    def whoami(self) -> pb.Principal:
+        return self._stub.WhoAmI(pb.WhoAmIRequest(), metadata=self._metadata)
+
+
+class RegistryTokens:
+    """A token validator for other services: a token is valid if the registry knows it.
+
+    Answers are cached (30 s valid, 2 s invalid) so a busy service asks rarely.
+    """
+
+    def __init__(self, address: str, ttl_s: float = 30.0, negative_ttl_s: float = 2.0) -> None:
+        self._channel = grpc.insecure_channel(address)
+        self._stub = pb_grpc.RegistryServiceStub(self._channel)
+        self._ttl = (ttl_s, negative_ttl_s)
+        self._cache: dict[str, tuple[float, bool]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, token: str) -> bool:
+        digest = hash_token(token)
+        with self._lock:
+            cached = self._cache.get(digest)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        try:
+            self._stub.WhoAmI(pb.WhoAmIRequest(), metadata=bearer_metadata(token), timeout=10)
+            valid = True
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.UNAUTHENTICATED:
+                raise
+            valid = False
+        with self._lock:
+            self._cache[digest] = (time.monotonic() + self._ttl[0 if valid else 1], valid)
+        return valid

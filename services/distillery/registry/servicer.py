@@ -1,0 +1,144 @@
+"""gRPC ``RegistryService``: authenticate, translate messages, map errors -- nothing else."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+
+import grpc
+
+from distillery.core.auth import bearer_token
+from distillery.registry.auth import Principal, TeamDirectory
+from distillery.registry.errors import InvalidArgument, PermissionDenied, RegistryError, Unauthenticated
+from distillery.registry.registry import PushSpec, Registry
+from distillery.v1 import registry_pb2 as pb
+from distillery.v1 import registry_pb2_grpc as pb_grpc
+
+
+def _unary(method):
+    @functools.wraps(method)
+    def wrapper(self, request, context):
+        try:
+            return method(self, request, context)
+        except RegistryError as exc:
+            context.abort(exc.code, str(exc))
+
+    return wrapper
+
+
+def _streaming(method):
+    @functools.wraps(method)
+    def wrapper(self, request, context):
+        try:
+            yield from method(self, request, context)
+        except RegistryError as exc:
+            context.abort(exc.code, str(exc))
+
+    return wrapper
+
+
+class RegistryServicer(pb_grpc.RegistryServiceServicer):
+    def __init__(self, registry: Registry, directory: TeamDirectory) -> None:
+        self.registry = registry
+        self.directory = directory
+
+    def _principal(self, context: grpc.ServicerContext) -> Principal:
+        token = bearer_token(context.invocation_metadata())
+        principal = self.directory.authenticate(token) if token else None
+        if principal is None:
+            raise Unauthenticated("missing bearer token" if token is None else "invalid bearer token")
+        return principal
+
+    def _admin(self, context: grpc.ServicerContext) -> Principal:
+        principal = self._principal(context)
+        if not principal.admin:
+            raise PermissionDenied("this call needs the admin token")
+        return principal
+
+    # -- data --------------------------------------------------------------------------
+    @_unary
+    def Push(self, request_iterator: Iterator[pb.PushRequest], context) -> pb.Manifest:
+        principal = self._principal(context)
+        spec = PushSpec.from_pb(_header(request_iterator))
+
+        def rows() -> Iterator[bytes]:
+            for message in request_iterator:
+                if message.WhichOneof("part") != "rows":
+                    raise InvalidArgument("only rows may follow the header")
+                yield message.rows
+
+        return self.registry.push(principal, spec, rows())
+
+    @_unary
+    def PushFiles(self, request_iterator: Iterator[pb.PushFilesRequest], context) -> pb.Manifest:
+        principal = self._principal(context)
+        spec = PushSpec.from_pb(_header(request_iterator))
+
+        def files() -> Iterator[pb.FileChunk]:
+            for message in request_iterator:
+                if message.WhichOneof("part") != "file":
+                    raise InvalidArgument("only files may follow the header")
+                yield message.file
+
+        return self.registry.push_files(principal, spec, files())
+
+    @_streaming
+    def Pull(self, request: pb.RefRequest, context) -> Iterator[pb.RowsChunk]:
+        manifest = self.registry.resolve(self._principal(context), request.ref)
+        for rows in self.registry.read_rows(manifest):
+            yield pb.RowsChunk(rows=rows)
+
+    @_streaming
+    def PullFiles(self, request: pb.RefRequest, context) -> Iterator[pb.FileChunk]:
+        manifest = self.registry.resolve(self._principal(context), request.ref)
+        yield from self.registry.read_files(manifest)
+
+    # -- metadata ----------------------------------------------------------------------
+    @_unary
+    def Show(self, request: pb.RefRequest, context) -> pb.Manifest:
+        return self.registry.resolve(self._principal(context), request.ref)
+
+    @_unary
+    def List(self, request: pb.ListRequest, context) -> pb.ListResponse:
+        manifests = self.registry.list(self._principal(context), request.include_shared, request.include_deleted,
+                                       request.name or None)
+        return pb.ListResponse(manifests=manifests)
+
+    @_unary
+    def Lineage(self, request: pb.RefRequest, context) -> pb.ListResponse:
+        return pb.ListResponse(manifests=self.registry.lineage(self._principal(context), request.ref))
+
+    @_unary
+    def Tag(self, request: pb.TagRequest, context) -> pb.Manifest:
+        return self.registry.tag(self._principal(context), request.ref, request.tag)
+
+    @_unary
+    def Delete(self, request: pb.RefRequest, context) -> pb.Manifest:
+        return self.registry.delete(self._principal(context), request.ref)
+
+    @_unary
+    def Restore(self, request: pb.RefRequest, context) -> pb.Manifest:
+        return self.registry.restore(self._principal(context), request.ref)
+
+    # -- teams -------------------------------------------------------------------------
+    @_unary
+    def CreateTeam(self, request: pb.CreateTeamRequest, context) -> pb.TokenResponse:
+        self._admin(context)
+        return pb.TokenResponse(team=request.team, token=self.directory.create_team(request.team))
+
+    @_unary
+    def CreateToken(self, request: pb.CreateTokenRequest, context) -> pb.TokenResponse:
+        self._admin(context)
+        return pb.TokenResponse(team=request.team, token=self.directory.create_token(request.team))
+
+    @_unary
+    def WhoAmI(self, request: pb.WhoAmIRequest, context) -> pb.Principal:
+        principal = self._principal(context)
+        return pb.Principal(team=principal.team or "", admin=principal.admin)
+
+
+def _header(request_iterator) -> pb.PushHeader:
+    first = next(request_iterator, None)
+    if first is None or first.WhichOneof("part") != "header":
+        raise InvalidArgument("the first message of a push must be its header")
+    return first.header

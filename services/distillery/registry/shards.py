@@ -1,0 +1,134 @@
+"""Rows in, compressed checksummed shards out -- and back. Pure: no storage calls here.
+
+Rows are stored byte-for-byte as pushed (a pull returns exactly what was pushed), gzip-
+compressed in shards of bounded size so that neither side ever holds more than one shard.
+"""
+
+from __future__ import annotations
+
+import collections
+import gzip
+import hashlib
+import json
+import math
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from distillery.registry.errors import DataLoss, InvalidArgument
+
+MAX_ROW_BYTES = 16 * 1024 * 1024
+PROBLEM_FIELDS = ("id", "question", "answer")
+
+
+def split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Whole lines (without the newline) from byte chunks split anywhere."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        if b"\n" not in chunk:
+            if len(pending) > MAX_ROW_BYTES:
+                raise InvalidArgument(f"a row is longer than {MAX_ROW_BYTES} bytes")
+            continue
+        *lines, pending = pending.split(b"\n")
+        yield from lines
+    if pending:
+        yield pending
+
+
+@dataclass
+class RowStats:
+    """Counts the manifest records, checked as rows stream by."""
+
+    kind: str
+    rows: int = 0
+    bytes: int = 0
+    by_thought_type: collections.Counter = field(default_factory=collections.Counter)
+    by_status: collections.Counter = field(default_factory=collections.Counter)
+    content: "hashlib._Hash" = field(default_factory=hashlib.sha256)
+
+    def add(self, line: bytes) -> None:
+        """Validate one row (1-based number ``self.rows + 1``) and count it."""
+        number = self.rows + 1
+        try:
+            row = json.loads(line)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidArgument(f"row {number}: not valid JSON ({exc})") from None
+        if not isinstance(row, dict):
+            raise InvalidArgument(f"row {number}: expected a JSON object, got {type(row).__name__}")
+        if self.kind == "problems":
+            _check_problem(row, number)
+        if isinstance(row.get("thought_type"), str):
+            self.by_thought_type[row["thought_type"]] += 1
+        if isinstance(row.get("status"), str):
+            self.by_status[row["status"]] += 1
+        self.rows = number
+        self.bytes += len(line) + 1
+        self.content.update(line + b"\n")
+
+
+def _check_problem(row: dict, number: int) -> None:
+    missing = [f for f in PROBLEM_FIELDS if f not in row]
+    if missing:
+        raise InvalidArgument(f"row {number}: a problems row needs {', '.join(missing)}")
+    answer = row["answer"]
+    if isinstance(answer, bool) or not isinstance(answer, (int, float)) or not math.isfinite(answer):
+        raise InvalidArgument(f"row {number}: answer must be a finite number, got {answer!r}")
+    if not isinstance(row["question"], str):
+        raise InvalidArgument(f"row {number}: question must be a string")
+
+
+@dataclass
+class SealedShard:
+    data: bytes  # compressed
+    rows: int
+    bytes: int  # uncompressed
+    sha256: str
+
+
+class ShardBuilder:
+    """Accumulates lines into one gzip member; ``seal()`` when ``full``."""
+
+    def __init__(self, target_bytes: int, level: int = 1) -> None:
+        self.target_bytes = target_bytes
+        self.level = level
+        self._reset()
+
+    def _reset(self) -> None:
+        self._compressor = zlib.compressobj(self.level, zlib.DEFLATED, 31)  # 31: gzip container
+        self._parts: list[bytes] = []
+        self.rows = 0
+        self.bytes = 0
+
+    def add(self, line: bytes) -> None:
+        data = line + b"\n"
+        self._parts.append(self._compressor.compress(data))
+        self.rows += 1
+        self.bytes += len(data)
+
+    @property
+    def full(self) -> bool:
+        return self.bytes >= self.target_bytes
+
+    def seal(self) -> SealedShard:
+        self._parts.append(self._compressor.flush())
+        data = b"".join(self._parts)
+        sealed = SealedShard(data, self.rows, self.bytes, hashlib.sha256(data).hexdigest())
+        self._reset()
+        return sealed
+
+
+def open_shard(data: bytes, expected_sha256: str, expected_rows: int, where: str) -> list[bytes]:
+    """Verify a stored shard and return its lines; ``DataLoss`` on any mismatch."""
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected_sha256:
+        raise DataLoss(f"{where} is corrupt: sha256 {actual[:12]}… does not match the manifest's {expected_sha256[:12]}…")
+    try:
+        lines = gzip.decompress(data).split(b"\n")
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataLoss(f"{where} cannot be decompressed: {exc}") from None
+    if lines and lines[-1] == b"":
+        lines.pop()
+    if len(lines) != expected_rows:
+        raise DataLoss(f"{where} holds {len(lines)} rows, the manifest says {expected_rows}")
+    return lines
