@@ -27,8 +27,20 @@ def _client(registry: str | None, token: str | None):
     return RegistryClient(registry_address(registry), team_token(token))
 
 
+_UINT64_FIELDS = {"version", "rows", "bytes", "compressed_bytes"}
+_UINT64_MAPS = {"counts_by_thought_type", "counts_by_status"}
+
+
 def _manifest_dict(manifest) -> dict:
-    return MessageToDict(manifest, preserving_proto_field_name=True, always_print_fields_with_no_presence=False)
+    """The manifest as JSON, with 64-bit counts as numbers (proto's JSON mapping makes them strings)."""
+    def numbers(value, key=None):
+        if isinstance(value, dict):
+            return {k: (int(v) if key in _UINT64_MAPS else numbers(v, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [numbers(v, key) for v in value]
+        return int(value) if key in _UINT64_FIELDS and isinstance(value, str) else value
+
+    return numbers(MessageToDict(manifest, preserving_proto_field_name=True))
 
 
 def _short_ref(manifest) -> str:

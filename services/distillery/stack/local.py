@@ -95,10 +95,11 @@ def _healthy(address: str, timeout_s: float = 2.0) -> bool:
     return reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
-def _wait_healthy(info: ProcessInfo, timeout_s: float = 120.0) -> None:
+def _wait_healthy(info: ProcessInfo, process: subprocess.Popen, timeout_s: float = 120.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if not _alive(info):
+        # poll(), not _alive(): right after the spawn /proc briefly shows no command line.
+        if process.poll() is not None:
             raise RuntimeError(f"{info.command[3:5]} exited during start-up; see {info.log}")
         if _healthy(info.address):
             return
@@ -106,11 +107,11 @@ def _wait_healthy(info: ProcessInfo, timeout_s: float = 120.0) -> None:
     raise TimeoutError(f"{info.address} not healthy after {timeout_s} s; see {info.log}")
 
 
-def _spawn(command: list[str], log: Path, env: dict[str, str], address: str) -> ProcessInfo:
+def _spawn(command: list[str], log: Path, env: dict[str, str], address: str) -> tuple[ProcessInfo, subprocess.Popen]:
     with open(log, "ab") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True, env=env)
-    return ProcessInfo(pid=process.pid, address=address, command=command, log=str(log))
+    return ProcessInfo(pid=process.pid, address=address, command=command, log=str(log)), process
 
 
 def status(home: Path | None = None) -> dict:
@@ -148,33 +149,34 @@ def up(home: Path | None = None) -> StackState:
     s3 = SeaweedS3(home / "s3", credentials["access_key"], credentials["secret_key"],
                    log_path=home / "logs" / "s3.log")
     s3_command = s3.command()
-    s3_info = _spawn(s3_command, home / "logs" / "s3.log", dict(os.environ), s3.endpoint.endpoint)
-    started = [s3_info]
+    s3_info, s3_process = _spawn(s3_command, home / "logs" / "s3.log", dict(os.environ), s3.endpoint.endpoint)
+    started = [s3_process]
     try:
-        wait_until_ready(s3.endpoint, 60)
+        wait_until_ready(s3.endpoint, 60, s3_process)
         env = {**os.environ, "DISTILLERY_S3_SECRET_KEY": credentials["secret_key"],
                "DISTILLERY_ADMIN_TOKEN_SHA256": hash_token(admin_token)}
         env.pop("DISTILLERY_TOKEN", None)
         registry_address = f"127.0.0.1:{free_port()}"
-        registry_info = _spawn(
+        registry_info, registry_process = _spawn(
             [sys.executable, "-m", "distillery.cli.main", "registry", "serve", "--port",
              registry_address.rsplit(":", 1)[1], "--s3-endpoint", s3.endpoint.endpoint, "--s3-access-key",
              credentials["access_key"], "--bucket", BUCKET],
             home / "logs" / "registry.log", env, registry_address)
-        started.append(registry_info)
-        _wait_healthy(registry_info)
+        started.append(registry_process)
+        _wait_healthy(registry_info, registry_process)
         verifier_address = f"127.0.0.1:{free_port()}"
-        verifier_info = _spawn(
+        verifier_info, verifier_process = _spawn(
             [sys.executable, "-m", "distillery.cli.main", "verifier", "serve", "--port",
              verifier_address.rsplit(":", 1)[1], "--auth-registry", registry_address],
             home / "logs" / "verifier.log", dict(os.environ), verifier_address)
-        started.append(verifier_info)
-        _wait_healthy(verifier_info)
+        started.append(verifier_process)
+        _wait_healthy(verifier_info, verifier_process)
         state = StackState(home=str(home), s3=s3_info, registry=registry_info, verifier=verifier_info)
         _ensure_default_team(home, registry_address, admin_token)
     except BaseException:
-        for info in started:
-            _stop(info)
+        for process in started:
+            process.kill()
+            process.wait()
         raise
     with atomic_writer(home / "stack.json") as handle:
         handle.write(state.model_dump_json(indent=2))

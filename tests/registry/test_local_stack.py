@@ -1,0 +1,108 @@
+"""`distillery up` / the registry CLI / `distillery down`, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CLI = Path(sys.executable).parent / "distillery"
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory, shared_data):
+    home = tmp_path_factory.mktemp("distillery-home")
+    env = {**os.environ, "DISTILLERY_HOME": str(home), "DISTILLERY_SHARED_DATA": str(shared_data)}
+    env.pop("DISTILLERY_TOKEN", None)
+    env.pop("DISTILLERY_REGISTRY", None)
+    yield home, env
+    subprocess.run([str(CLI), "down"], env=env, capture_output=True, timeout=120)
+
+
+def run(env, *args, ok: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(CLI), *args], env=env, capture_output=True, text=True, timeout=timeout)
+    if ok:
+        assert result.returncode == 0, f"{args}: {result.stderr}"
+    return result
+
+
+def alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+def test_stack_lifecycle_and_registry_cli(home, tmp_path):
+    home_dir, env = home
+    up = json.loads(run(env, "up", "--json").stdout)
+    assert up["running"] and set(up["endpoints"]) == {"s3", "registry", "verifier"}
+    assert all(a.startswith(("127.0.0.1:", "http://127.0.0.1:")) for a in up["endpoints"].values())
+    assert oct((home_dir / "token").stat().st_mode & 0o777) == "0o600"
+    again = json.loads(run(env, "up", "--json").stdout)
+    assert again["processes"] == up["processes"]  # idempotent: the same processes
+    assert json.loads(run(env, "status").stdout)["running"] is True
+
+    # push / pull / show / tag / lineage / delete / restore with the default team
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps({"id": i, "thought_type": "pot", "text": f"ans = {i}"}) + "\n"
+                            for i in range(50)))
+    assert run(env, "registry", "push", "thoughts", str(rows), "--meta", "teacher=annotations").stdout == "thoughts@1\n"
+    assert run(env, "registry", "push", "verified", str(rows), "--parent", "thoughts@1", "--stage", "verify",
+               "--config", '{"abs_tol": 0.001}').stdout == "verified@1\n"
+    out = tmp_path / "back.jsonl"
+    run(env, "registry", "pull", "verified", "-o", str(out))
+    assert out.read_bytes() == rows.read_bytes()
+    shown = json.loads(run(env, "registry", "show", "verified@1", "--json").stdout)
+    assert shown["lineage"]["parents"] == ["default/thoughts@1"] and shown["rows"] == 50 and shown["version"] == 1
+    assert run(env, "registry", "lineage", "verified@1").stdout.splitlines() == [
+        "default/verified@1 [verify] <- default/thoughts@1", "default/thoughts@1 <- (root)"]
+    assert "verified@gold -> verified@1" in run(env, "registry", "tag", "verified@1", "gold").stdout
+    run(env, "registry", "delete", "verified@1")
+    failed = run(env, "registry", "pull", "verified@1", "-o", str(tmp_path / "x.jsonl"), ok=False)
+    assert failed.returncode == 1 and "NOT_FOUND" in failed.stderr and not (tmp_path / "x.jsonl").exists()
+    run(env, "registry", "restore", "verified@1")
+    listing = json.loads(run(env, "registry", "ls", "--json").stdout)
+    assert {m["ref"] for m in listing} == {"default/thoughts@1", "default/verified@1"}
+
+    # teams: the new token is the only thing on stdout, and isolation holds through the CLI
+    token = run(env, "team", "create", "research").stdout
+    assert token.startswith("dst_") and token.count("\n") == 1
+    research = {**env, "DISTILLERY_TOKEN": token.strip()}
+    denied = run(research, "registry", "show", "default/verified@1", ok=False)
+    assert "PERMISSION_DENIED" in denied.stderr
+    bad = run({**env, "DISTILLERY_TOKEN": "dst_nope"}, "registry", "ls", ok=False)
+    assert bad.stderr.strip() == "Error: registry: UNAUTHENTICATED: invalid bearer token"
+
+    # the stack's verifier accepts the registry's team tokens
+    thoughts = tmp_path / "thoughts.jsonl"
+    thoughts.write_text(json.dumps({"id": 1, "thought_type": "pot", "text": "ans = 6 * 7", "gold": 42}) + "\n")
+    verified = run(env, "verify", str(thoughts), "-o", str(tmp_path / "v.jsonl"), "--address",
+                   up["endpoints"]["verifier"], "--json")
+    assert json.loads(verified.stdout)["correct"] == 1
+
+
+def test_import_benchmarks(home):
+    _, env = home
+    run(env, "up")
+    imported = json.loads(run(env, "registry", "import-benchmarks", "--json").stdout)
+    assert {r["ref"].split("@")[0]: r["rows"] for r in imported} == {
+        "gsm8k-train": 7473, "gsm8k-test": 1319, "svamp": 1000, "asdiv": 2084, "multiarith": 600}
+    shown = json.loads(run(env, "registry", "show", "asdiv", "--json").stdout)
+    assert shown["kind"] == "KIND_PROBLEMS" and shown["meta"]["dropped"] == "221"
+
+
+def test_down_stops_only_what_up_started(home):
+    home_dir, env = home
+    state = json.loads(run(env, "status").stdout)
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        assert run(env, "down").stdout.strip() == "stopped"
+        assert not any(alive(p["pid"]) for p in state["processes"].values())
+        assert bystander.poll() is None
+        assert json.loads(run(env, "status").stdout)["running"] is False
+        assert run(env, "down").stdout.strip() == "not running"
+    finally:
+        bystander.kill()
