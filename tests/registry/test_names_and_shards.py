@@ -7,7 +7,7 @@ import pytest
 
 from distillery.registry.errors import DataLoss, InvalidArgument
 from distillery.registry.names import Ref, parse_ref
-from distillery.registry.shards import RowStats, ShardBuilder, open_shard, split_lines
+from distillery.registry.shards import RowStats, ShardBuilder, line_aligned_chunks, open_shard, split_lines
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -49,12 +49,20 @@ def test_shards_seal_verify_and_detect_tampering():
     assert builder.full
     sealed = builder.seal()
     assert gzip.decompress(sealed.data) == b"".join(l + b"\n" for l in lines[:10])
-    assert open_shard(sealed.data, sealed.sha256, 10, "shard 0") == lines[:10]
+    assert open_shard(sealed.data, sealed.sha256, 10, "shard 0") == b"".join(l + b"\n" for l in lines[:10])
     with pytest.raises(DataLoss, match="shard 0 is corrupt"):
         open_shard(sealed.data[:-1] + bytes([sealed.data[-1] ^ 1]), sealed.sha256, 10, "shard 0")
     with pytest.raises(DataLoss, match="holds 10 rows"):
         open_shard(sealed.data, sealed.sha256, 11, "shard 0")
     assert builder.rows == 0  # reset after sealing
+
+
+def test_line_aligned_chunks_never_split_rows():
+    payload = b"".join(b"x" * n + b"\n" for n in (3, 10, 1, 25, 4))
+    chunks = list(line_aligned_chunks(payload, 12))
+    assert b"".join(chunks) == payload
+    assert all(c.endswith(b"\n") for c in chunks)
+    assert b"x" * 25 + b"\n" in chunks  # a row longer than the chunk size goes whole
 
 
 def test_row_stats_validate_and_count():

@@ -30,7 +30,7 @@ from distillery.registry.auth import Principal
 from distillery.registry.config import RegistryConfig
 from distillery.registry.errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from distillery.registry.names import Ref, check_name, check_tag, format_ref, parse_ref
-from distillery.registry.shards import RowStats, ShardBuilder, open_shard, split_lines
+from distillery.registry.shards import RowStats, ShardBuilder, line_aligned_chunks, open_shard, split_lines
 from distillery.registry.store import ObjectStore
 from distillery.v1 import registry_pb2 as pb
 
@@ -244,17 +244,7 @@ class Registry:
                 data = self.store.get(shard.key)
             except NotFound:
                 raise DataLoss(f"{where} is missing from the object store") from None
-            lines = open_shard(data, shard.sha256, shard.rows, where)
-            chunk: list[bytes] = []
-            size = 0
-            for line in lines:
-                chunk.append(line + b"\n")
-                size += len(line) + 1
-                if size >= ROWS_CHUNK_BYTES:
-                    yield b"".join(chunk)
-                    chunk, size = [], 0
-            if chunk:
-                yield b"".join(chunk)
+            yield from line_aligned_chunks(open_shard(data, shard.sha256, shard.rows, where), ROWS_CHUNK_BYTES)
 
     def read_files(self, manifest: pb.Manifest) -> Iterator[pb.FileChunk]:
         for stored in manifest.files:

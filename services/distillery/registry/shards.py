@@ -118,17 +118,27 @@ class ShardBuilder:
         return sealed
 
 
-def open_shard(data: bytes, expected_sha256: str, expected_rows: int, where: str) -> list[bytes]:
-    """Verify a stored shard and return its lines; ``DataLoss`` on any mismatch."""
+def open_shard(data: bytes, expected_sha256: str, expected_rows: int, where: str) -> bytes:
+    """Verify a stored shard and return its JSONL bytes; ``DataLoss`` on any mismatch."""
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected_sha256:
         raise DataLoss(f"{where} is corrupt: sha256 {actual[:12]}… does not match the manifest's {expected_sha256[:12]}…")
     try:
-        lines = gzip.decompress(data).split(b"\n")
+        payload = gzip.decompress(data)
     except (OSError, EOFError, zlib.error) as exc:
         raise DataLoss(f"{where} cannot be decompressed: {exc}") from None
-    if lines and lines[-1] == b"":
-        lines.pop()
-    if len(lines) != expected_rows:
-        raise DataLoss(f"{where} holds {len(lines)} rows, the manifest says {expected_rows}")
-    return lines
+    rows = payload.count(b"\n")
+    if rows != expected_rows:
+        raise DataLoss(f"{where} holds {rows} rows, the manifest says {expected_rows}")
+    return payload
+
+
+def line_aligned_chunks(payload: bytes, size: int) -> Iterator[bytes]:
+    """Slices of about ``size`` bytes that end on a newline (rows are never split)."""
+    start = 0
+    while start < len(payload):
+        end = payload.rfind(b"\n", start, start + size) + 1 if start + size < len(payload) else len(payload)
+        if end <= start:  # one row longer than size: send it whole
+            end = payload.index(b"\n", start) + 1
+        yield payload[start:end]
+        start = end
