@@ -1,5 +1,5 @@
 # Two commands for a fresh machine:
-#   make run   -- set up .venv and verify the shipped sample thoughts (the main job, for now)
+#   make run   -- set up .venv, verify the sample thoughts, start the local stack, register the results
 #   make test  -- set up .venv and run the test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -18,6 +18,10 @@ setup: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/distillery verify examples/thoughts.jsonl -o out/thoughts.verified.jsonl
+	$(BIN)/distillery up
+	$(BIN)/distillery registry import-benchmarks
+	$(BIN)/distillery registry push sample-verified out/thoughts.verified.jsonl --stage verify --parent gsm8k-test
+	$(BIN)/distillery registry lineage sample-verified
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -31,6 +35,8 @@ protos-check: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/verifier_pot.py
 	$(BIN)/python benchmarks/verifier_eot.py
+	$(BIN)/python benchmarks/registry_throughput.py
 
 clean:
+	-$(BIN)/distillery down
 	rm -rf $(VENV) out .pytest_cache

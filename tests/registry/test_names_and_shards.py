@@ -37,15 +37,14 @@ def test_ref_needs_a_team_without_a_default():
 def test_split_lines_across_chunk_boundaries():
     data = b'{"a": 1}\n{"b": 2}\n{"c": 3}'
     for size in (1, 2, 5, 100):
-        assert list(split_lines(data[i:i + size] for i in range(0, len(data), size))) == \
-            [b'{"a": 1}', b'{"b": 2}', b'{"c": 3}']
+        batches = list(split_lines(data[i:i + size] for i in range(0, len(data), size)))
+        assert [line for batch in batches for line in batch] == [b'{"a": 1}', b'{"b": 2}', b'{"c": 3}']
 
 
 def test_shards_seal_verify_and_detect_tampering():
     builder = ShardBuilder(target_bytes=80)
     lines = [json.dumps({"i": i}).encode() for i in range(20)]
-    for line in lines[:10]:
-        builder.add(line)
+    builder.add(lines[:10])
     assert builder.full
     sealed = builder.seal()
     assert gzip.decompress(sealed.data) == b"".join(l + b"\n" for l in lines[:10])
@@ -67,9 +66,11 @@ def test_line_aligned_chunks_never_split_rows():
 
 def test_row_stats_validate_and_count():
     stats = RowStats("problems")
-    stats.add(b'{"id": 1, "question": "q", "answer": 2.5, "thought_type": "eot", "status": "ok"}')
+    stats.add([b'{"id": 1, "question": "q", "answer": 2.5, "thought_type": "eot", "status": "ok"}'])
     assert stats.rows == 1 and stats.by_thought_type == {"eot": 1} and stats.by_status == {"ok": 1}
-    with pytest.raises(InvalidArgument, match="row 2: answer must be a finite number"):
-        stats.add(b'{"id": 2, "question": "q", "answer": "7"}')
+    with pytest.raises(InvalidArgument, match="row 3: answer must be a finite number"):
+        stats.add([b'{"id": 2, "question": "q", "answer": 7}', b'{"id": 3, "question": "q", "answer": "7"}'])
     with pytest.raises(InvalidArgument, match="row 2: expected a JSON object"):
-        RowStats("dataset", rows=1).add(b"[1, 2]")
+        RowStats("dataset", rows=1).add([b"[1, 2]"])
+    with pytest.raises(InvalidArgument, match="row 1: not valid JSON"):
+        RowStats("dataset").add([b"{oops"])

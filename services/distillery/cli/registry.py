@@ -107,17 +107,22 @@ def push_command(name, path, kind, parents, meta, stage, config_json, share, reg
               help="FILE.jsonl for datasets (written atomically); a directory for models.")
 @registry_option
 @token_option
-def pull_command(ref, output, registry, token):
+@json_option
+def pull_command(ref, output, registry, token, as_json):
     """Write the exact rows pushed, in order (or a model's files)."""
     with _client(registry, token) as client:
         manifest = client.show(ref)
         if manifest.kind == 3:  # KIND_MODEL
             written = client.pull_files(ref, output)
+            if as_json:
+                click.echo(json.dumps({"ref": manifest.ref, "files": [str(p) for p in written]}))
             click.echo(f"{_short_ref(manifest)}: {len(written)} files -> {output}", err=True)
             return
         with atomic_writer(output) as handle:
             for chunk in client.pull(f"{manifest.team}/{manifest.name}@{manifest.version}"):
                 handle.write(chunk.decode("utf-8"))
+    if as_json:
+        click.echo(json.dumps({"ref": manifest.ref, "rows": manifest.rows, "output": str(output)}))
     click.echo(f"{_short_ref(manifest)}: {manifest.rows} rows -> {output}", err=True)
 
 
@@ -177,33 +182,36 @@ def lineage_command(ref, registry, token, as_json):
 @click.argument("tag")
 @registry_option
 @token_option
-def tag_command(ref, tag, registry, token):
+@json_option
+def tag_command(ref, tag, registry, token, as_json):
     """Point TAG at a version (tags move; versions never change)."""
     with _client(registry, token) as client:
         manifest = client.tag(ref, tag)
-    click.echo(f"{manifest.name}@{tag} -> {_short_ref(manifest)}")
+    click.echo(json.dumps(_manifest_dict(manifest)) if as_json else f"{manifest.name}@{tag} -> {_short_ref(manifest)}")
 
 
 @registry_group.command("delete")
 @click.argument("ref", metavar="NAME@V")
 @registry_option
 @token_option
-def delete_command(ref, registry, token):
+@json_option
+def delete_command(ref, registry, token, as_json):
     """Soft-delete a version (restorable for the retention period)."""
     with _client(registry, token) as client:
         manifest = client.delete(ref)
-    click.echo(f"deleted {_short_ref(manifest)} (restore with `distillery registry restore {_short_ref(manifest)}`)")
+    click.echo(json.dumps(_manifest_dict(manifest)) if as_json else f"deleted {_short_ref(manifest)} (restore with `distillery registry restore {_short_ref(manifest)}`)")
 
 
 @registry_group.command("restore")
 @click.argument("ref", metavar="NAME@V")
 @registry_option
 @token_option
-def restore_command(ref, registry, token):
+@json_option
+def restore_command(ref, registry, token, as_json):
     """Undo a soft delete."""
     with _client(registry, token) as client:
         manifest = client.restore(ref)
-    click.echo(_short_ref(manifest))
+    click.echo(json.dumps(_manifest_dict(manifest)) if as_json else _short_ref(manifest))
 
 
 @registry_group.command("import-benchmarks")

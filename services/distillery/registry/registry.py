@@ -84,11 +84,12 @@ class Registry:
         try:
             stats = RowStats(KIND_NAMES[spec.kind])
             builder = ShardBuilder(self.config.shard_bytes, self.config.compression_level)
-            for line in split_lines(chunks):
-                if not line.strip():
+            for batch in split_lines(chunks):
+                lines = [line for line in batch if line.strip()]
+                if not lines:
                     continue
-                stats.add(line)
-                builder.add(line)
+                stats.add(lines)
+                builder.add(lines)
                 if builder.full:
                     manifest.shards.append(self._store_shard(team, spec.name, upload_id, builder, len(manifest.shards)))
             if builder.rows:
