@@ -20,6 +20,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -73,11 +74,32 @@ class Reader(io.RawIOBase):
         return n
 
 
-def peak_rss_mb(pid: int) -> float:
+def status_mb(pid: int, field: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def peak_rss_mb(pid: int) -> float:
+    return status_mb(pid, "VmHWM")
+
+
+class RssSampler(threading.Thread):
+    """Samples a process's resident memory every 0.25 s, to see whether it stays flat."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.samples, self.stopped = pid, [], threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.25):
+            self.samples.append(status_mb(self.pid, "VmRSS"))
+
+    def quarters(self) -> list[float]:
+        """The largest sample in each quarter of the run."""
+        n = len(self.samples)
+        return [round(max(self.samples[i * n // 4:(i + 1) * n // 4] or [float("nan")]), 1) for i in range(4)]
 
 
 def main() -> None:
@@ -104,12 +126,15 @@ def main() -> None:
                 pass
             warm_peak = peak_rss_mb(registry.pid)
 
+            sampler = RssSampler(registry.pid)
+            sampler.start()
             started = time.perf_counter()
             manifest = client.push(header("bench"), rows(args.megabytes))
             push_s = time.perf_counter() - started
             started = time.perf_counter()
             pulled = sum(len(chunk) for chunk in client.pull("bench"))
             pull_s = time.perf_counter() - started
+            sampler.stopped.set()
             full_peak = peak_rss_mb(registry.pid)
         assert pulled == manifest.bytes
         mb = manifest.bytes / 1e6
@@ -134,7 +159,8 @@ def main() -> None:
         results["raw_minio"] = {"put_MB_s": round(mb / raw_put_s, 1), "get_MB_s": round(mb / raw_get_s, 1)}
         results["ratio"] = {"push_vs_put": round(raw_put_s / push_s, 2), "pull_vs_get": round(raw_get_s / pull_s, 2)}
         results["registry_peak_rss_MB"] = {"after_1/8_size_stream": round(warm_peak, 1),
-                                           "after_full_stream": round(full_peak, 1)}
+                                           "after_full_stream": round(full_peak, 1),
+                                           "max_rss_per_quarter_of_full_push_and_pull": sampler.quarters()}
         print(json.dumps({"benchmark": "registry_throughput", "machine": machine(), **results}, indent=2))
     finally:
         registry.terminate()

@@ -71,6 +71,10 @@ def test_stack_lifecycle_and_registry_cli(home, tmp_path):
     token = run(env, "team", "create", "research").stdout
     assert token.startswith("dst_") and token.count("\n") == 1
     research = {**env, "DISTILLERY_TOKEN": token.strip()}
+    second = run(env, "team", "token", "research").stdout.strip()
+    assert second.startswith("dst_") and second != token.strip()
+    assert "research/" in run({**env, "DISTILLERY_TOKEN": second}, "registry", "push", "r", str(rows), "--json").stdout
+    assert "NOT_FOUND" in run(env, "team", "token", "nobody", ok=False).stderr
     denied = run(research, "registry", "show", "default/verified@1", ok=False)
     assert "PERMISSION_DENIED" in denied.stderr
     bad = run({**env, "DISTILLERY_TOKEN": "dst_nope"}, "registry", "ls", ok=False)

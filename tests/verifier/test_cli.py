@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 
@@ -13,8 +15,13 @@ REPO = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).parent / "distillery"
 
 
+# Hermetic: no local stack, no token from the developer's environment.
+ENV = {**{k: v for k, v in os.environ.items() if not k.startswith("DISTILLERY_")},
+       "DISTILLERY_HOME": tempfile.mkdtemp(prefix="distillery-home-")}
+
+
 def distillery(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([str(CLI), *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([str(CLI), *args], capture_output=True, text=True, timeout=timeout, env=ENV)
 
 
 def write_jsonl(path: Path, rows: list) -> Path:
@@ -135,8 +142,8 @@ def test_verifier_serve_command_end_to_end(tmp_path):
 
     tokens = tmp_path / "tokens"
     tokens.write_text("tok-1\n")
-    server = subprocess.Popen([str(CLI), "verifier", "serve", "--port", "0", "--workers", "1",
-                               "--token-file", str(tokens)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen([str(CLI), "verifier", "serve", "--port", "0", "--workers", "1", "--token-file",
+                               str(tokens)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     try:
         line = server.stdout.readline()
         assert line.startswith("verifier serving on 127.0.0.1:"), line + server.stderr.read()
@@ -149,9 +156,12 @@ def test_verifier_serve_command_end_to_end(tmp_path):
                             "--address", address, "--token", "tok-1")
         assert remote.returncode == 0, remote.stderr
         assert read_jsonl(out)[0]["correct"] is True
-        denied = distillery("verify", str(tmp_path / "in.jsonl"), "-o", str(out), "--address", address)
+        denied = distillery("verify", str(tmp_path / "in.jsonl"), "-o", str(out), "--address", address,
+                            "--token", "forged")
         assert denied.returncode == 1
-        assert denied.stderr.strip() == f"Error: verifier at {address}: UNAUTHENTICATED: missing bearer token"
+        assert denied.stderr.strip() == f"Error: verifier at {address}: UNAUTHENTICATED: invalid bearer token"
+        tokenless = distillery("verify", str(tmp_path / "in.jsonl"), "-o", str(out), "--address", address)
+        assert tokenless.returncode == 2 and "no token" in tokenless.stderr
         info = json.loads(distillery("verifier", "info", "--address", address, "--token", "tok-1", "--json").stdout)
         assert info["isolation"]["seccomp"] is True
     finally:

@@ -299,11 +299,24 @@ def team_group() -> None:
 @click.option("--admin-token", default=None, help="Default: DISTILLERY_ADMIN_TOKEN or the local stack's.")
 def team_create_command(name, registry, admin_token):
     """Create team NAME; prints its token on stdout and nothing else."""
+    _print_new_token(registry, admin_token, lambda client: client.create_team(name))
+
+
+@team_group.command("token")
+@click.argument("name")
+@registry_option
+@click.option("--admin-token", default=None, help="Default: DISTILLERY_ADMIN_TOKEN or the local stack's.")
+def team_token_command(name, registry, admin_token):
+    """Issue another token for team NAME (rotation); prints it on stdout and nothing else."""
+    _print_new_token(registry, admin_token, lambda client: client.create_token(name))
+
+
+def _print_new_token(registry, admin_token, issue) -> None:
     from distillery.registry.client import RegistryClient
 
     with RegistryClient(registry_address(registry), resolve_admin_token(admin_token)) as client:
         try:
-            token = client.create_team(name)
+            token = issue(client)
         except grpc.RpcError as exc:
             raise rpc_failure("registry", exc) from None
     sys.stdout.write(token + "\n")

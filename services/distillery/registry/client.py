@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 
 from distillery.core.auth import bearer_metadata, hash_token
-from distillery.core.grpc_server import MAX_MESSAGE_BYTES
+from distillery.core.grpc_server import open_channel
 from distillery.v1 import registry_pb2 as pb
 from distillery.v1 import registry_pb2_grpc as pb_grpc
 
@@ -36,10 +36,7 @@ def file_chunks(path: str | Path, size: int = PUSH_CHUNK_BYTES) -> Iterator[byte
 class RegistryClient:
     def __init__(self, address: str, token: str | None) -> None:
         self.address = address
-        self._channel = grpc.insecure_channel(address, options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ])
+        self._channel = open_channel(address)
         self._stub = pb_grpc.RegistryServiceStub(self._channel)
         self._metadata = bearer_metadata(token)
 

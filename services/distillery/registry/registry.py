@@ -12,6 +12,7 @@ server implements, so the version counter is serialised here.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import json
 import logging
@@ -80,8 +81,7 @@ class Registry:
         if spec.kind == pb.KIND_MODEL:
             raise InvalidArgument("kind model holds files: use PushFiles")
         team, manifest = self._begin(principal, spec)
-        upload_id = self._new_upload(team, spec.name)
-        try:
+        with self._upload(team, spec.name) as upload_id:
             stats = RowStats(KIND_NAMES[spec.kind])
             builder = ShardBuilder(self.config.shard_bytes, self.config.compression_level)
             for batch in split_lines(chunks):
@@ -101,19 +101,13 @@ class Registry:
             manifest.counts_by_thought_type.update(stats.by_thought_type)
             manifest.counts_by_status.update(stats.by_status)
             return self._commit(team, spec, manifest)
-        except BaseException:
-            self._abandon(team, spec.name, upload_id)
-            raise
-        finally:
-            self._active_uploads.discard(upload_id)
 
     def push_files(self, principal: Principal, spec: PushSpec, chunks: Iterable[pb.FileChunk]) -> pb.Manifest:
         """Store files (a model checkpoint) as the next version of ``spec.name``."""
         spec.kind = pb.KIND_MODEL
         team, manifest = self._begin(principal, spec)
-        upload_id = self._new_upload(team, spec.name)
         content = hashlib.sha256()
-        try:
+        with self._upload(team, spec.name) as upload_id:
             for path, spool, size, digest in _spool_files(chunks):
                 key = layout.file_key(team, spec.name, upload_id, path)
                 with spool:
@@ -125,11 +119,6 @@ class Registry:
                 raise InvalidArgument("no files to push")
             manifest.content_sha256 = content.hexdigest()
             return self._commit(team, spec, manifest)
-        except BaseException:
-            self._abandon(team, spec.name, upload_id)
-            raise
-        finally:
-            self._active_uploads.discard(upload_id)
 
     def _begin(self, principal: Principal, spec: PushSpec) -> tuple[str, pb.Manifest]:
         if not principal.team:
@@ -152,10 +141,18 @@ class Registry:
         )
         return principal.team, manifest
 
-    def _new_upload(self, team: str, name: str) -> str:
+    @contextlib.contextmanager
+    def _upload(self, team: str, name: str) -> Iterator[str]:
+        """A fresh upload prefix, known to the sweep as in flight; its blobs go if the push fails."""
         upload_id = f"{_now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
         self._active_uploads.add(upload_id)
-        return upload_id
+        try:
+            yield upload_id
+        except BaseException:
+            self._abandon(team, name, upload_id)
+            raise
+        finally:
+            self._active_uploads.discard(upload_id)
 
     def _store_shard(self, team: str, name: str, upload_id: str, builder: ShardBuilder, index: int) -> pb.Shard:
         sealed = builder.seal()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from distillery.core.grpc_server import ServiceHandle, create_server, wait_for_termination
+from distillery.core.grpc_server import ServiceHandle, create_server, limit_malloc_arenas, wait_for_termination
 from distillery.registry.auth import TeamDirectory
 from distillery.registry.config import RegistryConfig
 from distillery.registry.registry import Registry
@@ -58,6 +58,7 @@ def create_registry_server(address: str, config: RegistryConfig) -> tuple[Servic
 
 
 def serve(address: str, config: RegistryConfig) -> None:
+    limit_malloc_arenas()
     handle, _ = create_registry_server(address, config)
     print(f"registry serving on {address.rsplit(':', 1)[0]}:{handle.port}", flush=True)
     wait_for_termination()

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-import grpc
-
 from distillery.core.auth import bearer_metadata
-from distillery.core.grpc_server import MAX_MESSAGE_BYTES
+from distillery.core.grpc_server import open_channel
 from distillery.v1 import verifier_pb2 as pb
 from distillery.v1 import verifier_pb2_grpc as pb_grpc
 from distillery.verifier import messages
@@ -16,10 +14,7 @@ from distillery.verifier.records import ThoughtRecord, Verdict
 
 class VerifierClient:
     def __init__(self, address: str, token: str | None = None) -> None:
-        self._channel = grpc.insecure_channel(address, options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ])
+        self._channel = open_channel(address)
         self._stub = pb_grpc.VerifierServiceStub(self._channel)
         self._metadata = bearer_metadata(token)
 

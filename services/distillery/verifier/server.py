@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from distillery.core.auth import TokenValidator
-from distillery.core.grpc_server import ServiceHandle, create_server, wait_for_termination
+from distillery.core.grpc_server import ServiceHandle, create_server, limit_malloc_arenas, wait_for_termination
 from distillery.v1 import verifier_pb2
 from distillery.v1 import verifier_pb2_grpc as pb_grpc
 from distillery.verifier.config import VerifierConfig
@@ -34,6 +34,7 @@ def create_verifier_server(address: str, config: VerifierConfig | None = None,
 
 def serve(address: str, config: VerifierConfig | None = None, authenticate: TokenValidator | None = None) -> None:
     """Serve until SIGTERM/SIGINT, then drain in-flight calls."""
+    limit_malloc_arenas()
     handle, verifier = create_verifier_server(address, config, authenticate)
     report = verifier.isolation()
     log.info("verifier listening on port %d; isolation: %s", handle.port,
