@@ -94,6 +94,8 @@ def test_import_benchmarks(home):
     imported = json.loads(run(env, "registry", "import-benchmarks", "--json").stdout)
     assert {r["ref"].split("@")[0]: r["rows"] for r in imported} == {
         "gsm8k-train": 7473, "gsm8k-test": 1319, "svamp": 1000, "asdiv": 2084, "multiarith": 600}
+    again = json.loads(run(env, "registry", "import-benchmarks", "--only", "svamp", "--json").stdout)
+    assert again == [{"ref": "svamp@1", "rows": 1000, "dropped": 0}]  # unchanged data: no new version
     shown = json.loads(run(env, "registry", "show", "asdiv", "--json").stdout)
     assert shown["kind"] == "KIND_PROBLEMS" and shown["meta"]["dropped"] == "221"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -236,9 +237,12 @@ def import_benchmarks_command(data_dir, only, share, registry, token, as_json):
     with _client(registry, token) as client:
         for name in names:
             loaded = load_benchmark(name, data_dir)
-            meta = {"source": loaded.source[:250], "dropped": str(len(loaded.dropped))}
-            manifest = client.push(header(name, "problems", meta=meta, share=share, stage="import-benchmarks",
-                                          config={"data_dir": str(data_dir)}), iter_jsonl_bytes(loaded.rows))
+            content = hashlib.sha256(b"".join(iter_jsonl_bytes(loaded.rows))).hexdigest()
+            manifest = _existing(client, f"{name}@sha256:{content}")
+            if manifest is None:  # re-importing unchanged data makes no new version
+                meta = {"source": loaded.source[:250], "dropped": str(len(loaded.dropped))}
+                manifest = client.push(header(name, "problems", meta=meta, share=share, stage="import-benchmarks",
+                                              config={"data_dir": str(data_dir)}), iter_jsonl_bytes(loaded.rows))
             results.append({"ref": _short_ref(manifest), "rows": manifest.rows, "dropped": len(loaded.dropped)})
             if not as_json:
                 click.echo(_short_ref(manifest))
@@ -247,6 +251,16 @@ def import_benchmarks_command(data_dir, only, share, registry, token, as_json):
                                err=True)
     if as_json:
         click.echo(json.dumps(results))
+
+
+def _existing(client, ref: str):
+    """The manifest ``ref`` names, or None when there is none."""
+    try:
+        return client.show(ref)
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.NOT_FOUND:
+            return None
+        raise
 
 
 def default_data_dir() -> Path:
