@@ -79,3 +79,23 @@ def test_gsm8k_train_yield_through_the_real_verifier(shared_data, verifier):
           f"PoT&EoT {len(both)} of {len(problems)}; not derivable: {dict(failures)}")
     assert len(both) >= 0.95 * len(problems)
     assert sum(failures.values()) < 0.05 * len(problems)
+
+
+def test_few_shot_examples_are_correct_and_from_gsm8k_train(verifier, shared_data):
+    """Every worked example is a GSM8K-train problem, and every one of its thoughts verifies."""
+    from distillery.teacher.prompts import EXAMPLES, TRIGGERS, chat_prompt, completion_prompt, prompt_hash
+
+    train = {p["question"]: p["answer"] for p in load_benchmark("gsm8k-train", shared_data).rows}
+    test = {p["question"] for p in load_benchmark("gsm8k-test", shared_data).rows}
+    records = []
+    for example in EXAMPLES:
+        assert example.question in train and example.question not in test
+        records += [ThoughtRecord(id=example.question[:20], thought_type=t, text=getattr(example, t),
+                                  gold=train[example.question]) for t in ("cot", "pot", "eot")]
+    assert len(EXAMPLES) == 8
+    verdicts = list(verifier.verify_many(records))
+    assert all(v.correct for v in verdicts), [(r.text, v) for r, v in zip(records, verdicts) if not v.correct]
+    prompt = completion_prompt("What is 2 + 2?", "eot")
+    assert prompt.endswith(f"Question: What is 2 + 2?\n{TRIGGERS['eot']}\n") and prompt.count("Question:") == 9
+    assert len(chat_prompt("q", "pot")) == 1 + 2 * 8 + 1
+    assert len(prompt_hash()) == 64
