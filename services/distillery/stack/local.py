@@ -33,6 +33,7 @@ from distillery.core.jsonl import atomic_writer
 from distillery.stack.s3server import SeaweedS3, free_port, wait_until_ready
 
 BUCKET = "distillery"
+SERVICES = ("s3", "registry", "verifier", "teacher")  # in start order
 DEFAULT_TEAM = "default"
 
 
@@ -48,12 +49,13 @@ class StackState(BaseModel):
     s3: ProcessInfo
     registry: ProcessInfo
     verifier: ProcessInfo
+    teacher: ProcessInfo | None = None
     bucket: str = BUCKET
     default_team: str = DEFAULT_TEAM
 
     def endpoints(self) -> dict[str, str]:
         return {"s3": f"http://{self.s3.address}", "registry": self.registry.address,
-                "verifier": self.verifier.address}
+                "verifier": self.verifier.address, "teacher": self.teacher.address if self.teacher else None}
 
 
 def distillery_home() -> Path:
@@ -118,7 +120,7 @@ def status(home: Path | None = None) -> dict:
     state = load_state(home)
     if state is None:
         return {"running": False, "home": str(home or distillery_home())}
-    alive = {name: _alive(getattr(state, name)) for name in ("s3", "registry", "verifier")}
+    alive = {name: _alive(getattr(state, name)) for name in SERVICES if getattr(state, name)}
     return {"running": all(alive.values()), "home": state.home, "endpoints": state.endpoints(),
             "processes": {name: {"pid": getattr(state, name).pid, "alive": alive[name]} for name in alive},
             "default_team": state.default_team}
@@ -127,8 +129,8 @@ def status(home: Path | None = None) -> dict:
 def up(home: Path | None = None) -> StackState:
     home = home or distillery_home()
     state = load_state(home)
-    if state and all(_alive(getattr(state, n)) for n in ("s3", "registry", "verifier")) \
-            and _healthy(state.registry.address) and _healthy(state.verifier.address):
+    if state and all(getattr(state, n) and _alive(getattr(state, n)) for n in SERVICES) \
+            and all(_healthy(getattr(state, n).address) for n in SERVICES if n != "s3"):
         return state
     if state:
         down(home)  # a partial or stale stack: start clean
@@ -171,7 +173,16 @@ def up(home: Path | None = None) -> StackState:
             home / "logs" / "verifier.log", dict(os.environ), verifier_address)
         started.append(verifier_process)
         _wait_healthy(verifier_info, verifier_process)
-        state = StackState(home=str(home), s3=s3_info, registry=registry_info, verifier=verifier_info)
+        teacher_address = f"127.0.0.1:{free_port()}"
+        teacher_info, teacher_process = _spawn(
+            [sys.executable, "-m", "distillery.cli.main", "teacher", "serve", "--port",
+             teacher_address.rsplit(":", 1)[1], "--registry", registry_address, "--verifier", verifier_address,
+             "--work-dir", str(home / "teacher-jobs")],
+            home / "logs" / "teacher.log", dict(os.environ), teacher_address)
+        started.append(teacher_process)
+        _wait_healthy(teacher_info, teacher_process)
+        state = StackState(home=str(home), s3=s3_info, registry=registry_info, verifier=verifier_info,
+                           teacher=teacher_info)
         _ensure_default_team(home, registry_address, admin_token)
     except BaseException:
         for process in started:
@@ -224,7 +235,8 @@ def down(home: Path | None = None) -> bool:
     state = load_state(home)
     if state is None:
         return False
-    for name in ("verifier", "registry", "s3"):
-        _stop(getattr(state, name))
+    for name in reversed(SERVICES):
+        if getattr(state, name):
+            _stop(getattr(state, name))
     (home / "stack.json").unlink(missing_ok=True)
     return True

@@ -1,0 +1,101 @@
+"""``distillery teacher generate | serve``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+import grpc
+
+from distillery.cli.connect import rpc_failure, team_token
+from distillery.cli.flags import json_option, token_option
+
+
+def _teacher_address(explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    from distillery.stack.local import load_state
+
+    state = load_state()
+    if state is None or state.teacher is None:
+        raise click.UsageError("no teacher: start the local stack with `distillery up`, or pass --teacher HOST:PORT")
+    return state.teacher.address
+
+
+@click.group("teacher")
+def teacher_group() -> None:
+    """Teacher generation: CoT / PoT / EoT thoughts, verified, into the registry."""
+
+
+@teacher_group.command("generate")
+@click.option("--problems", required=True, metavar="NAME@V", help="A `problems` dataset (see registry import-benchmarks).")
+@click.option("--types", "thought_types", default="cot,pot,eot", show_default=True, help="Comma-separated thought types.")
+@click.option("--samples", type=click.IntRange(1, 64), default=1, show_default=True, help="Samples per problem and type.")
+@click.option("--backend", type=click.Choice(["annotations", "hf", "vllm", "openai"]), default="annotations",
+              show_default=True)
+@click.option("--model", default=None, help="HF directory or alias (hf, vllm, openai).")
+@click.option("--endpoint", default=None, help="OpenAI-compatible base URL (openai).")
+@click.option("--out", required=True, help="Name of the verified dataset (rejected ones go to OUT-rejected).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N problems.")
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True)
+@click.option("--temperature", type=float, default=None)
+@click.option("--max-tokens", type=int, default=None)
+@click.option("--seed", type=int, default=None)
+@click.option("--share", is_flag=True, help="Let every team read the new datasets.")
+@click.option("--teacher", "teacher", default=None, envvar="DISTILLERY_TEACHER", help="host:port (default: local stack).")
+@token_option
+@json_option
+def generate_command(problems, thought_types, samples, backend, model, endpoint, out, limit, batch_size, temperature,
+                     max_tokens, seed, share, teacher, token, as_json):
+    """Generate, verify and store a teacher dataset; prints NAME@VERSION. Re-run to resume."""
+    from distillery.teacher.client import TeacherClient
+    from distillery.v1 import teacher_pb2 as pb
+
+    sampling = pb.Sampling(temperature=0.7 if temperature is None else temperature, top_p=0.95,
+                           max_tokens=max_tokens or 0, seed=seed or 0)
+    job = pb.TeacherJob(problems=problems, limit=limit or 0, backend=backend, model=model or "", endpoint=endpoint or "",
+                        thought_types=[t.strip() for t in thought_types.split(",") if t.strip()], samples=samples,
+                        sampling=sampling, out=out, share=share, batch_size=batch_size)
+    result = None
+    with TeacherClient(_teacher_address(teacher), team_token(token)) as client:
+        try:
+            for event in client.run_job(job):
+                p = event.progress
+                if sys.stderr.isatty() or event.HasField("result"):
+                    accepted = sum(p.accepted.values())
+                    click.echo(f"\r{p.problems_done}/{p.problems_total} problems, {p.generated} thoughts, "
+                               f"{accepted} verified, {p.tokens_per_s:.0f} tok/s", err=True,
+                               nl=event.HasField("result"))
+                if event.HasField("result"):
+                    result = event
+        except grpc.RpcError as exc:
+            raise rpc_failure("teacher", exc) from None
+    if result is None:
+        raise click.ClickException("teacher: the job ended without a result")
+    short = result.result.dataset.split("/", 1)[1]
+    if as_json:
+        click.echo(json.dumps({"dataset": result.result.dataset, "rejected": result.result.rejected or None,
+                               "yield_by_type": dict(result.result.yield_by_type),
+                               "accepted": dict(result.progress.accepted), "rejected_by_type": dict(result.progress.rejected),
+                               "generated": result.progress.generated, "resumed_from": result.progress.resumed_from}))
+    else:
+        click.echo(short)
+
+
+@teacher_group.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=50053, show_default=True)
+@click.option("--registry", "registry", required=True, help="host:port of the registry.")
+@click.option("--verifier", "verifier", required=True, help="host:port of the verifier.")
+@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Where job checkpoints live (a persistent volume in a cluster).")
+def serve_command(host, port, registry, verifier, work_dir):
+    """Serve TeacherService; callers' team tokens are checked by the registry."""
+    from distillery.registry.client import RegistryTokens
+    from distillery.teacher.server import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serve(f"{host}:{port}", registry, verifier, work_dir, RegistryTokens(registry))

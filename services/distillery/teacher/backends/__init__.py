@@ -1,0 +1,1 @@
+"""Teacher backends: one interface, chosen per job (see :mod:`.base`)."""
