@@ -80,7 +80,9 @@ def generate_command(problems, thought_types, samples, backend, model, endpoint,
         click.echo(json.dumps({"dataset": result.result.dataset, "rejected": result.result.rejected or None,
                                "yield_by_type": dict(result.result.yield_by_type),
                                "accepted": dict(result.progress.accepted), "rejected_by_type": dict(result.progress.rejected),
-                               "generated": result.progress.generated, "resumed_from": result.progress.resumed_from}))
+                               "generated": result.progress.generated, "duplicates": result.progress.duplicates,
+                               "output_tokens": result.progress.output_tokens,
+                               "resumed_from": result.progress.resumed_from}))
     else:
         click.echo(short)
 

@@ -94,8 +94,7 @@ class Registry:
                     manifest.shards.append(self._store_shard(team, spec.name, upload_id, builder, len(manifest.shards)))
             if builder.rows:
                 manifest.shards.append(self._store_shard(team, spec.name, upload_id, builder, len(manifest.shards)))
-            if not stats.rows:
-                raise InvalidArgument("no rows to push")
+            # An empty version is allowed: "the teacher produced no verified thought" is a result.
             manifest.rows, manifest.bytes = stats.rows, stats.bytes
             manifest.content_sha256 = stats.content.hexdigest()
             manifest.counts_by_thought_type.update(stats.by_thought_type)

