@@ -21,7 +21,7 @@ class HFBackend:
         self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.engine = AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch.float32)
+        self.engine = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
         self.engine.eval()
         self.batch_size = batch_size
         self._torch = torch

