@@ -59,8 +59,9 @@ class HFBackend:
             rows = new_tokens[i * per_request:(i + 1) * per_request][: request.samples]
             texts = self.tokenizer.batch_decode(rows, skip_special_tokens=True)
             produced = int((rows != self.tokenizer.pad_token_id).sum())
-            generations.append(Generation(texts=[clean_thought(t, request.thought_type) for t in texts],
-                                          output_tokens=produced))
+            cleaned = [clean_thought(t, request.thought_type) for t in texts]
+            # Greedy decoding ran once; every requested sample is that same text.
+            generations.append(Generation(texts=cleaned * (request.samples if greedy else 1), output_tokens=produced))
         return generations
 
     def close(self) -> None:

