@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 
 from distillery.core.auth import bearer_metadata, hash_token
-from distillery.core.grpc_server import open_channel
+from distillery.core.grpc_client import ServiceClient
 from distillery.v1 import registry_pb2 as pb
 from distillery.v1 import registry_pb2_grpc as pb_grpc
 
@@ -33,21 +33,8 @@ def file_chunks(path: str | Path, size: int = PUSH_CHUNK_BYTES) -> Iterator[byte
             yield chunk
 
 
-class RegistryClient:
-    def __init__(self, address: str, token: str | None) -> None:
-        self.address = address
-        self._channel = open_channel(address)
-        self._stub = pb_grpc.RegistryServiceStub(self._channel)
-        self._metadata = bearer_metadata(token)
-
-    def close(self) -> None:
-        self._channel.close()
-
-    def __enter__(self) -> "RegistryClient":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+class RegistryClient(ServiceClient):
+    stub_class = pb_grpc.RegistryServiceStub
 
     # -- data --------------------------------------------------------------------------
     def push(self, push_header: pb.PushHeader, rows: Iterable[bytes]) -> pb.Manifest:

@@ -4,28 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from distillery.core.auth import bearer_metadata
-from distillery.core.grpc_server import open_channel
+from distillery.core.grpc_client import ServiceClient
 from distillery.v1 import verifier_pb2 as pb
 from distillery.v1 import verifier_pb2_grpc as pb_grpc
 from distillery.verifier import messages
 from distillery.verifier.records import ThoughtRecord, Verdict
 
 
-class VerifierClient:
-    def __init__(self, address: str, token: str | None = None) -> None:
-        self._channel = open_channel(address)
-        self._stub = pb_grpc.VerifierServiceStub(self._channel)
-        self._metadata = bearer_metadata(token)
-
-    def close(self) -> None:
-        self._channel.close()
-
-    def __enter__(self) -> "VerifierClient":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+class VerifierClient(ServiceClient):
+    stub_class = pb_grpc.VerifierServiceStub
 
     def verify(self, records: Iterable[ThoughtRecord], timeout_s: float | None = None) -> list[Verdict]:
         """One batch call; verdicts in input order."""

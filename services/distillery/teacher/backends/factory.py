@@ -6,6 +6,7 @@ LLM engines take tens of seconds to load, so the service keeps the last one it m
 
 from __future__ import annotations
 
+import importlib
 import threading
 
 from distillery.teacher.backends.base import TeacherBackend
@@ -16,27 +17,28 @@ class BackendUnavailable(ValueError):
     pass
 
 
+# Backends that load a model into this process, imported only when asked for (torch, vLLM).
+LOCAL_ENGINES = {
+    "hf": ("distillery.teacher.backends.hf", "HFBackend"),
+    "vllm": ("distillery.teacher.backends.vllm_engine", "VLLMBackend"),
+}
+
+
 def make_backend(config: TeacherJobConfig) -> TeacherBackend:
     if config.backend == "annotations":
         from distillery.teacher.backends.annotations import AnnotationsBackend
 
         return AnnotationsBackend()
-    if config.backend == "hf":
+    if config.backend in LOCAL_ENGINES:
         if not config.model:
-            raise BackendUnavailable("backend 'hf' needs a model (an HF directory or smollm2-135m-instruct)")
+            raise BackendUnavailable(f"backend {config.backend!r} needs a model (an HF directory or smollm2-135m-instruct)")
+        module_name, class_name = LOCAL_ENGINES[config.backend]
         try:
-            from distillery.teacher.backends.hf import HFBackend
+            engine_class = getattr(importlib.import_module(module_name), class_name)
         except ImportError as exc:
-            raise BackendUnavailable(f"backend 'hf' needs the teacher extra (pip install 'distillery[teacher]'): {exc}")
-        return HFBackend(config.model)
-    if config.backend == "vllm":
-        if not config.model:
-            raise BackendUnavailable("backend 'vllm' needs a model (an HF directory or smollm2-135m-instruct)")
-        try:
-            from distillery.teacher.backends.vllm_engine import VLLMBackend
-        except ImportError as exc:
-            raise BackendUnavailable(f"backend 'vllm' needs vLLM (pip install 'distillery[teacher]'): {exc}")
-        return VLLMBackend(config.model)
+            raise BackendUnavailable(
+                f"backend {config.backend!r} needs the teacher extra (pip install 'distillery[teacher]'): {exc}")
+        return engine_class(config.model)
     if config.backend == "openai":
         if not config.endpoint or not config.model:
             raise BackendUnavailable("backend 'openai' needs --endpoint URL and --model NAME")
