@@ -1,5 +1,6 @@
 # Two commands for a fresh machine:
-#   make run   -- set up .venv, verify the sample thoughts, start the local stack, register the results
+#   make run   -- set up .venv, verify the sample thoughts, start the local stack, register the
+#                 results, and build a small verified ETD dataset with the annotations teacher
 #   make test  -- set up .venv and run the test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -25,6 +26,8 @@ run: $(STAMP)
 	$(BIN)/distillery registry import-benchmarks
 	$(BIN)/distillery registry push sample-verified out/thoughts.verified.jsonl --stage verify --parent gsm8k-test
 	$(BIN)/distillery registry lineage sample-verified
+	$(BIN)/distillery teacher generate --problems gsm8k-train --limit 500 --types eot,pot,cot --out etd-gsm8k-demo
+	$(BIN)/distillery registry show etd-gsm8k-demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -39,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/verifier_pot.py
 	$(BIN)/python benchmarks/verifier_eot.py
 	$(BIN)/python benchmarks/registry_throughput.py
+	$(BIN)/python benchmarks/teacher_throughput.py
 
 clean:
 	-$(BIN)/distillery down
