@@ -26,7 +26,6 @@ from pathlib import Path
 
 from _common import machine
 
-from distillery.core.auth import hash_token
 from distillery.registry.client import RegistryClient, header
 from distillery.stack.s3server import SeaweedS3, free_port
 

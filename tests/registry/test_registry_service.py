@@ -77,6 +77,7 @@ def test_lineage_walks_back_to_the_roots(alpha):
     assert list(thoughts_v.lineage.parents) == ["alpha/lin-problems@1"]  # resolved at push time
     verified = alpha.push(header("lin-verified", parents=["lin-thoughts@1", "lin-problems@1"], stage="verify"),
                           [thoughts(2)])
+    assert list(verified.lineage.parents) == ["alpha/lin-thoughts@1", "alpha/lin-problems@1"]
     chain = [m.ref for m in alpha.lineage("lin-verified@1")]
     assert chain == ["alpha/lin-verified@1", "alpha/lin-thoughts@1", "alpha/lin-problems@1"]
     assert problems.kind == 2

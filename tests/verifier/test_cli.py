@@ -86,7 +86,7 @@ def test_malformed_line_fails_with_its_line_number_and_writes_nothing(tmp_path, 
     out = tmp_path / "out.jsonl"
     result = distillery("verify", str(source), "-o", str(out))
     assert result.returncode == 2
-    assert f"in.jsonl:3: " in result.stderr and fragment in result.stderr
+    assert "in.jsonl:3: " in result.stderr and fragment in result.stderr
     assert not out.exists()
     assert list(tmp_path.iterdir()) == [source]  # no partial or temp file left behind
 

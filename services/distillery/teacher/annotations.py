@@ -33,7 +33,7 @@ NUMBER = re.compile(r"\d+(?:\.\d+)?|\.\d+")
 STOP_WORDS = {"a", "an", "the", "of", "and", "so", "is", "are", "was", "were", "in", "on", "at", "to", "for",
               "he", "she", "they", "it", "his", "her", "their", "each", "this", "that", "which", "than", "then",
               "there", "with", "by", "from", "as", "will", "be", "has", "have", "had", "all", "means",
-              "we", "you", "so", "thus", "therefore", "total", "x"}
+              "we", "you", "thus", "therefore", "total", "x"}
 TRIGGERS = {
     "cot": "Let's think step by step.",
     "pot": "Let's break down the code step by step",
