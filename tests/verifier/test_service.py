@@ -13,6 +13,7 @@ from distillery.v1 import verifier_pb2 as pb
 from distillery.v1 import verifier_pb2_grpc as pb_grpc
 from distillery.verifier.client import VerifierClient
 from distillery.verifier.config import VerifierConfig
+from distillery.verifier.grade import GradingConfig
 from distillery.verifier.records import ThoughtRecord
 from distillery.verifier.server import SERVICE_NAME, create_verifier_server
 
@@ -86,6 +87,10 @@ def test_per_request_grading(server):
     loose = stub.Verify(pb.VerifyRequest(thoughts=[thought], grading=pb.Grading(rel_tol=0.01)),
                         metadata=bearer_metadata(TOKEN))
     assert strict.verdicts[0].correct is False and loose.verdicts[0].correct is True
+    with VerifierClient(server, TOKEN) as client:  # the SDK carries the same override
+        record = ThoughtRecord(id="r", thought_type="pot", text="ans = 1005", gold=1000)
+        assert client.verify([record], grading=GradingConfig(rel_tol=0.01))[0].correct is True
+        assert client.verify([record])[0].correct is False
 
 
 @pytest.mark.parametrize("token", [None, "wrong-token"])

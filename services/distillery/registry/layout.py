@@ -13,10 +13,6 @@ from __future__ import annotations
 AUTH_PREFIX = "_auth/"
 
 
-def dataset_prefix(team: str, name: str) -> str:
-    return f"{team}/{name}/"
-
-
 def versions_prefix(team: str, name: str) -> str:
     return f"{team}/{name}/versions/"
 

@@ -31,10 +31,6 @@ class S3Endpoint:
     secret_key: str
     secure: bool = False
 
-    @property
-    def url(self) -> str:
-        return f"{'https' if self.secure else 'http'}://{self.endpoint}"
-
 
 def weed_binary() -> str:
     candidate = Path(sys.executable).parent / "weed"

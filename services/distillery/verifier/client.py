@@ -8,15 +8,19 @@ from distillery.core.grpc_client import ServiceClient
 from distillery.v1 import verifier_pb2 as pb
 from distillery.v1 import verifier_pb2_grpc as pb_grpc
 from distillery.verifier import messages
+from distillery.verifier.grade import GradingConfig
 from distillery.verifier.records import ThoughtRecord, Verdict
 
 
 class VerifierClient(ServiceClient):
     stub_class = pb_grpc.VerifierServiceStub
 
-    def verify(self, records: Iterable[ThoughtRecord], timeout_s: float | None = None) -> list[Verdict]:
-        """One batch call; verdicts in input order."""
+    def verify(self, records: Iterable[ThoughtRecord], grading: GradingConfig | None = None,
+               timeout_s: float | None = None) -> list[Verdict]:
+        """One batch call; verdicts in input order. ``grading`` overrides the server's tolerances."""
         request = pb.VerifyRequest(thoughts=[messages.record_to_pb(r) for r in records])
+        if grading is not None:
+            request.grading.CopyFrom(messages.grading_to_pb(grading))
         response = self._stub.Verify(request, metadata=self._metadata, timeout=timeout_s)
         return [messages.verdict_from_pb(v) for v in response.verdicts]
 
