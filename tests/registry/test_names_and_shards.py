@@ -7,7 +7,7 @@ import pytest
 
 from distillery.registry.errors import DataLoss, InvalidArgument
 from distillery.registry.names import Ref, parse_ref
-from distillery.registry.shards import RowStats, ShardBuilder, line_aligned_chunks, open_shard, split_lines
+from distillery.registry.shards import RowStats, ShardBuilder, joined, line_aligned_chunks, open_shard, split_lines
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -44,7 +44,7 @@ def test_split_lines_across_chunk_boundaries():
 def test_shards_seal_verify_and_detect_tampering():
     builder = ShardBuilder(target_bytes=80)
     lines = [json.dumps({"i": i}).encode() for i in range(20)]
-    builder.add(lines[:10])
+    builder.add(joined(lines[:10]), 10)
     assert builder.full
     sealed = builder.seal()
     assert gzip.decompress(sealed.data) == b"".join(l + b"\n" for l in lines[:10])
@@ -66,11 +66,13 @@ def test_line_aligned_chunks_never_split_rows():
 
 def test_row_stats_validate_and_count():
     stats = RowStats("problems")
-    stats.add([b'{"id": 1, "question": "q", "answer": 2.5, "thought_type": "eot", "status": "ok"}'])
+    first = [b'{"id": 1, "question": "q", "answer": 2.5, "thought_type": "eot", "status": "ok"}']
+    stats.add(first, joined(first))
     assert stats.rows == 1 and stats.by_thought_type == {"eot": 1} and stats.by_status == {"ok": 1}
     with pytest.raises(InvalidArgument, match="row 3: answer must be a finite number"):
-        stats.add([b'{"id": 2, "question": "q", "answer": 7}', b'{"id": 3, "question": "q", "answer": "7"}'])
+        batch = [b'{"id": 2, "question": "q", "answer": 7}', b'{"id": 3, "question": "q", "answer": "7"}']
+        stats.add(batch, joined(batch))
     with pytest.raises(InvalidArgument, match="row 2: expected a JSON object"):
-        RowStats("dataset", rows=1).add([b"[1, 2]"])
+        RowStats("dataset", rows=1).add([b"[1, 2]"], b"[1, 2]\n")
     with pytest.raises(InvalidArgument, match="row 1: not valid JSON"):
-        RowStats("dataset").add([b"{oops"])
+        RowStats("dataset").add([b"{oops"], b"{oops\n")

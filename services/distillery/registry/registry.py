@@ -31,7 +31,7 @@ from distillery.registry.auth import Principal
 from distillery.registry.config import RegistryConfig
 from distillery.registry.errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from distillery.registry.names import Ref, check_name, check_tag, format_ref, parse_ref
-from distillery.registry.shards import RowStats, ShardBuilder, line_aligned_chunks, open_shard, split_lines
+from distillery.registry.shards import RowStats, ShardBuilder, joined, line_aligned_chunks, open_shard, split_lines
 from distillery.registry.store import ObjectStore
 from distillery.v1 import registry_pb2 as pb
 
@@ -88,8 +88,9 @@ class Registry:
                 lines = [line for line in batch if line.strip()]
                 if not lines:
                     continue
-                stats.add(lines)
-                builder.add(lines)
+                data = joined(lines)
+                stats.add(lines, data)
+                builder.add(data, len(lines))
                 if builder.full:
                     manifest.shards.append(self._store_shard(team, spec.name, upload_id, builder, len(manifest.shards)))
             if builder.rows:
@@ -269,13 +270,14 @@ class Registry:
             names = [name] if name else self._names(team)
             for dataset in names:
                 deleted = self._deleted(team, dataset)
+                tags = self._tags(team, dataset)
                 for version in self._versions(team, dataset):
                     if version in deleted and not include_deleted:
                         continue
                     manifest = self._load(team, dataset, version)
                     if team != principal.team and not principal.admin and not manifest.shared:
                         continue
-                    result.append(self._decorate(manifest, deleted.get(version)))
+                    result.append(self._decorate(manifest, deleted.get(version), tags))
         return result
 
     def lineage(self, principal: Principal, text: str) -> list[pb.Manifest]:
@@ -392,15 +394,25 @@ class Registry:
         return sorted(o.key[len(team) + 1:].rstrip("/") for o in self.store.list(f"{team}/", recursive=False)
                       if o.key.endswith("/"))
 
-    def _decorate(self, manifest: pb.Manifest, deleted: dict | None = None) -> pb.Manifest:
-        """Add what can change after commit: the tags pointing here, the deletion mark."""
-        tags = []
-        for obj in self.store.list(layout.tags_prefix(manifest.team, manifest.name)):
-            if json.loads(self.store.get(obj.key)).get("version") == manifest.version:
-                tags.append(obj.key.rsplit("/", 1)[1].removesuffix(".json"))
+    def _tags(self, team: str, name: str) -> dict[int, list[str]]:
+        """Every tag of a name, by the version it points at."""
+        by_version: dict[int, list[str]] = collections.defaultdict(list)
+        for obj in self.store.list(layout.tags_prefix(team, name)):
+            version = json.loads(self.store.get(obj.key)).get("version")
+            by_version[version].append(obj.key.rsplit("/", 1)[1].removesuffix(".json"))
+        return by_version
+
+    def _decorate(self, manifest: pb.Manifest, deleted: dict | None = None,
+                  tags: dict[int, list[str]] | None = None) -> pb.Manifest:
+        """Add what can change after commit: the tags pointing here, the deletion mark.
+
+        ``tags`` (from :meth:`_tags`) saves re-reading them when decorating many versions.
+        """
+        if tags is None:
+            tags = self._tags(manifest.team, manifest.name)
         decorated = pb.Manifest()
         decorated.CopyFrom(manifest)
-        decorated.tags[:] = sorted(tags)
+        decorated.tags[:] = sorted(tags.get(manifest.version, []))
         if deleted:
             decorated.deleted_at = deleted["deleted_at"]
         return decorated

@@ -60,27 +60,13 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
     def Push(self, request_iterator: Iterator[pb.PushRequest], context) -> pb.Manifest:
         principal = self._principal(context)
         spec = PushSpec.from_pb(_header(request_iterator))
-
-        def rows() -> Iterator[bytes]:
-            for message in request_iterator:
-                if message.WhichOneof("part") != "rows":
-                    raise InvalidArgument("only rows may follow the header")
-                yield message.rows
-
-        return self.registry.push(principal, spec, rows())
+        return self.registry.push(principal, spec, _parts(request_iterator, "rows"))
 
     @_unary
     def PushFiles(self, request_iterator: Iterator[pb.PushFilesRequest], context) -> pb.Manifest:
         principal = self._principal(context)
         spec = PushSpec.from_pb(_header(request_iterator))
-
-        def files() -> Iterator[pb.FileChunk]:
-            for message in request_iterator:
-                if message.WhichOneof("part") != "file":
-                    raise InvalidArgument("only files may follow the header")
-                yield message.file
-
-        return self.registry.push_files(principal, spec, files())
+        return self.registry.push_files(principal, spec, _parts(request_iterator, "file"))
 
     @_streaming
     def Pull(self, request: pb.RefRequest, context) -> Iterator[pb.RowsChunk]:
@@ -142,3 +128,11 @@ def _header(request_iterator) -> pb.PushHeader:
     if first is None or first.WhichOneof("part") != "header":
         raise InvalidArgument("the first message of a push must be its header")
     return first.header
+
+
+def _parts(request_iterator, field: str) -> Iterator:
+    """The ``field`` of every message after the header; anything else is a client error."""
+    for message in request_iterator:
+        if message.WhichOneof("part") != field:
+            raise InvalidArgument(f"only '{field}' parts may follow the header")
+        yield getattr(message, field)

@@ -23,6 +23,11 @@ BATCH_ROWS = 256
 PROBLEM_FIELDS = ("id", "question", "answer")
 
 
+def joined(lines: list[bytes]) -> bytes:
+    """A batch of lines as stored: each followed by a newline."""
+    return b"\n".join(lines) + b"\n"
+
+
 def split_lines(chunks: Iterable[bytes]) -> Iterator[list[bytes]]:
     """Batches of whole lines (without the newline) from byte chunks split anywhere.
 
@@ -54,8 +59,11 @@ class RowStats:
     by_status: collections.Counter = field(default_factory=collections.Counter)
     content: "hashlib._Hash" = field(default_factory=hashlib.sha256)
 
-    def add(self, lines: list[bytes]) -> None:
-        """Validate a batch of rows (numbered from ``self.rows + 1``) and count them."""
+    def add(self, lines: list[bytes], data: bytes) -> None:
+        """Validate a batch of rows (numbered from ``self.rows + 1``) and count them.
+
+        ``data`` is the batch as stored, ``b"\\n".join(lines) + b"\\n"`` (joined once by the caller).
+        """
         thought_types, statuses = self.by_thought_type, self.by_status
         problems = self.kind == "problems"
         number = self.rows
@@ -76,7 +84,6 @@ class RowStats:
             if type(value) is str:
                 statuses[value] += 1
         self.rows = number
-        data = b"\n".join(lines) + b"\n"
         self.bytes += len(data)
         self.content.update(data)
 
@@ -114,10 +121,10 @@ class ShardBuilder:
         self.rows = 0
         self.bytes = 0
 
-    def add(self, lines: list[bytes]) -> None:
-        data = b"\n".join(lines) + b"\n"
+    def add(self, data: bytes, rows: int) -> None:
+        """Append ``rows`` whole lines, ``data`` ending with a newline."""
         self._parts.append(self._compressor.compress(data))
-        self.rows += len(lines)
+        self.rows += rows
         self.bytes += len(data)
 
     @property
