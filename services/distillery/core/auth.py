@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import threading
+import time
 from collections.abc import Callable, Iterable
 
 import grpc
@@ -29,6 +31,30 @@ def bearer_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
 
 
 TokenValidator = Callable[[str], bool]
+
+
+class TokenCache:
+    """Answers about tokens, by token hash: kept ``positive_ttl_s`` when truthy, else
+    ``negative_ttl_s`` (short, so a freshly issued token works almost at once)."""
+
+    _MISSING = object()
+
+    def __init__(self, positive_ttl_s: float, negative_ttl_s: float) -> None:
+        self._ttl = (positive_ttl_s, negative_ttl_s)
+        self._entries: dict[str, tuple[float, object]] = {}
+        self._lock = threading.Lock()
+
+    def lookup(self, token: str, compute: Callable[[str], object]) -> object:
+        """The cached answer for ``token``, or ``compute(token)`` (then cached)."""
+        digest = hash_token(token)
+        with self._lock:
+            expires, value = self._entries.get(digest, (0.0, self._MISSING))
+        if value is not self._MISSING and expires > time.monotonic():
+            return value
+        value = compute(token)
+        with self._lock:
+            self._entries[digest] = (time.monotonic() + self._ttl[0 if value else 1], value)
+        return value
 
 
 def bearer_token(metadata) -> str | None:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from distillery.core.auth import hash_token
+from distillery.core.auth import TokenCache, hash_token
 from distillery.registry import layout
 from distillery.registry.errors import AlreadyExists, NotFound
 from distillery.registry.names import check_team
@@ -36,26 +34,19 @@ class TeamDirectory:
     def __init__(self, store: ObjectStore, admin_token_hashes: tuple[str, ...] = ()) -> None:
         self.store = store
         self.admin_token_hashes = frozenset(admin_token_hashes)
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
-        self._lock = threading.Lock()
+        self._cache = TokenCache(POSITIVE_TTL_S, NEGATIVE_TTL_S)
 
     def authenticate(self, token: str) -> Principal | None:
-        digest = hash_token(token)
-        if digest in self.admin_token_hashes:
+        if hash_token(token) in self.admin_token_hashes:
             return ADMIN
-        with self._lock:
-            cached = self._cache.get(digest)
-        if cached and cached[0] > time.monotonic():
-            return cached[1]
+        return self._cache.lookup(token, self._lookup)
+
+    def _lookup(self, token: str) -> Principal | None:
         try:
-            record = json.loads(self.store.get(layout.token_key(digest)))
-            principal: Principal | None = Principal(team=record["team"])
+            record = json.loads(self.store.get(layout.token_key(hash_token(token))))
         except NotFound:
-            principal = None
-        ttl = POSITIVE_TTL_S if principal else NEGATIVE_TTL_S
-        with self._lock:
-            self._cache[digest] = (time.monotonic() + ttl, principal)
-        return principal
+            return None
+        return Principal(team=record["team"])
 
     def team_exists(self, team: str) -> bool:
         return self.store.exists(layout.team_key(team))

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import grpc
 
-from distillery.core.auth import bearer_metadata, hash_token
+from distillery.core.auth import TokenCache, bearer_metadata
 from distillery.core.grpc_client import ServiceClient
 from distillery.v1 import registry_pb2 as pb
 from distillery.v1 import registry_pb2_grpc as pb_grpc
@@ -133,23 +131,16 @@ class RegistryTokens:
     def __init__(self, address: str, ttl_s: float = 30.0, negative_ttl_s: float = 2.0) -> None:
         self._channel = grpc.insecure_channel(address)
         self._stub = pb_grpc.RegistryServiceStub(self._channel)
-        self._ttl = (ttl_s, negative_ttl_s)
-        self._cache: dict[str, tuple[float, bool]] = {}
-        self._lock = threading.Lock()
+        self._cache = TokenCache(ttl_s, negative_ttl_s)
 
     def __call__(self, token: str) -> bool:
-        digest = hash_token(token)
-        with self._lock:
-            cached = self._cache.get(digest)
-        if cached and cached[0] > time.monotonic():
-            return cached[1]
+        return bool(self._cache.lookup(token, self._ask_registry))
+
+    def _ask_registry(self, token: str) -> bool:
         try:
             self._stub.WhoAmI(pb.WhoAmIRequest(), metadata=bearer_metadata(token), timeout=10)
-            valid = True
         except grpc.RpcError as exc:
             if exc.code() != grpc.StatusCode.UNAUTHENTICATED:
                 raise
-            valid = False
-        with self._lock:
-            self._cache[digest] = (time.monotonic() + self._ttl[0 if valid else 1], valid)
-        return valid
+            return False
+        return True
