@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from dataclasses import dataclass
 
 import grpc
 from pydantic import ValidationError
@@ -14,7 +15,11 @@ from distillery.v1 import verifier_pb2_grpc as pb_grpc
 from distillery.verifier import messages
 from distillery.verifier.verifier import Verifier
 
-_DONE = object()
+@dataclass(frozen=True)
+class _Done:
+    """The client's stream ended after ``submitted`` thoughts."""
+
+    submitted: int
 
 
 class VerifierServicer(pb_grpc.VerifierServiceServicer):
@@ -36,27 +41,27 @@ class VerifierServicer(pb_grpc.VerifierServiceServicer):
         grading = self.verifier.config.grading
         finished: queue.Queue = queue.Queue()
         slots = threading.Semaphore(self.stream_window)
-        submitted = {"count": 0}
 
         def feed() -> None:
+            submitted = 0
             try:
                 for index, thought in enumerate(request_iterator):
                     record = self._record(thought, index, None)
                     slots.acquire()
                     future = self.verifier.submit(record, grading)
                     future.add_done_callback(lambda f, i=index, t=thought.id: finished.put((i, t, f)))
-                    submitted["count"] += 1
+                    submitted += 1
             except Exception as exc:  # noqa: BLE001 -- delivered to the handler thread below
                 finished.put(exc)
             finally:
-                finished.put(_DONE)
+                finished.put(_Done(submitted))
 
         threading.Thread(target=feed, name="verify-stream-feed", daemon=True).start()
-        sent, feeding = 0, True
-        while feeding or sent < submitted["count"]:
+        sent, total = 0, None  # total: known once the client's stream has ended
+        while total is None or sent < total:
             item = finished.get()
-            if item is _DONE:
-                feeding = False
+            if isinstance(item, _Done):
+                total = item.submitted
                 continue
             if isinstance(item, ValueError):
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(item))
