@@ -77,7 +77,6 @@ class _Checkpoint:
         self.state_path = directory / "state.json"
         state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
         self.done = state.get("problems_done", 0)
-        self.verified: dict[str, set] = {t: set(ids) for t, ids in state.get("verified", {}).items()}
         lengths = state.get("lengths", {})
         for kind, path in self.files.items():
             with open(path, "ab") as handle:  # cut a batch that was half-written when we died
@@ -105,8 +104,16 @@ class _Checkpoint:
                 os.fsync(handle.fileno())
                 lengths[kind] = handle.tell()
         self.done = problems_done
-        self._write_state({"problems_done": problems_done, "lengths": lengths, "counters": counters,
-                           "verified": {t: sorted(ids) for t, ids in self.verified.items()}})
+        self._write_state({"problems_done": problems_done, "lengths": lengths, "counters": counters})
+
+    def verified_problems(self) -> dict[str, set]:
+        """Problem ids with at least one verified thought, by thought type (read from the rows)."""
+        verified: dict[str, set] = {}
+        with open(self.files["accepted"], "rb") as handle:
+            for line in handle:
+                row = json.loads(line)
+                verified.setdefault(row["thought_type"], set()).add(str(row["problem_id"]))
+        return verified
 
 
 def run_job(config: TeacherJobConfig, problems_ref: str, problems: list[dict], backend: TeacherBackend,
@@ -155,7 +162,6 @@ def run_job(config: TeacherJobConfig, problems_ref: str, problems: list[dict], b
             if verdict.correct:
                 rows["accepted"].append(row)
                 progress.accepted[thought_type] += 1
-                checkpoint.verified.setdefault(thought_type, set()).add(str(problem["id"]))
             else:
                 rows["rejected"].append(row)
                 progress.rejected[thought_type] += 1
@@ -166,7 +172,7 @@ def run_job(config: TeacherJobConfig, problems_ref: str, problems: list[dict], b
             "accepted": dict(progress.accepted), "rejected": dict(progress.rejected), "elapsed_s": progress.elapsed_s})
         yield progress
 
-    yields = progress.yield_by_type(checkpoint.verified)
+    yields = progress.yield_by_type(checkpoint.verified_problems())
     if checkpoint.result:  # finished and pushed before: the same job is the same datasets
         yield JobResult(dataset=checkpoint.result["dataset"], rejected=checkpoint.result["rejected"],
                         progress=progress, yield_by_type=yields)
