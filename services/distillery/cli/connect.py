@@ -10,14 +10,21 @@ import grpc
 from distillery.stack.local import distillery_home, load_state, read_secret
 
 
-def registry_address(explicit: str | None) -> str:
-    address = explicit or os.environ.get("DISTILLERY_REGISTRY")
+def service_address(service: str, explicit: str | None) -> str:
+    """``explicit``, else ``DISTILLERY_<SERVICE>``, else the local stack's address for ``service``."""
+    address = explicit or os.environ.get(f"DISTILLERY_{service.upper()}")
     if address:
         return address
     state = load_state()
-    if state is None:
-        raise click.UsageError("no registry: start the local stack with `distillery up`, or pass --registry HOST:PORT")
-    return state.registry.address
+    process = getattr(state, service, None) if state else None
+    if process is None:
+        raise click.UsageError(
+            f"no {service}: start the local stack with `distillery up`, or pass --{service} HOST:PORT")
+    return process.address
+
+
+def registry_address(explicit: str | None) -> str:
+    return service_address("registry", explicit)
 
 
 def team_token(explicit: str | None) -> str:

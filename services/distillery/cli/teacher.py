@@ -10,19 +10,8 @@ from pathlib import Path
 import click
 import grpc
 
-from distillery.cli.connect import rpc_failure, team_token
+from distillery.cli.connect import rpc_failure, service_address, team_token
 from distillery.cli.flags import json_option, token_option
-
-
-def _teacher_address(explicit: str | None) -> str:
-    if explicit:
-        return explicit
-    from distillery.stack.local import load_state
-
-    state = load_state()
-    if state is None or state.teacher is None:
-        raise click.UsageError("no teacher: start the local stack with `distillery up`, or pass --teacher HOST:PORT")
-    return state.teacher.address
 
 
 @click.group("teacher")
@@ -60,7 +49,7 @@ def generate_command(problems, thought_types, samples, backend, model, endpoint,
                         thought_types=[t.strip() for t in thought_types.split(",") if t.strip()], samples=samples,
                         sampling=sampling, out=out, share=share, batch_size=batch_size)
     result = None
-    with TeacherClient(_teacher_address(teacher), team_token(token)) as client:
+    with TeacherClient(service_address("teacher", teacher), team_token(token)) as client:
         try:
             for event in client.run_job(job):
                 p = event.progress
