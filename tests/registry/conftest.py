@@ -10,7 +10,7 @@ from distillery.core.auth import hash_token
 from distillery.registry.client import RegistryClient
 from distillery.registry.config import RegistryConfig
 from distillery.registry.server import create_registry_server
-from distillery.registry.store import S3Config
+from distillery.core.s3 import S3Config
 from distillery.stack.s3server import SeaweedS3
 
 ADMIN_TOKEN = "admin-test-token"

@@ -287,7 +287,7 @@ def serve_command(host, port, s3_endpoint, s3_access_key, s3_secure, bucket):
     from distillery.core.auth import hash_token
     from distillery.registry.config import RegistryConfig
     from distillery.registry.server import serve
-    from distillery.registry.store import S3Config
+    from distillery.core.s3 import S3Config
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     secret = os.environ.get("DISTILLERY_S3_SECRET_KEY")

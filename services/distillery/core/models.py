@@ -57,8 +57,10 @@ def _convert_gguf(package: str, filename: str, target: Path) -> None:
         del model.config.quantization_config
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        model.save_pretrained(staging)
+        model.save_pretrained(staging, is_main_process=True)
         tokenizer.save_pretrained(staging)
+        if not (staging / "config.json").exists():  # never publish a directory without the model
+            raise RuntimeError(f"converting {filename} wrote no model files into {staging}")
         os.replace(staging, target)  # appears whole or not at all
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

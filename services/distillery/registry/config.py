@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from distillery.registry.store import S3Config
+from distillery.core.s3 import S3Config
 
 
 class RegistryConfig(BaseModel):

@@ -10,20 +10,11 @@ from datetime import datetime
 from minio import Minio
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from distillery.core.s3 import S3Config
 from distillery.registry.errors import NotFound
 
-
-class S3Config(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    endpoint: str = Field("127.0.0.1:9000", description="host:port of the S3 server (MinIO, SeaweedFS, AWS, ...).")
-    access_key: str = Field("distillery", description="S3 access key.")
-    secret_key: SecretStr = Field(SecretStr("distillery-secret"), description="S3 secret key.")
-    bucket: str = Field("distillery", description="Bucket that holds every team's datasets and models.")
-    secure: bool = Field(False, description="Use HTTPS.")
-    region: str | None = Field(None, description="Region, where the server wants one.")
+__all__ = ["ObjectStore", "S3Config", "StoredObject"]
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,8 @@ from distillery.core.jsonl import atomic_writer
 from distillery.stack.s3server import SeaweedS3, free_port, wait_until_ready
 
 BUCKET = "distillery"
-SERVICES = ("s3", "registry", "verifier", "teacher")  # in start order
+CHECKPOINT_BUCKET = "distillery-checkpoints"
+SERVICES = ("s3", "registry", "verifier", "teacher", "trainer")  # in start order
 DEFAULT_TEAM = "default"
 
 
@@ -50,12 +51,14 @@ class StackState(BaseModel):
     registry: ProcessInfo
     verifier: ProcessInfo
     teacher: ProcessInfo | None = None
+    trainer: ProcessInfo | None = None
     bucket: str = BUCKET
     default_team: str = DEFAULT_TEAM
 
     def endpoints(self) -> dict[str, str]:
         return {"s3": f"http://{self.s3.address}", "registry": self.registry.address,
-                "verifier": self.verifier.address, "teacher": self.teacher.address if self.teacher else None}
+                "verifier": self.verifier.address, "teacher": self.teacher.address if self.teacher else None,
+                "trainer": self.trainer.address if self.trainer else None}
 
 
 def distillery_home() -> Path:
@@ -181,8 +184,16 @@ def up(home: Path | None = None) -> StackState:
             home / "logs" / "teacher.log", dict(os.environ), teacher_address)
         started.append(teacher_process)
         _wait_healthy(teacher_info, teacher_process)
+        trainer_address = f"127.0.0.1:{free_port()}"
+        trainer_info, trainer_process = _spawn(
+            [sys.executable, "-m", "distillery.cli.main", "trainer", "serve", "--port",
+             trainer_address.rsplit(":", 1)[1], "--registry", registry_address, "--s3-endpoint",
+             s3.endpoint.endpoint, "--s3-access-key", credentials["access_key"], "--bucket", CHECKPOINT_BUCKET],
+            home / "logs" / "trainer.log", env, trainer_address)
+        started.append(trainer_process)
+        _wait_healthy(trainer_info, trainer_process)
         state = StackState(home=str(home), s3=s3_info, registry=registry_info, verifier=verifier_info,
-                           teacher=teacher_info)
+                           teacher=teacher_info, trainer=trainer_info)
         _ensure_default_team(home, registry_address, admin_token)
     except BaseException:
         for process in started:

@@ -34,11 +34,6 @@ STOP_WORDS = {"a", "an", "the", "of", "and", "so", "is", "are", "was", "were", "
               "he", "she", "they", "it", "his", "her", "their", "each", "this", "that", "which", "than", "then",
               "there", "with", "by", "from", "as", "will", "be", "has", "have", "had", "all", "means",
               "we", "you", "thus", "therefore", "total", "x"}
-TRIGGERS = {
-    "cot": "Let's think step by step.",
-    "pot": "Let's break down the code step by step",
-    "eot": "System of linear equations: (Do not simplify)",
-}
 
 
 @dataclass

@@ -16,13 +16,10 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from distillery.core.thought_text import STOP, TRIGGERS, student_input
+
 PROMPT_VERSION = "gsm8k-train-8shot-v1"
 
-TRIGGERS = {
-    "cot": "Let's think step by step.",
-    "pot": "Let's break down the code step by step",
-    "eot": "System of linear equations: (Do not simplify)",
-}
 
 INSTRUCTIONS = {
     "cot": "Solve the math word problem step by step in plain language. End with 'The answer is N.'",
@@ -131,11 +128,6 @@ EXAMPLES: tuple[Example, ...] = (
 )
 
 
-def student_input(question: str, thought_type: str) -> str:
-    """The framing students are trained and asked with (DESIGN.md)."""
-    return f"Question: {question}\n{TRIGGERS[thought_type]}\n"
-
-
 def completion_prompt(question: str, thought_type: str) -> str:
     shots = "".join(f"{student_input(e.question, thought_type)}{getattr(e, thought_type)}\n\n" for e in EXAMPLES)
     return f"{INSTRUCTIONS[thought_type]}\n\n{shots}{student_input(question, thought_type)}"
@@ -151,7 +143,6 @@ def chat_prompt(question: str, thought_type: str) -> list[dict[str, str]]:
 
 
 # Where a completion's thought ends: the next few-shot block would start here.
-STOP = ["\n\nQuestion:", "\nQuestion:"]
 
 
 def prompt_hash() -> str:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from distillery.teacher.prompts import TRIGGERS, student_input
+from distillery.core.thought_text import TRIGGERS, student_input
 
 IGNORE_INDEX = -100  # labels the loss skips (PyTorch's cross-entropy default)
 
-__all__ = ["IGNORE_INDEX", "TRIGGERS", "encode_example", "length_buckets", "student_input"]
+__all__ = ["IGNORE_INDEX", "TRIGGERS", "encode_example", "encode_seq2seq_example", "length_buckets", "padding_waste",
+           "shuffled_batches", "student_input"]
 
 
 def encode_example(question: str, thought_type: str, thought: str, encode: Callable[[str], list[int]],
@@ -52,3 +53,20 @@ def padding_waste(lengths: Sequence[int], batches: list[list[int]]) -> float:
     """Share of the padded tokens that are padding."""
     padded = sum(max(lengths[i] for i in batch) * len(batch) for batch in batches)
     return 1 - sum(lengths) / padded if padded else 0.0
+
+
+def encode_seq2seq_example(question: str, thought_type: str, thought: str, encode: Callable[[str], list[int]],
+                           eos_id: int, max_length: int) -> tuple[list[int], list[int]] | None:
+    """Encoder-decoder students (CodeT5, FLAN-T5): ``(encoder_ids, decoder_labels)``, both capped."""
+    prompt = encode(student_input(question, thought_type))[:max_length]
+    target = (encode(thought) + [eos_id])[:max_length]
+    return (prompt, target) if prompt else None
+
+
+def shuffled_batches(lengths: Sequence[int], max_tokens: int, seed: int) -> list[list[int]]:
+    """Length buckets in a seeded random order: every rank and every restart sees the same plan."""
+    import random
+
+    batches = length_buckets(lengths, max_tokens)
+    random.Random(seed).shuffle(batches)
+    return batches

@@ -6,7 +6,7 @@ from distillery.core.models import resolve_model
 from distillery.teacher.backends.base import Generation, GenerationRequest
 from distillery.teacher.config import Sampling
 from distillery.teacher.prompts import chat_prompt, completion_prompt
-from distillery.teacher.thoughts import clean_thought
+from distillery.core.thought_text import clean_thought
 
 
 class HFBackend:

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from distillery.teacher.backends.base import Generation, GenerationRequest
 from distillery.teacher.config import Sampling
 from distillery.teacher.prompts import STOP, chat_prompt
-from distillery.teacher.thoughts import clean_thought
+from distillery.core.thought_text import clean_thought
 
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
 

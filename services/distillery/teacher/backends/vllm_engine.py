@@ -14,7 +14,7 @@ from distillery.core.models import resolve_model
 from distillery.teacher.backends.base import Generation, GenerationRequest
 from distillery.teacher.config import Sampling
 from distillery.teacher.prompts import STOP, chat_prompt, completion_prompt
-from distillery.teacher.thoughts import clean_thought
+from distillery.core.thought_text import clean_thought
 
 # On CPU vLLM reserves a share of RAM for its KV cache; keep it modest on shared machines.
 CPU_KV_CACHE_BYTES = int(os.environ.get("DISTILLERY_VLLM_CPU_KV_CACHE_BYTES", 1 << 30))

@@ -1,0 +1,221 @@
+"""``distillery train`` and ``distillery trainer serve | jobs | status | watch | cancel``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+
+import click
+import grpc
+from google.protobuf import json_format
+
+from distillery.cli.connect import rpc_failure, service_address, team_token
+from distillery.cli.flags import json_option, token_option
+
+trainer_option = click.option("--trainer", "trainer", default=None, envvar="DISTILLERY_TRAINER",
+                              help="host:port of the trainer (default: local stack).")
+
+
+def _client(trainer: str | None, token: str | None):
+    from distillery.trainer.client import TrainerClient
+
+    return TrainerClient(service_address("trainer", trainer), team_token(token))
+
+
+def _job_json(job) -> dict:
+    return json_format.MessageToDict(job, preserving_proto_field_name=True)
+
+
+def _state(job) -> str:
+    from distillery.v1 import trainer_pb2 as pb
+
+    return pb.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()
+
+
+def _progress_line(job) -> str:
+    m = job.metrics
+    line = f"{job.id} {_state(job)}: step {m.step}/{m.total_steps or '?'}"
+    if m.step:
+        line += f", loss {m.loss:.4f} (first {m.first_loss:.4f}), {m.tokens_per_s:.0f} tok/s"
+    if job.last_checkpoint_step:
+        line += f", checkpoint @{job.last_checkpoint_step}"
+    if job.restarts:
+        line += f", {job.restarts} restart(s)"
+    return line
+
+
+def _follow(client, job_id: str, as_json: bool):
+    """Print a progress line per new step until the job ends; return its last state."""
+    last, printed_step = None, None
+    try:
+        for job in client.watch(job_id):
+            last = job
+            if not as_json and job.metrics.step != printed_step:
+                click.echo(_progress_line(job), err=True)
+                printed_step = job.metrics.step
+    except grpc.RpcError as exc:
+        raise rpc_failure("trainer", exc) from None
+    return last
+
+
+@click.command("train")
+@click.option("--dataset", required=True, metavar="NAME@V", help="A verified thought dataset in the registry.")
+@click.option("--base", default="smollm2-135m-instruct", show_default=True,
+              help="Student to start from: smollm2-135m-instruct or an HF directory (causal or seq2seq).")
+@click.option("--out", required=True, help="Name of the model to register (the same job resumes).")
+@click.option("--types", "thought_types", default="etd", show_default=True,
+              help="etd (all three), eotd, potd, cotd, or comma-separated thought types.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--gpu", "use_gpu", is_flag=True, help="One GPU per worker (NCCL).")
+@click.option("--epochs", type=click.FloatRange(min=0, min_open=True), default=None, help="Default 3.")
+@click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop after S steps (instead of epochs).")
+@click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True), default=None)
+@click.option("--batch-tokens", type=click.IntRange(min=64), default=None, help="Padded tokens per batch and worker.")
+@click.option("--max-length", type=click.IntRange(min=16), default=None)
+@click.option("--lora", is_flag=True, help="Train LoRA adapters (merged into the registered model).")
+@click.option("--lora-r", type=click.IntRange(min=1), default=None)
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=None, help="Steps between checkpoints.")
+@click.option("--max-failures", type=click.IntRange(min=0), default=None, help="Worker-group restarts allowed.")
+@click.option("--seed", type=int, default=None)
+@click.option("--share", is_flag=True, help="Let every team read the model.")
+@click.option("--detach", is_flag=True, help="Print the job id and return; follow with `trainer watch`.")
+@trainer_option
+@token_option
+@json_option
+def train_command(dataset, base, out, thought_types, workers, use_gpu, epochs, max_steps, learning_rate,
+                  batch_tokens, max_length, lora, lora_r, checkpoint_every, max_failures, seed, share, detach, trainer,
+                  token, as_json):
+    """Fine-tune a student on a thought dataset with Ray Train; prints the model's NAME@VERSION."""
+    if epochs is not None and max_steps is not None:
+        raise click.UsageError("--epochs and --max-steps exclude each other")
+    if lora_r is not None and not lora:
+        raise click.UsageError("--lora-r needs --lora")
+    base = os.path.abspath(base) if os.path.isdir(base) else base  # the service resolves paths on its side
+    config = {"dataset": dataset, "base": base, "out": out, "thought_types": thought_types, "workers": workers,
+              "use_gpu": use_gpu}
+    for name, value in (("epochs", epochs), ("max_steps", max_steps), ("learning_rate", learning_rate),
+                        ("batch_tokens", batch_tokens), ("max_length", max_length),
+                        ("checkpoint_every", checkpoint_every), ("max_failures", max_failures), ("seed", seed)):
+        if value is not None:
+            config[name] = value
+    if lora:
+        config["lora"] = {"r": lora_r} if lora_r else {}
+    with _client(trainer, token) as client:
+        try:
+            job = client.submit(config, share)
+        except grpc.RpcError as exc:
+            raise rpc_failure("trainer", exc) from None
+        if detach:
+            click.echo(json.dumps(_job_json(job)) if as_json else job.id)
+            return
+        click.echo(f"{job.id}: training {out} on {dataset} (checkpoints in {job.run})", err=True)
+        job = _follow(client, job.id, as_json)
+    if as_json:
+        click.echo(json.dumps(_job_json(job)))
+    if _state(job) != "succeeded":
+        raise click.ClickException(f"trainer: job {job.id} {_state(job)}: {job.error}")
+    if not as_json:
+        click.echo(job.model.split("/", 1)[1])
+
+
+@click.group("trainer")
+def trainer_group() -> None:
+    """Training jobs: list, inspect, follow, cancel; and the service itself."""
+
+
+@trainer_group.command("jobs")
+@trainer_option
+@token_option
+@json_option
+def jobs_command(trainer, token, as_json):
+    """Your team's jobs since the service started."""
+    with _client(trainer, token) as client:
+        try:
+            jobs = client.list()
+        except grpc.RpcError as exc:
+            raise rpc_failure("trainer", exc) from None
+    if as_json:
+        click.echo(json.dumps([_job_json(j) for j in jobs]))
+        return
+    for job in jobs:
+        click.echo(f"{_progress_line(job)}{'  -> ' + job.model if job.model else ''}")
+
+
+@trainer_group.command("status")
+@click.argument("job_id")
+@trainer_option
+@token_option
+@json_option
+def status_command(job_id, trainer, token, as_json):
+    """One job: state, metrics, workers (rank, pid, node), checkpoint."""
+    with _client(trainer, token) as client:
+        try:
+            job = client.get(job_id)
+        except grpc.RpcError as exc:
+            raise rpc_failure("trainer", exc) from None
+    if as_json:
+        click.echo(json.dumps(_job_json(job)))
+        return
+    click.echo(_progress_line(job))
+    for worker in job.workers:
+        click.echo(f"  worker {worker.rank}: pid {worker.pid} on {worker.node}")
+    if job.model or job.error:
+        click.echo(f"  {job.model or job.error}")
+
+
+@trainer_group.command("watch")
+@click.argument("job_id")
+@trainer_option
+@token_option
+@json_option
+def watch_command(job_id, trainer, token, as_json):
+    """Follow a job until it ends; prints the model's NAME@VERSION."""
+    with _client(trainer, token) as client:
+        job = _follow(client, job_id, as_json)
+    if as_json:
+        click.echo(json.dumps(_job_json(job)))
+    elif job.model:
+        click.echo(job.model.split("/", 1)[1])
+
+
+@trainer_group.command("cancel")
+@click.argument("job_id")
+@trainer_option
+@token_option
+def cancel_command(job_id, trainer, token):
+    """Stop a job after a last checkpoint (submit it again to resume)."""
+    with _client(trainer, token) as client:
+        try:
+            click.echo(_progress_line(client.cancel(job_id)))
+        except grpc.RpcError as exc:
+            raise rpc_failure("trainer", exc) from None
+
+
+@trainer_group.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=50055, show_default=True)
+@click.option("--registry", "registry", required=True, help="host:port of the registry.")
+@click.option("--s3-endpoint", required=True, envvar="DISTILLERY_S3_ENDPOINT", help="host:port of the checkpoint store.")
+@click.option("--s3-access-key", required=True, envvar="DISTILLERY_S3_ACCESS_KEY")
+@click.option("--s3-secure", is_flag=True)
+@click.option("--bucket", default="distillery-checkpoints", show_default=True)
+@click.option("--ray-address", default=None, envvar="RAY_ADDRESS", help="Ray cluster to use (default: start a local one).")
+@click.option("--ray-num-cpus", type=click.IntRange(min=1), default=None, help="CPUs of the local Ray cluster.")
+def serve_command(host, port, registry, s3_endpoint, s3_access_key, s3_secure, bucket, ray_address, ray_num_cpus):
+    """Serve TrainerService. The S3 secret comes from DISTILLERY_S3_SECRET_KEY."""
+    from distillery.core.s3 import S3Config
+    from distillery.registry.client import RegistryTokens
+    from distillery.trainer.config import TrainerServiceConfig
+    from distillery.trainer.server import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    secret = os.environ.get("DISTILLERY_S3_SECRET_KEY")
+    if not secret:
+        raise click.UsageError("set DISTILLERY_S3_SECRET_KEY")
+    config = TrainerServiceConfig(
+        checkpoints=S3Config(endpoint=s3_endpoint, access_key=s3_access_key, secret_key=secret, bucket=bucket,
+                             secure=s3_secure),
+        ray_address=ray_address, ray_num_cpus=ray_num_cpus)
+    serve(f"{host}:{port}", registry, config, RegistryTokens(registry))

@@ -1,0 +1,141 @@
+"""One training job from the driver's side: Ray Train fit, then the model into the registry.
+
+Checkpoints go to ``s3://<checkpoints bucket>/runs/<team>/<out>-<run key>`` through Ray
+Train's ``storage_path`` (pyarrow's S3 filesystem pointed at the configured endpoint). The run
+key hashes the dataset version, the student and every hyper-parameter, so submitting the
+same job again -- after a crash, a cancel, a restart of the service -- continues from the last
+checkpoint, while a changed job starts fresh.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.fs
+import ray
+import ray.train
+from ray.train.torch import TorchTrainer
+
+import distillery
+from distillery.core.models import resolve_model
+from distillery.core.s3 import S3Config
+from distillery.registry.client import RegistryClient, header
+from distillery.trainer.config import TrainConfig
+from distillery.trainer.loop import MODEL_DIR, train_loop_per_worker
+from distillery.trainer.monitor import RunMonitor
+
+
+class TrainingCancelled(Exception):
+    pass
+
+
+@dataclass
+class TrainingResult:
+    model: str  # TEAM/NAME@VERSION
+    steps: int
+    metrics: dict
+
+
+def checkpoint_filesystem(s3: S3Config) -> pyarrow.fs.S3FileSystem:
+    filesystem = pyarrow.fs.S3FileSystem(
+        access_key=s3.access_key, secret_key=s3.secret_key.get_secret_value(), endpoint_override=s3.endpoint,
+        scheme="https" if s3.secure else "http", region=s3.region or "us-east-1", allow_bucket_creation=True)
+    if filesystem.get_file_info(s3.bucket).type == pyarrow.fs.FileType.NotFound:
+        filesystem.create_dir(s3.bucket)
+    return filesystem
+
+
+def storage_path(s3: S3Config, team: str) -> str:
+    return f"{s3.bucket}/runs/{team}"
+
+
+def run_name(config: TrainConfig) -> str:
+    return f"{config.out}-{config.run_key()}"
+
+
+def code_version() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(distillery.__file__).parent).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"distillery {distillery.__version__}" + (f" ({sha})" if sha else "")
+
+
+def run_training(config: TrainConfig, team: str, registry_address: str, token: str, checkpoints: S3Config,
+                 monitor: ray.actor.ActorHandle, share: bool = False) -> TrainingResult:
+    """Blocks until the run ends; raises TrainingCancelled or the run's error."""
+    with RegistryClient(registry_address, token) as registry:
+        dataset = registry.show(config.dataset)
+        if dataset.kind != 1:
+            raise ValueError(f"dataset: {dataset.ref} is not a thought dataset")
+        dataset_ref = dataset.ref
+    # Convert an alias once here, not in every worker at the same time (workers on this
+    # machine then find it; workers on other nodes convert their own copy).
+    resolve_model(config.base)
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"train": config.model_dump(mode="json"), "dataset_ref": dataset_ref,
+                           "registry_address": registry_address, "token": token, "monitor": monitor},
+        scaling_config=ray.train.ScalingConfig(num_workers=config.workers, use_gpu=config.use_gpu,
+                                               resources_per_worker={"CPU": config.cpus_per_worker}),
+        run_config=ray.train.RunConfig(
+            name=run_name(config), storage_path=storage_path(checkpoints, team),
+            storage_filesystem=checkpoint_filesystem(checkpoints),
+            failure_config=ray.train.FailureConfig(max_failures=config.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=config.keep_checkpoints)),
+    )
+    result = trainer.fit()
+    if result.error:
+        raise result.error
+    metrics = dict(result.metrics or {})
+    if metrics.get("cancelled"):
+        raise TrainingCancelled(f"cancelled at step {metrics.get('step')}; submit the same job again to resume")
+    if result.checkpoint is None:
+        raise RuntimeError("training finished without a checkpoint")
+    return TrainingResult(_register(config, dataset_ref, result.checkpoint, metrics, registry_address, token, share),
+                          int(metrics.get("step", 0)), metrics)
+
+
+def _register(config: TrainConfig, dataset_ref: str, checkpoint: ray.train.Checkpoint, metrics: dict,
+              registry_address: str, token: str, share: bool) -> str:
+    staging = Path(tempfile.mkdtemp(prefix="distillery-model-"))
+    try:
+        checkpoint.to_directory(str(staging))
+        model_dir = staging / MODEL_DIR
+        if not (model_dir / "config.json").exists():
+            raise RuntimeError(f"the final checkpoint {checkpoint.path} holds no exported model")
+        lineage = {"base": config.base, "dataset": dataset_ref, "recipe": config.recipe,
+                   "hyperparameters": config.model_dump(mode="json", exclude={"dataset", "base", "out"}),
+                   "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float, bool))},
+                   "checkpoint": f"s3://{checkpoint.path}"}
+        meta = {"base": config.base, "recipe": config.recipe, "thought_types": ",".join(config.thought_types),
+                "steps": str(metrics.get("step", "")), "lora": str(config.lora is not None).lower()}
+        with RegistryClient(registry_address, token) as registry:
+            manifest = registry.push_files(header(config.out, "model", [dataset_ref], meta, share, "train", lineage,
+                                                  code_version()), model_dir)
+        return manifest.ref
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def ensure_ray(address: str | None, num_cpus: int | None) -> None:
+    """Join the configured cluster, or start a local one (laptop / tests / one machine)."""
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address, namespace="distillery-trainer", log_to_driver=False)
+    else:
+        os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+        ray.init(num_cpus=num_cpus, include_dashboard=False, namespace="distillery-trainer", log_to_driver=False,
+                 configure_logging=False)
+
+
+def new_monitor() -> ray.actor.ActorHandle:
+    return RunMonitor.remote()
+

@@ -1,0 +1,75 @@
+"""The trainer's pure parts: streaming shards, job configs, and how worker events fold into a job."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from distillery.trainer.config import TrainConfig
+from distillery.trainer.data import InvalidRow, parse_lines, training_rows
+from distillery.trainer.jobs import Job, apply_event
+
+
+def jsonl(rows: list[dict]) -> bytes:
+    return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
+
+
+ROWS = [{"question": f"q{i}", "thought_type": ("cot", "pot", "eot")[i % 3], "text": f"t{i}",
+         "correct": i % 5 != 4} for i in range(30)]
+
+
+def test_lines_survive_any_chunking():
+    data = jsonl(ROWS)
+    for size in (1, 7, 64, len(data)):
+        chunks = [data[i:i + size] for i in range(0, len(data), size)]
+        assert [row for _, row in parse_lines(chunks)] == ROWS
+
+
+def test_a_bad_line_is_named():
+    with pytest.raises(InvalidRow, match="line 2: not JSON"):
+        list(parse_lines([b'{"a": 1}\n{oops\n']))
+    with pytest.raises(InvalidRow, match="line 1: missing or non-string field.*text"):
+        list(training_rows(parse_lines([b'{"question": "q", "thought_type": "cot"}\n']), ("cot",)))
+
+
+def test_shards_are_disjoint_balanced_and_verified_only():
+    wanted = [r for r in ROWS if r["correct"] and r["thought_type"] in ("pot", "eot")]
+    shards = [list(training_rows(parse_lines([jsonl(ROWS)]), ("pot", "eot"), rank, 3)) for rank in range(3)]
+    assert sorted((r["question"] for s in shards for r in s), key=lambda q: int(q[1:])) == [r["question"] for r in wanted]
+    assert max(map(len, shards)) - min(map(len, shards)) <= 1
+    assert all(r["correct"] for s in shards for r in s)
+
+
+def test_recipes_and_validation():
+    assert TrainConfig(dataset="d@1", out="m", thought_types="eotd").thought_types == ("eot",)
+    assert TrainConfig(dataset="d@1", out="m", thought_types="etd").recipe == "etd"
+    assert TrainConfig(dataset="d@1", out="m", thought_types="eot,cot").thought_types == ("cot", "eot")
+    with pytest.raises(ValidationError, match="thought types must be some of"):
+        TrainConfig(dataset="d@1", out="m", thought_types="xot")
+    with pytest.raises(ValidationError, match="extra"):
+        TrainConfig(dataset="d@1", out="m", learning_rat=1e-3)
+
+
+def test_run_key_names_the_job_not_the_cluster_shape():
+    config = TrainConfig(dataset="d@1", out="m", max_steps=10)
+    assert config.run_key() == config.model_copy(update={"workers": 8, "max_failures": 0}).run_key()
+    assert config.run_key() != config.model_copy(update={"learning_rate": 1e-3}).run_key()
+    assert config.run_key() != TrainConfig(dataset="d@2", out="m", max_steps=10).run_key()
+
+
+def test_events_fold_into_the_job_view():
+    job = Job(id="j", team="t", config=TrainConfig(dataset="d@1", out="m"), token="x")
+    apply_event(job, {"kind": "worker", "rank": 0, "pid": 10, "node": "n", "resumed_from": 0})
+    apply_event(job, {"kind": "start", "resumed_from": 0, "total_steps": 9, "padding_waste": 0.05,
+                      "examples_per_worker": 4})
+    for step, loss in ((1, 2.0), (2, 1.5)):
+        apply_event(job, {"kind": "metrics", "step": step, "total_steps": 9, "epoch": 0.1, "loss": loss,
+                          "learning_rate": 1e-4, "tokens_per_s": 10.0, "tokens_per_s_per_worker_compute": 5.0})
+    apply_event(job, {"kind": "checkpoint", "step": 3})
+    apply_event(job, {"kind": "worker", "rank": 0, "pid": 11, "node": "n", "resumed_from": 3})
+    apply_event(job, {"kind": "start", "resumed_from": 3, "total_steps": 9, "padding_waste": 0.05,
+                      "examples_per_worker": 4})
+    assert job.metrics["first_loss"] == 2.0 and job.metrics["loss"] == 1.5
+    assert (job.restarts, job.resumed_from, job.last_checkpoint) == (1, 3, 3)

@@ -1,0 +1,178 @@
+"""The trainer on the local stack: a real S3 server, a real Ray cluster (2 CPU workers, gloo),
+real SmolLM2 steps, a worker killed mid-run, a cancelled job resumed, a seq2seq student.
+
+Steps are tiny (a few hundred tokens) because this machine trains at ~100 tokens/s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CLI = Path(sys.executable).parent / "distillery"
+SMALL = ["--batch-tokens", "384", "--max-length", "192"]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, shared_data):
+    home = tmp_path_factory.mktemp("trainer-home")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("DISTILLERY_")},
+           "DISTILLERY_HOME": str(home), "DISTILLERY_SHARED_DATA": str(shared_data)}
+    subprocess.run([str(CLI), "up"], env=env, check=True, capture_output=True, timeout=240)
+    try:
+        subprocess.run([str(CLI), "registry", "import-benchmarks", "--only", "gsm8k-train"], env=env, check=True,
+                       capture_output=True, timeout=180)
+        subprocess.run([str(CLI), "teacher", "generate", "--problems", "gsm8k-train@1", "--limit", "16",
+                        "--out", "etd-tiny"], env=env, check=True, capture_output=True, timeout=300)
+        yield home, env
+    finally:
+        subprocess.run([str(CLI), "down"], env=env, capture_output=True, timeout=120)
+
+
+def cli(env, *args, ok=True, timeout=900) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(CLI), *args], env=env, capture_output=True, text=True, timeout=timeout)
+    if ok:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def status(env, job_id) -> dict:
+    return json.loads(cli(env, "trainer", "status", job_id, "--json").stdout)
+
+
+def wait_for(env, job_id, condition, timeout_s=600) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = status(env, job_id)
+        if condition(job):
+            return job
+        assert job["state"] not in ("JOB_STATE_FAILED", "JOB_STATE_SUCCEEDED"), job
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting on {job_id}: {job}")
+
+
+def test_full_fine_tune_learns_checkpoints_and_registers_a_loadable_model(stack, tmp_path):
+    home, env = stack
+    job = json.loads(cli(env, "train", "--dataset", "etd-tiny@1", "--out", "student-full", "--max-steps", "5",
+                         "--checkpoint-every", "5", "--lr", "3e-4", "--json", *SMALL).stdout)
+    assert job["state"] == "JOB_STATE_SUCCEEDED" and job["model"] == "default/student-full@1"
+    metrics = job["metrics"]
+    assert metrics["step"] == 5 and metrics["loss"] < metrics["first_loss"], metrics
+    assert 0 <= metrics["padding_waste"] < 0.10 and metrics["tokens_per_s"] > 0
+    assert len(job["workers"]) == 2 and job["run"].startswith("s3://distillery-checkpoints/runs/default/student-full-")
+
+    # The checkpoint is in the object store, under the run's path.
+    from minio import Minio
+
+    state = json.loads((home / "stack.json").read_text())
+    s3 = json.loads((home / "s3.json").read_text())
+    objects = [o.object_name for o in Minio(state["s3"]["address"], s3["access_key"], s3["secret_key"], secure=False)
+               .list_objects("distillery-checkpoints", prefix=job["run"].split("/", 3)[3], recursive=True)]
+    assert any(name.endswith("/trainable.safetensors") for name in objects)
+    assert any(name.endswith("/optimizer.pt") for name in objects)
+
+    # Registered with lineage...
+    show = json.loads(cli(env, "registry", "show", "student-full@1", "--json").stdout)
+    assert show["kind"] == "KIND_MODEL" and show["lineage"]["parents"] == ["default/etd-tiny@1"]
+    config = show["lineage"]["config"]
+    assert config["base"] == "smollm2-135m-instruct" and config["recipe"] == "etd"
+    assert config["hyperparameters"]["max_steps"] == 5 and config["metrics"]["step"] == 5
+    assert show["lineage"]["code_version"].startswith("distillery ")
+
+    # ...and loads back as a plain HF checkpoint that generates.
+    out = tmp_path / "student"
+    cli(env, "registry", "pull", "student-full@1", "-o", str(out))
+    card = json.loads((out / "distillery-student.json").read_text())
+    assert card["architecture"] == "causal" and card["thought_types"] == ["cot", "pot", "eot"]
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from distillery.core.thought_text import student_input
+
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    model = AutoModelForCausalLM.from_pretrained(out)
+    inputs = tokenizer(student_input("Tom has 3 apples and buys 4 more. How many apples?", "pot"),
+                       return_tensors="pt", add_special_tokens=False)
+    generated = model.generate(**inputs, max_new_tokens=24, do_sample=False)
+    assert tokenizer.decode(generated[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+
+
+def test_a_killed_worker_restarts_from_the_last_checkpoint(stack):
+    _, env = stack
+    job_id = cli(env, "train", "--dataset", "etd-tiny@1", "--out", "student-kill", "--lora", "--max-steps", "9",
+                 "--checkpoint-every", "3", "--lr", "1e-3", "--detach", *SMALL).stdout.strip()
+    running = wait_for(env, job_id, lambda j: int(j.get("last_checkpoint_step", 0)) >= 3 and len(j.get("workers", [])) == 2)
+    victim = next(w for w in running["workers"] if w.get("rank", 0) == 1)
+    os.kill(int(victim["pid"]), signal.SIGKILL)
+
+    done = json.loads(cli(env, "trainer", "watch", job_id, "--json").stdout)
+    assert done["state"] == "JOB_STATE_SUCCEEDED", done.get("error")
+    assert done["restarts"] >= 1
+    resumed = int(done["resumed_from_step"])
+    assert 3 <= resumed < 9, done  # continued from a checkpoint, not from step 0
+    assert all(int(w.get("resumed_from_step", 0)) == resumed for w in done["workers"])
+    assert all(int(w["pid"]) != int(victim["pid"]) for w in done["workers"])
+    assert done["metrics"]["step"] == 9 and done["model"] == "default/student-kill@1"
+
+
+def test_cancel_then_the_same_job_resumes_and_teams_are_isolated(stack):
+    home, env = stack
+    args = ["train", "--dataset", "etd-tiny@1", "--out", "student-resume", "--lora", "--max-steps", "6",
+            "--checkpoint-every", "2", *SMALL]
+    job_id = cli(env, *args, "--detach").stdout.strip()
+    wait_for(env, job_id, lambda j: int(j.get("last_checkpoint_step", 0)) >= 2)
+
+    # Another team sees no such job, and cannot cancel it.
+    other = cli(env, "team", "create", "intruders").stdout.strip()
+    refused = cli(env, "trainer", "cancel", job_id, "--token", other, ok=False)
+    assert refused.returncode != 0 and "NOT_FOUND" in refused.stderr
+
+    cli(env, "trainer", "cancel", job_id)
+    cancelled = json.loads(cli(env, "trainer", "watch", job_id, "--json").stdout)
+    assert cancelled["state"] == "JOB_STATE_CANCELLED" and not cancelled.get("model")
+    stopped_at = int(cancelled["last_checkpoint_step"])
+    assert 2 <= stopped_at < 6
+
+    again = json.loads(cli(env, *args, "--json").stdout)
+    assert again["state"] == "JOB_STATE_SUCCEEDED" and again["model"] == "default/student-resume@1"
+    assert int(again["resumed_from_step"]) == stopped_at and again["run"] == cancelled["run"]
+
+
+def test_bad_jobs_are_refused_with_the_field_named(stack):
+    _, env = stack
+    wrong_types = cli(env, "train", "--dataset", "etd-tiny@1", "--out", "x", "--types", "xot", ok=False)
+    assert wrong_types.returncode != 0 and "INVALID_ARGUMENT" in wrong_types.stderr
+    assert "thought_types" in wrong_types.stderr
+    missing = cli(env, "train", "--dataset", "no-such-set@1", "--out", "x", "--max-steps", "1", "--json", ok=False)
+    assert missing.returncode != 0 and "no-such-set" in missing.stderr
+
+
+def test_a_seq2seq_student_trains_and_registers(stack, tmp_path):
+    _, env = stack
+    from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
+
+    from distillery.core.models import resolve_model
+
+    # No T5 weights exist offline: a tiny randomly initialised one with SmolLM2's tokenizer.
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("smollm2-135m-instruct"))
+    config = T5Config(vocab_size=len(tokenizer), d_model=32, d_ff=64, d_kv=8, num_layers=2, num_heads=2,
+                      pad_token_id=tokenizer.pad_token_id or 0, eos_token_id=tokenizer.eos_token_id,
+                      decoder_start_token_id=tokenizer.pad_token_id or 0)
+    base = tmp_path / "tiny-t5"
+    T5ForConditionalGeneration(config).save_pretrained(base)
+    tokenizer.save_pretrained(base)
+    job = json.loads(cli(env, "train", "--dataset", "etd-tiny@1", "--base", str(base), "--out", "student-t5",
+                         "--types", "eotd", "--workers", "1", "--max-steps", "3", "--lr", "1e-3", "--json",
+                         *SMALL).stdout)
+    assert job["state"] == "JOB_STATE_SUCCEEDED" and job["model"] == "default/student-t5@1"
+    out = tmp_path / "student-t5"
+    cli(env, "registry", "pull", "student-t5@1", "-o", str(out))
+    card = json.loads((out / "distillery-student.json").read_text())
+    assert card["architecture"] == "seq2seq" and card["recipe"] == "eotd"
+    assert T5ForConditionalGeneration.from_pretrained(out).config.d_model == 32
