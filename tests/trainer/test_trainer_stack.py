@@ -10,30 +10,21 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-CLI = Path(sys.executable).parent / "distillery"
+from tests.conftest import CLI, local_stack
+
 SMALL = ["--batch-tokens", "384", "--max-length", "192"]
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, shared_data):
     home = tmp_path_factory.mktemp("trainer-home")
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("DISTILLERY_")},
-           "DISTILLERY_HOME": str(home), "DISTILLERY_SHARED_DATA": str(shared_data)}
-    subprocess.run([str(CLI), "up"], env=env, check=True, capture_output=True, timeout=240)
-    try:
-        subprocess.run([str(CLI), "registry", "import-benchmarks", "--only", "gsm8k-train"], env=env, check=True,
-                       capture_output=True, timeout=180)
-        subprocess.run([str(CLI), "teacher", "generate", "--problems", "gsm8k-train@1", "--limit", "16",
-                        "--out", "etd-tiny"], env=env, check=True, capture_output=True, timeout=300)
+    for env in local_stack(home, shared_data, "gsm8k-train"):
+        cli(env, "teacher", "generate", "--problems", "gsm8k-train@1", "--limit", "16", "--out", "etd-tiny")
         yield home, env
-    finally:
-        subprocess.run([str(CLI), "down"], env=env, capture_output=True, timeout=120)
 
 
 def cli(env, *args, ok=True, timeout=900) -> subprocess.CompletedProcess:
@@ -153,20 +144,11 @@ def test_bad_jobs_are_refused_with_the_field_named(stack):
     assert missing.returncode != 0 and "no-such-set" in missing.stderr
 
 
-def test_a_seq2seq_student_trains_and_registers(stack, tmp_path):
+def test_a_seq2seq_student_trains_and_registers(stack, tiny_t5, tmp_path):
     _, env = stack
-    from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
+    from transformers import T5ForConditionalGeneration
 
-    from distillery.core.models import resolve_model
-
-    # No T5 weights exist offline: a tiny randomly initialised one with SmolLM2's tokenizer.
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model("smollm2-135m-instruct"))
-    config = T5Config(vocab_size=len(tokenizer), d_model=32, d_ff=64, d_kv=8, num_layers=2, num_heads=2,
-                      pad_token_id=tokenizer.pad_token_id or 0, eos_token_id=tokenizer.eos_token_id,
-                      decoder_start_token_id=tokenizer.pad_token_id or 0)
-    base = tmp_path / "tiny-t5"
-    T5ForConditionalGeneration(config).save_pretrained(base)
-    tokenizer.save_pretrained(base)
+    base = tiny_t5  # no T5 weights exist offline: a tiny random one with SmolLM2's tokenizer
     job = json.loads(cli(env, "train", "--dataset", "etd-tiny@1", "--base", str(base), "--out", "student-t5",
                          "--types", "eotd", "--workers", "1", "--max-steps", "3", "--lr", "1e-3", "--json",
                          *SMALL).stdout)

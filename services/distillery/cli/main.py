@@ -5,9 +5,11 @@ from __future__ import annotations
 import click
 
 import distillery
+from distillery.cli.evaluate import eval_command
 from distillery.cli.registry import registry_group, team_group
 from distillery.cli.stack import down_command, status_command, up_command
 from distillery.cli.teacher import teacher_group
+from distillery.cli.train import train_command, trainer_group
 from distillery.cli.verify import verifier_group, verify_command
 
 
@@ -17,7 +19,8 @@ def cli() -> None:
     """Distillery: distil a large model's math reasoning into a small one."""
 
 
-for command in (verify_command, verifier_group, registry_group, team_group, teacher_group, up_command,
+for command in (verify_command, verifier_group, registry_group, team_group, teacher_group, train_command,
+                trainer_group, eval_command, up_command,
                 down_command, status_command):
     cli.add_command(command)
 

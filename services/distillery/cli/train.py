@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 
 import click
 import grpc
@@ -22,6 +21,15 @@ def _client(trainer: str | None, token: str | None):
     from distillery.trainer.client import TrainerClient
 
     return TrainerClient(service_address("trainer", trainer), team_token(token))
+
+
+def _ask(trainer: str | None, token: str | None, method: str, *args):
+    """One unary call; a refusal becomes a one-line error."""
+    with _client(trainer, token) as client:
+        try:
+            return getattr(client, method)(*args)
+        except grpc.RpcError as exc:
+            raise rpc_failure("trainer", exc) from None
 
 
 def _job_json(job) -> dict:
@@ -131,11 +139,7 @@ def trainer_group() -> None:
 @json_option
 def jobs_command(trainer, token, as_json):
     """Your team's jobs since the service started."""
-    with _client(trainer, token) as client:
-        try:
-            jobs = client.list()
-        except grpc.RpcError as exc:
-            raise rpc_failure("trainer", exc) from None
+    jobs = _ask(trainer, token, "list")
     if as_json:
         click.echo(json.dumps([_job_json(j) for j in jobs]))
         return
@@ -150,11 +154,7 @@ def jobs_command(trainer, token, as_json):
 @json_option
 def status_command(job_id, trainer, token, as_json):
     """One job: state, metrics, workers (rank, pid, node), checkpoint."""
-    with _client(trainer, token) as client:
-        try:
-            job = client.get(job_id)
-        except grpc.RpcError as exc:
-            raise rpc_failure("trainer", exc) from None
+    job = _ask(trainer, token, "get", job_id)
     if as_json:
         click.echo(json.dumps(_job_json(job)))
         return
@@ -186,11 +186,7 @@ def watch_command(job_id, trainer, token, as_json):
 @token_option
 def cancel_command(job_id, trainer, token):
     """Stop a job after a last checkpoint (submit it again to resume)."""
-    with _client(trainer, token) as client:
-        try:
-            click.echo(_progress_line(client.cancel(job_id)))
-        except grpc.RpcError as exc:
-            raise rpc_failure("trainer", exc) from None
+    click.echo(_progress_line(_ask(trainer, token, "cancel", job_id)))
 
 
 @trainer_group.command("serve")

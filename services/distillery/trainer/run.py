@@ -9,10 +9,10 @@ checkpoint, while a changed job starts fresh.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,16 +124,21 @@ def _register(config: TrainConfig, dataset_ref: str, checkpoint: ray.train.Check
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def ensure_ray(address: str | None, num_cpus: int | None) -> None:
+def ensure_ray(address: str | None, num_cpus: int | None, attempts: int = 3) -> None:
     """Join the configured cluster, or start a local one (laptop / tests / one machine)."""
     if ray.is_initialized():
         return
-    if address:
-        ray.init(address=address, namespace="distillery-trainer", log_to_driver=False)
-    else:
-        os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-        ray.init(num_cpus=num_cpus, include_dashboard=False, namespace="distillery-trainer", log_to_driver=False,
-                 configure_logging=False)
+    options = ({"address": address} if address else
+               {"num_cpus": num_cpus, "include_dashboard": False, "configure_logging": False})
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(namespace="distillery-trainer", log_to_driver=False, **options)
+            return
+        except Exception:  # a local head that loses a start-up race with another one on the machine
+            ray.shutdown()
+            if attempt == attempts:
+                raise
+            time.sleep(2 * attempt)
 
 
 def new_monitor() -> ray.actor.ActorHandle:

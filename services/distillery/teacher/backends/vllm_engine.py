@@ -8,16 +8,13 @@ spawns worker processes, so whatever constructs this must sit behind an entry-po
 
 from __future__ import annotations
 
-import os
-
 from distillery.core.models import resolve_model
+from distillery.core.thought_text import clean_thought
+from distillery.core.vllm_options import engine_options
 from distillery.teacher.backends.base import Generation, GenerationRequest
 from distillery.teacher.config import Sampling
 from distillery.teacher.prompts import STOP, chat_prompt, completion_prompt
-from distillery.core.thought_text import clean_thought
 
-# On CPU vLLM reserves a share of RAM for its KV cache; keep it modest on shared machines.
-CPU_KV_CACHE_BYTES = int(os.environ.get("DISTILLERY_VLLM_CPU_KV_CACHE_BYTES", 1 << 30))
 
 
 class VLLMBackend:
@@ -29,9 +26,8 @@ class VLLMBackend:
 
         self.model = model
         on_gpu = self.on_gpu = torch.cuda.is_available()
-        options = {} if on_gpu else {"enforce_eager": True, "dtype": "float32", "gpu_memory_utilization": 0.3,
-                                     "kv_cache_memory_bytes": CPU_KV_CACHE_BYTES}
-        self.engine = LLM(model=str(resolve_model(model)), max_model_len=max_model_len, seed=0, **options)
+        self.engine = LLM(model=str(resolve_model(model)), max_model_len=max_model_len, seed=0,
+                          **engine_options(on_gpu))
         self.tokenizer = self.engine.get_tokenizer()
 
     def prompt(self, request: GenerationRequest) -> str:

@@ -1,0 +1,175 @@
+"""``run_eval``: a student on the benchmarks -> verified thoughts, a result table, a results dataset.
+
+    with RegistryClient(address, token) as registry, Verifier() as verifier:
+        report = run_eval("smollm2-135m-instruct", ["gsm8k", "svamp"], ["cot", "pot", "eot", "etd"],
+                          registry=registry, verify_many=verifier.verify_many, limit=50)
+    report.summary()  # {"model": ..., "results": [...], "dataset": "eval-smollm2-135m-instruct@1"}
+
+Steps: the problems of each benchmark from the registry (``problems`` datasets made by
+``distillery registry import-benchmarks``), the first ``limit`` of each; one greedy thought per
+problem and needed thought type; every thought through the verifier (executed / solved /
+parsed, and graded against gold); the table (:mod:`.scoring`); the verified thoughts pushed as a
+``dataset`` with lineage (the model when it is a registry model, and the problems datasets).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import grpc
+from pydantic import BaseModel
+
+from distillery.evaluation.generation import Generated, StudentGenerator, open_generator
+from distillery.evaluation.models import StudentModel, resolve_student
+from distillery.evaluation.scoring import (EtdComparison, ResultRow, compare_etd, parse_choices, parse_methods,
+                                           score, thought_types_for)
+from distillery.registry.client import header
+from distillery.registry.names import NAME_RE
+from distillery.v1 import registry_pb2 as pb
+from distillery.verifier.records import ThoughtRecord, Verdict
+
+# Short benchmark name -> the `problems` dataset `import-benchmarks` registers for it.
+BENCHMARK_DATASETS = {"gsm8k": "gsm8k-test", "svamp": "svamp", "asdiv": "asdiv", "multiarith": "multiarith"}
+
+VerifyMany = Callable[[Iterable[ThoughtRecord]], Iterable[Verdict]]
+
+
+class EvalReport(BaseModel):
+    model: str  # NAME@VERSION of a registry model, else the reference as given
+    dataset: str  # the results dataset, NAME@VERSION
+    dataset_ref: str  # ... and TEAM/NAME@VERSION
+    results: list[ResultRow]
+    etd: EtdComparison | None = None
+    backend: str
+    problems: int
+    thoughts: int
+    output_tokens: int
+    generation_s: float
+
+    def summary(self) -> dict:
+        """The ``distillery eval --json`` document."""
+        return {"model": self.model, "results": [r.model_dump() for r in self.results], "dataset": self.dataset}
+
+    @property
+    def problems_per_s(self) -> float:
+        return self.problems / self.generation_s if self.generation_s else 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.output_tokens / self.generation_s if self.generation_s else 0.0
+
+
+def parse_benchmarks(text: str | Sequence[str]) -> tuple[str, ...]:
+    """``"gsm8k,svamp"`` -> short names; the dataset names (``gsm8k-test``) are accepted too."""
+    by_dataset = {dataset: short for short, dataset in BENCHMARK_DATASETS.items()}
+    items = text.split(",") if isinstance(text, str) else text
+    return parse_choices([by_dataset.get(i.strip().lower(), i) for i in items], BENCHMARK_DATASETS, "benchmark")
+
+
+def load_problems(registry, benchmark: str, limit: int | None = None) -> tuple[str, list[dict]]:
+    """The benchmark's latest ``problems`` version (TEAM/NAME@VERSION) and its first ``limit`` rows."""
+    dataset = BENCHMARK_DATASETS[benchmark]
+    try:
+        manifest = registry.show(dataset)
+    except grpc.RpcError as exc:
+        if exc.code() != grpc.StatusCode.NOT_FOUND:
+            raise
+        raise ValueError(f"benchmark {benchmark}: no `{dataset}` dataset in the registry; import it with "
+                         f"`distillery registry import-benchmarks --only {dataset}`") from None
+    if manifest.kind != pb.KIND_PROBLEMS:
+        raise ValueError(f"benchmark {benchmark}: {manifest.ref} is not a `problems` dataset")
+    return manifest.ref, list(_first_rows(registry.pull(manifest.ref), limit))
+
+
+def thought_rows(items: Sequence[tuple[str, dict, str]], thoughts: Sequence[str], verdicts: Sequence[Verdict],
+                 output_tokens: Sequence[int]) -> list[dict]:
+    """Rows of the results dataset: one per ``(benchmark, problem, thought_type)`` item, with its thought."""
+    return [{"id": f"{problem['id']}/{thought_type}", "benchmark": benchmark, "problem_id": problem["id"],
+             "question": problem["question"], "gold": problem["answer"], "thought_type": thought_type, "text": text,
+             **verdict.contract_fields(), "output_tokens": tokens}
+            for (benchmark, problem, thought_type), text, verdict, tokens
+            in zip(items, thoughts, verdicts, output_tokens, strict=True)]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What :func:`evaluate` found: the verified thoughts (results dataset rows) and the table."""
+
+    rows: list[dict]
+    results: list[ResultRow]
+    generated: Generated
+    problems: int
+
+
+def evaluate(generator: StudentGenerator, problems: Mapping[str, Sequence[dict]], methods: str | Sequence[str],
+             verify_many: VerifyMany, log: Callable[[str], None] = lambda _line: None) -> Evaluation:
+    """The evaluation itself, without the registry: ``problems`` is benchmark -> rows (id, question,
+    answer); every needed thought is generated, verified and scored."""
+    methods = parse_methods(methods)
+    thought_types = thought_types_for(methods)
+    items = [(b, p, t) for b, rows in problems.items() for p in rows for t in thought_types]
+    count = len(items) // len(thought_types)
+    log(f"generating {len(items)} thoughts ({', '.join(thought_types)}) for {count} problems with {generator.backend}")
+    generated = generator.generate([(p["question"], t) for _, p, t in items])
+    log(f"generated {generated.tokens} tokens in {generated.seconds:.1f} s "
+        f"({generated.tokens / max(generated.seconds, 1e-9):.1f} tokens/s); verifying")
+    records = [ThoughtRecord(id=i, thought_type=t, text=text, gold=p["answer"])
+               for i, ((_, p, t), text) in enumerate(zip(items, generated.thoughts))]
+    rows = thought_rows(items, generated.thoughts, list(verify_many(records)), generated.output_tokens)
+    return Evaluation(rows=rows, results=score(rows, list(problems), methods), generated=generated, problems=count)
+
+
+def run_eval(model: str, benchmarks: str | Sequence[str], methods: str | Sequence[str], *, registry,
+             verify_many: VerifyMany, limit: int | None = None, backend: str = "auto", max_new_tokens: int = 320,
+             batch_size: int = 16, out: str | None = None, log: Callable[[str], None] = lambda _line: None,
+             generator: StudentGenerator | None = None) -> EvalReport:
+    """Evaluate ``model`` (directory, alias or registry model) and store the verified thoughts.
+
+    ``registry`` is a :class:`~distillery.registry.client.RegistryClient`; ``verify_many`` a
+    verifier's (in-process ``Verifier.verify_many`` or ``VerifierClient.verify_many``).
+    ``generator`` replaces the engine ``backend`` would open (the caller then closes it).
+    Raises ValueError (ModelNotFound included) for bad arguments, grpc.RpcError for refused calls.
+    """
+    benchmarks, methods = parse_benchmarks(benchmarks), parse_methods(methods)
+    if out is not None and not NAME_RE.match(out):
+        raise ValueError(f"--out {out!r}: use lowercase letters, digits, '.', '_' or '-' (max 128)")
+    loaded = {b: load_problems(registry, b, limit) for b in benchmarks}
+    student = resolve_student(model, registry)
+    engine = generator or open_generator(student.path, backend, max_new_tokens, batch_size)
+    try:
+        evaluation = evaluate(engine, {b: rows for b, (_, rows) in loaded.items()}, methods, verify_many, log)
+    finally:
+        if generator is None:
+            engine.close()
+    config = {"model": student.label, "backend": engine.backend, "benchmarks": list(benchmarks),
+              "methods": list(methods), "limit": limit, "max_new_tokens": max_new_tokens}
+    manifest = _push(registry, out or f"eval-{student.name}", student, [ref for ref, _ in loaded.values()],
+                     evaluation, config)
+    generated = evaluation.generated
+    return EvalReport(model=student.label, dataset=f"{manifest.name}@{manifest.version}", dataset_ref=manifest.ref,
+                      results=evaluation.results, etd=compare_etd(evaluation.results), backend=engine.backend,
+                      problems=evaluation.problems, thoughts=len(evaluation.rows), output_tokens=generated.tokens,
+                      generation_s=generated.seconds)
+
+
+def _push(registry, name: str, student: StudentModel, problem_refs: list[str], evaluation: Evaluation, config: dict):
+    parents = ([student.registry_ref] if student.registry_ref else []) + problem_refs
+    generated = evaluation.generated
+    meta = {"model": student.label[:250], "backend": config["backend"], "output_tokens": str(generated.tokens),
+            "generation_s": f"{generated.seconds:.2f}"}
+    meta.update({f"accuracy.{r.benchmark}.{r.method}": f"{r.correct}/{r.total}" for r in evaluation.results})
+    lines = (json.dumps(row, ensure_ascii=False, allow_nan=False).encode("utf-8") + b"\n" for row in evaluation.rows)
+    return registry.push(header(name, "dataset", parents, meta, stage="eval", config=config), lines)
+
+
+def _first_rows(chunks: Iterable[bytes], limit: int | None) -> Iterator[dict]:
+    count = 0
+    for chunk in chunks:
+        for line in chunk.splitlines():
+            if limit is not None and count >= limit:
+                return
+            if line.strip():
+                count += 1
+                yield json.loads(line)
