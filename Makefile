@@ -1,6 +1,7 @@
 # Two commands for a fresh machine:
 #   make run   -- set up .venv, verify the sample thoughts, start the local stack, register the
-#                 results, and build a small verified ETD dataset with the annotations teacher
+#                 results, build a small verified ETD dataset with the annotations teacher,
+#                 fine-tune a student on it for a few steps and evaluate it before and after
 #   make test  -- set up .venv and run the test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -28,6 +29,11 @@ run: $(STAMP)
 	$(BIN)/distillery registry lineage sample-verified
 	$(BIN)/distillery teacher generate --problems gsm8k-train --limit 500 --types eot,pot,cot --out etd-gsm8k-demo
 	$(BIN)/distillery registry show etd-gsm8k-demo
+	# A short CPU fine-tune (2 Ray workers) and a small before/after evaluation; a GPU cluster
+	# runs the same commands with --gpu and without the limits.
+	$(BIN)/distillery train --dataset etd-gsm8k-demo --out student-demo --max-steps 30 --batch-tokens 384 --max-length 192
+	$(BIN)/distillery eval --model smollm2-135m-instruct --benchmarks multiarith,svamp --limit 10
+	$(BIN)/distillery eval --model student-demo --benchmarks multiarith,svamp --limit 10
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -43,6 +49,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/verifier_eot.py
 	$(BIN)/python benchmarks/registry_throughput.py
 	$(BIN)/python benchmarks/teacher_throughput.py
+	$(BIN)/python benchmarks/trainer_throughput.py
+	$(BIN)/python benchmarks/eval_throughput.py
 
 clean:
 	-$(BIN)/distillery down
