@@ -115,7 +115,7 @@ def train_loop_per_worker(loop_config: dict) -> None:
             window_loss = window_tokens = 0.0
             window_started = time.monotonic()
         if step % config.checkpoint_every == 0 or finished:
-            _checkpoint(model, student, optimizer, schedule, config, step, tokens_seen, rank, finished,
+            _checkpoint(model, student, optimizer, schedule, config, step, tokens_seen, rank, step == total_steps,
                         {"step": step, "cancelled": bool(cancel), "tokens": tokens_seen, "compute_s": compute_s})
             if rank == 0:
                 _record(monitor, rank, {"kind": "checkpoint", "step": step})

@@ -28,6 +28,7 @@ from distillery.registry.client import RegistryClient, header
 from distillery.trainer.config import TrainConfig
 from distillery.trainer.loop import MODEL_DIR, train_loop_per_worker
 from distillery.trainer.monitor import RunMonitor
+from distillery.v1.registry_pb2 import KIND_DATASET
 
 
 class TrainingCancelled(Exception):
@@ -72,7 +73,7 @@ def run_training(config: TrainConfig, team: str, registry_address: str, token: s
     """Blocks until the run ends; raises TrainingCancelled or the run's error."""
     with RegistryClient(registry_address, token) as registry:
         dataset = registry.show(config.dataset)
-        if dataset.kind != 1:
+        if dataset.kind != KIND_DATASET:
             raise ValueError(f"dataset: {dataset.ref} is not a thought dataset")
         dataset_ref = dataset.ref
     # Convert an alias once here, not in every worker at the same time (workers on this

@@ -12,6 +12,7 @@ from distillery.core.auth import bearer_token
 from distillery.registry.client import RegistryClient
 from distillery.trainer.config import TrainConfig
 from distillery.trainer.jobs import TERMINAL, Job, JobManager
+from distillery.v1 import registry_pb2 as registry_pb
 from distillery.v1 import trainer_pb2 as pb
 from distillery.v1 import trainer_pb2_grpc as pb_grpc
 
@@ -62,6 +63,16 @@ class TrainerServicer(pb_grpc.TrainerServiceServicer):
                 f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors()))
         if config.max_steps is None and float(config.epochs).is_integer():
             config = config.model_copy(update={"epochs": int(config.epochs)})  # Struct numbers are floats
+        # Pin the dataset version now: "NAME" means the latest *today*, and the run key (what a
+        # resubmission resumes) must not silently continue a run made on another version.
+        with RegistryClient(self.registry_address, token) as registry:
+            try:
+                dataset = registry.show(config.dataset)
+            except grpc.RpcError as exc:
+                context.abort(exc.code(), f"dataset: {exc.details()}")
+        if dataset.kind != registry_pb.KIND_DATASET:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"dataset: {dataset.ref} is not a thought dataset")
+        config = config.model_copy(update={"dataset": dataset.ref})
         return job_to_pb(self.jobs.submit(config, team, token, request.share))
 
     def GetJob(self, request: pb.JobRef, context: grpc.ServicerContext) -> pb.TrainJob:
