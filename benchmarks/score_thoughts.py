@@ -15,25 +15,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services"))
 
 from distillery.core.outcome import Status  # noqa: E402
+from distillery.evaluation.scoring import fallback, vote  # noqa: E402
 from distillery.verifier.config import VerifierConfig  # noqa: E402
 from distillery.verifier.grade import is_correct  # noqa: E402
 from distillery.verifier.records import ThoughtRecord  # noqa: E402
 from distillery.verifier.verifier import Verifier  # noqa: E402
-
-PREFERENCE = ("pot", "eot", "cot")
-
-
-def vote(answers: dict[str, float]) -> float | None:
-    """Most common answer (rounded to 1e-3); ties go to the more reliable thought type."""
-    if not answers:
-        return None
-    counts = collections.Counter(round(a, 3) for a in answers.values())
-    best = max(counts.values())
-    for thought_type in PREFERENCE:
-        if thought_type in answers and counts[round(answers[thought_type], 3)] == best:
-            return answers[thought_type]
-    return None
-
 
 def main() -> None:
     rows = [json.loads(line) for line in Path(sys.argv[1]).read_text().splitlines() if line.strip()]
@@ -48,12 +34,15 @@ def main() -> None:
             if verdict.status is Status.OK:
                 per_problem[row["problem_id"]][row["thought_type"]] = verdict.answer
     n = len(gold)
-    fallback = sum(is_correct(next((a[t] for t in PREFERENCE if t in a), None), gold[p]) is True
-                   for p, a in per_problem.items())
-    voted = sum(is_correct(vote(a), gold[p]) is True for p, a in per_problem.items())
+    def chosen_correct(choose, answers: dict[str, float], gold_answer: float) -> bool:
+        thought_type = choose(answers)
+        return thought_type is not None and is_correct(answers[thought_type], gold_answer) is True
+
+    fallen_back = sum(chosen_correct(fallback, a, gold[p]) for p, a in per_problem.items())
+    voted = sum(chosen_correct(vote, a, gold[p]) for p, a in per_problem.items())
     either = sum(any(is_correct(v, gold[p]) for v in a.values()) for p, a in per_problem.items())
     table = {t: f"{correct[t]}/{n} = {correct[t] / n:.1%}" for t in ("cot", "pot", "eot")}
-    table.update({"etd_vote": f"{voted}/{n} = {voted / n:.1%}", "etd_fallback": f"{fallback}/{n} = {fallback / n:.1%}",
+    table.update({"etd_vote": f"{voted}/{n} = {voted / n:.1%}", "etd_fallback": f"{fallen_back}/{n} = {fallen_back / n:.1%}",
                   "any_correct (oracle)": f"{either}/{n} = {either / n:.1%}"})
     print(json.dumps(table, indent=2))
 

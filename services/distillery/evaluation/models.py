@@ -5,12 +5,11 @@ A reference is, in this order: an existing directory; a built-in alias
 ``[TEAM/]NAME[@VERSION|@TAG]`` -- a trained student, pushed by the trainer as a plain HF
 checkpoint directory. Registry models are pulled once into
 ``models_dir()/registry/TEAM/NAME/VERSION`` (staged in a temporary directory, checked against
-the manifest's sha256 digests, then renamed into place) and reused from there.
+the manifest's sha256 digests by the client, then renamed into place) and reused from there.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -58,8 +57,7 @@ def pull_model(registry, manifest: pb.Manifest) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{manifest.version}.", dir=target.parent))
     try:
-        registry.pull_files(manifest.ref, staging)
-        _check_files(manifest, staging)
+        registry.pull_files(manifest.ref, staging)  # checks every file's sha256
         try:
             os.replace(staging, target)  # appears whole or not at all
         except OSError:
@@ -88,15 +86,3 @@ def _show_model(registry, reference: str) -> pb.Manifest:
         raise ModelNotFound(f"{manifest.ref} is a {pb.Kind.Name(manifest.kind).removeprefix('KIND_').lower()}, "
                             "not a model")
     return manifest
-
-
-def _check_files(manifest: pb.Manifest, directory: Path) -> None:
-    for stored in manifest.files:
-        digest = hashlib.sha256()
-        with open(directory / stored.path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-        if digest.hexdigest() != stored.sha256:
-            raise OSError(f"{manifest.ref}: {stored.path} arrived corrupted (sha256 mismatch)")
-    if not (directory / "config.json").exists():
-        raise ModelNotFound(f"{manifest.ref} is not an HF checkpoint (no config.json)")

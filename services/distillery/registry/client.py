@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -70,24 +71,40 @@ class RegistryClient(ServiceClient):
         return self._stub.PushFiles(requests(), metadata=self._metadata)
 
     def pull_files(self, ref: str, directory: str | Path) -> list[Path]:
-        """Write a model version's files under ``directory``; returns their paths."""
+        """Write a model version's files under ``directory``; returns their paths.
+
+        Every file is hashed as it arrives and checked against the manifest's sha256, so a
+        corrupted transfer or object raises instead of leaving a plausible-looking model.
+        """
+        manifest = self.show(ref)  # pin the version: the digests and the bytes must match
+        expected = {stored.path: stored.sha256 for stored in manifest.files}
         root = Path(directory)
         written: list[Path] = []
-        handle = None
+        handle = digest = None
         current = None
+
+        def finish() -> None:
+            handle.close()
+            if digest.hexdigest() != expected.get(current):
+                raise OSError(f"{manifest.ref}: {current} arrived corrupted (sha256 mismatch)")
+
         try:
-            for chunk in self._stub.PullFiles(pb.RefRequest(ref=ref), metadata=self._metadata):
+            for chunk in self._stub.PullFiles(pb.RefRequest(ref=manifest.ref), metadata=self._metadata):
                 if chunk.path != current:
                     if handle:
-                        handle.close()
+                        finish()
                     current = chunk.path
                     target = root / chunk.path
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    handle = open(target, "wb")
+                    handle, digest = open(target, "wb"), hashlib.sha256()
                     written.append(target)
                 handle.write(chunk.data)
-        finally:
+                digest.update(chunk.data)
             if handle:
+                finish()
+                handle = None
+        finally:
+            if handle and not handle.closed:
                 handle.close()
         return written
 

@@ -44,7 +44,8 @@ def train_loop_per_worker(loop_config: dict) -> None:
     student = load_student(config.base, config.lora)
     examples = _encode_shard(student, config, loop_config, rank, world)
     lengths = [len(ids) + (len(labels) if student.seq2seq else 0) for ids, labels in examples]
-    local_steps = len(shuffled_batches(lengths, config.batch_tokens, 0)) if examples else 0
+    first_plan = shuffled_batches(lengths, config.batch_tokens, 0)
+    local_steps = len(first_plan)
     steps_per_epoch = int(_all_reduce([local_steps], dist.ReduceOp.MIN)[0]) if world > 1 else local_steps
     if steps_per_epoch == 0:
         raise ValueError(f"worker {rank} has no training examples: the dataset has too few rows of "
@@ -68,7 +69,7 @@ def train_loop_per_worker(loop_config: dict) -> None:
     if rank == 0:
         _record(monitor, rank, {"kind": "start", "workers": world, "examples_per_worker": len(examples),
                                 "steps_per_epoch": steps_per_epoch, "total_steps": total_steps, "resumed_from": step,
-                                "padding_waste": padding_waste(lengths, shuffled_batches(lengths, config.batch_tokens, 0))})
+                                "padding_waste": padding_waste(lengths, first_plan)})
 
     model.train()
     pad_id = student.tokenizer.pad_token_id

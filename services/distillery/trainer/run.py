@@ -28,7 +28,6 @@ from distillery.registry.client import RegistryClient, header
 from distillery.trainer.config import TrainConfig
 from distillery.trainer.loop import MODEL_DIR, train_loop_per_worker
 from distillery.trainer.monitor import RunMonitor
-from distillery.v1.registry_pb2 import KIND_DATASET
 
 
 class TrainingCancelled(Exception):
@@ -70,12 +69,12 @@ def code_version() -> str:
 
 def run_training(config: TrainConfig, team: str, registry_address: str, token: str, checkpoints: S3Config,
                  monitor: ray.actor.ActorHandle, share: bool = False) -> TrainingResult:
-    """Blocks until the run ends; raises TrainingCancelled or the run's error."""
-    with RegistryClient(registry_address, token) as registry:
-        dataset = registry.show(config.dataset)
-        if dataset.kind != KIND_DATASET:
-            raise ValueError(f"dataset: {dataset.ref} is not a thought dataset")
-        dataset_ref = dataset.ref
+    """Blocks until the run ends; raises TrainingCancelled or the run's error.
+
+    ``config.dataset`` is a pinned ``TEAM/NAME@VERSION`` of a thought dataset (the service
+    resolves and checks what the caller named before the job is queued).
+    """
+    dataset_ref = config.dataset
     # Convert an alias once here, not in every worker at the same time (workers on this
     # machine then find it; workers on other nodes convert their own copy).
     resolve_model(config.base)
