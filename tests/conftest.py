@@ -79,6 +79,14 @@ def tiny_t5(smollm2, tmp_path_factory) -> Path:
     return path
 
 
+def run_cli(env: dict, *args: str, ok: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
+    """``distillery ARGS`` as a user runs it; asserts success (with its stderr) unless ``ok=False``."""
+    result = subprocess.run([str(CLI), *args], env=env, capture_output=True, text=True, timeout=timeout)
+    if ok:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
 def local_stack(home: Path, shared_data: Path, *benchmarks: str):
     """``distillery up`` in ``home`` with ``benchmarks`` imported; yields the CLI's environment."""
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("DISTILLERY_")},

@@ -6,8 +6,8 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from distillery.evaluation.generation import HFGenerator, open_generator
-from distillery.evaluation.models import ModelNotFound, resolve_student
+from distillery.core.generation import HFGenerator, open_generator
+from distillery.core.model_refs import ModelNotFound, resolve_student
 from distillery.registry.client import RegistryClient, header
 
 QUESTION = "Tom has 3 apples and buys 4 more. How many apples does he have?"

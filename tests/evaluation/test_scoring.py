@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from distillery.evaluation.generation import choose_backend
+from distillery.core.generation import choose_backend
 from distillery.evaluation.harness import parse_benchmarks
-from distillery.evaluation.scoring import (compare_etd, fallback, parse_methods, result_methods, score,
-                                           thought_types_for, vote)
+from distillery.core.ensemble import fallback, vote
+from distillery.evaluation.scoring import compare_etd, parse_methods, result_methods, score, thought_types_for
 from distillery.verifier.records import ThoughtRecord
 
 # Two problems (gold 42 and 10) whose thoughts make vote and fallback disagree.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 import os
 import subprocess
 import sys
@@ -38,9 +40,18 @@ def alive(pid: int) -> bool:
 def test_stack_lifecycle_and_registry_cli(home, tmp_path):
     home_dir, env = home
     up = json.loads(run(env, "up", "--json").stdout)
-    assert up["running"] and set(up["endpoints"]) == {"s3", "registry", "verifier", "teacher", "trainer"}
+    assert up["running"] and set(up["endpoints"]) == {"s3", "registry", "verifier", "teacher", "trainer", "ray",
+                                                       "ray_dashboard", "metrics", "serve", "serve_grpc"}
     assert all(a.startswith(("127.0.0.1:", "http://127.0.0.1:")) for a in up["endpoints"].values())
     assert oct((home_dir / "token").stat().st_mode & 0o777) == "0o600"
+    assert oct((home_dir / "ray.token").stat().st_mode & 0o777) == "0o600"  # Ray's token auth is on
+    version_url = up["endpoints"]["ray_dashboard"] + "/api/version"
+    with pytest.raises(urllib.error.HTTPError) as anonymous:
+        urllib.request.urlopen(version_url, timeout=30)
+    assert anonymous.value.code == 401
+    ray_token = (home_dir / "ray.token").read_text().strip()
+    authorized = urllib.request.Request(version_url, headers={"Authorization": f"Bearer {ray_token}"})
+    assert urllib.request.urlopen(authorized, timeout=30).status == 200
     again = json.loads(run(env, "up", "--json").stdout)
     assert again["processes"] == up["processes"]  # idempotent: the same processes
     assert json.loads(run(env, "status").stdout)["running"] is True

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 
 import pytest
 
-from tests.conftest import CLI, local_stack
+from tests.conftest import local_stack
+from tests.conftest import run_cli as cli
 
 SMALL = ["--batch-tokens", "384", "--max-length", "192"]
 
@@ -26,12 +26,6 @@ def stack(tmp_path_factory, shared_data):
         cli(env, "teacher", "generate", "--problems", "gsm8k-train@1", "--limit", "16", "--out", "etd-tiny")
         yield home, env
 
-
-def cli(env, *args, ok=True, timeout=900) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(CLI), *args], env=env, capture_output=True, text=True, timeout=timeout)
-    if ok:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return result
 
 
 def status(env, job_id) -> dict:

@@ -6,7 +6,9 @@ import click
 
 import distillery
 from distillery.cli.evaluate import eval_command
+from distillery.cli.jobs import jobs_group, run_command
 from distillery.cli.registry import registry_group, team_group
+from distillery.cli.serve import serve_group, solve_command
 from distillery.cli.stack import down_command, status_command, up_command
 from distillery.cli.teacher import teacher_group
 from distillery.cli.train import train_command, trainer_group
@@ -20,7 +22,7 @@ def cli() -> None:
 
 
 for command in (verify_command, verifier_group, registry_group, team_group, teacher_group, train_command,
-                trainer_group, eval_command, up_command,
+                trainer_group, eval_command, serve_group, solve_command, jobs_group, run_command, up_command,
                 down_command, status_command):
     cli.add_command(command)
 

@@ -17,6 +17,7 @@ from distillery.cli.connect import admin_token as resolve_admin_token
 from distillery.cli.connect import registry_address, rpc_failure, team_token
 from distillery.cli.flags import json_option, token_option
 from distillery.core.jsonl import atomic_writer
+from distillery.core.ports import PORTS
 
 registry_option = click.option("--registry", "registry", default=None, envvar="DISTILLERY_REGISTRY",
                                help="host:port of the registry (default: the local stack).")
@@ -225,32 +226,40 @@ def restore_command(ref, registry, token, as_json):
 @json_option
 def import_benchmarks_command(data_dir, only, share, registry, token, as_json):
     """Load GSM8K, SVAMP, ASDiv and MultiArith as `problems` datasets; prints NAME@VERSION each."""
-    from distillery.registry.benchmarks import BENCHMARKS, iter_jsonl_bytes, load_benchmark
-    from distillery.registry.client import header
+    from distillery.registry.benchmarks import BENCHMARKS
 
-    data_dir = data_dir or default_data_dir()
     names = list(only) or list(BENCHMARKS)
     unknown = sorted(set(names) - set(BENCHMARKS))
     if unknown:
         raise click.UsageError(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
-    results = []
     with _client(registry, token) as client:
-        for name in names:
-            loaded = load_benchmark(name, data_dir)
-            content = hashlib.sha256(b"".join(iter_jsonl_bytes(loaded.rows))).hexdigest()
-            manifest = _existing(client, f"{name}@sha256:{content}")
-            if manifest is None:  # re-importing unchanged data makes no new version
-                meta = {"source": loaded.source[:250], "dropped": str(len(loaded.dropped))}
-                manifest = client.push(header(name, "problems", meta=meta, share=share, stage="import-benchmarks",
-                                              config={"data_dir": str(data_dir)}), iter_jsonl_bytes(loaded.rows))
-            results.append({"ref": _short_ref(manifest), "rows": manifest.rows, "dropped": len(loaded.dropped)})
-            if not as_json:
-                click.echo(_short_ref(manifest))
-                if loaded.dropped:
-                    click.echo(f"  {name}: dropped {len(loaded.dropped)} problems without a single numeric answer",
-                               err=True)
+        results = import_benchmarks(client, names, data_dir or default_data_dir(), share,
+                                    echo=None if as_json else click.echo)
     if as_json:
         click.echo(json.dumps(results))
+
+
+def import_benchmarks(client, names, data_dir: Path, share: bool = False, echo=None) -> list[dict]:
+    """Push each benchmark as a `problems` dataset unless the same rows are already there."""
+    from distillery.registry.benchmarks import iter_jsonl_bytes, load_benchmark
+    from distillery.registry.client import header
+
+    results = []
+    for name in names:
+        loaded = load_benchmark(name, data_dir)
+        content = hashlib.sha256(b"".join(iter_jsonl_bytes(loaded.rows))).hexdigest()
+        manifest = _existing(client, f"{name}@sha256:{content}")
+        if manifest is None:  # re-importing unchanged data makes no new version
+            meta = {"source": loaded.source[:250], "dropped": str(len(loaded.dropped))}
+            manifest = client.push(header(name, "problems", meta=meta, share=share, stage="import-benchmarks",
+                                          config={"data_dir": str(data_dir)}), iter_jsonl_bytes(loaded.rows))
+        results.append({"ref": _short_ref(manifest), "rows": manifest.rows, "dropped": len(loaded.dropped)})
+        if echo:
+            echo(_short_ref(manifest))
+            if loaded.dropped:
+                click.echo(f"  {name}: dropped {len(loaded.dropped)} problems without a single numeric answer",
+                           err=True)
+    return results
 
 
 def _existing(client, ref: str):
@@ -276,7 +285,7 @@ def default_data_dir() -> Path:
 
 @registry_group.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(0, 65535), default=50052, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=PORTS["registry"], show_default=True)
 @click.option("--s3-endpoint", required=True, envvar="DISTILLERY_S3_ENDPOINT", help="host:port of the S3 server.")
 @click.option("--s3-access-key", required=True, envvar="DISTILLERY_S3_ACCESS_KEY")
 @click.option("--s3-secure", is_flag=True, help="Use HTTPS to reach S3.")

@@ -12,7 +12,7 @@ from distillery.cli.flags import json_option
 @click.command("up")
 @json_option
 def up_command(as_json: bool) -> None:
-    """Start (or find running) the local S3 server, registry and verifier; print the endpoints."""
+    """Start (or find running) the local stack: S3 server, Ray head and the services; print the endpoints."""
     from distillery.stack.local import status, up
 
     up()
@@ -21,8 +21,8 @@ def up_command(as_json: bool) -> None:
         click.echo(json.dumps(info))
         return
     for name, address in info["endpoints"].items():
-        click.echo(f"{name:<9} {address}")
-    click.echo(f"team      {info['default_team']} (token in {info['home']}/token)")
+        click.echo(f"{name:<13} {address}")
+    click.echo(f"team          {info['default_team']} (token in {info['home']}/token)")
 
 
 @click.command("down")

@@ -12,6 +12,7 @@ import grpc
 
 from distillery.cli.connect import rpc_failure, service_address, team_token
 from distillery.cli.flags import json_option, token_option
+from distillery.core.ports import PORTS
 
 
 @click.group("teacher")
@@ -78,7 +79,7 @@ def generate_command(problems, thought_types, samples, backend, model, endpoint,
 
 @teacher_group.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(0, 65535), default=50053, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=PORTS["teacher"], show_default=True)
 @click.option("--registry", "registry", required=True, help="host:port of the registry.")
 @click.option("--verifier", "verifier", required=True, help="host:port of the verifier.")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), required=True,

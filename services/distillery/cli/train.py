@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 
 import click
 import grpc
@@ -12,6 +13,7 @@ from google.protobuf import json_format
 
 from distillery.cli.connect import rpc_failure, service_address, team_token
 from distillery.cli.flags import json_option, token_option
+from distillery.core.ports import PORTS
 
 trainer_option = click.option("--trainer", "trainer", default=None, envvar="DISTILLERY_TRAINER",
                               help="host:port of the trainer (default: local stack).")
@@ -55,8 +57,12 @@ def _progress_line(job) -> str:
 
 
 def _follow(client, job_id: str, as_json: bool):
-    """Print a progress line per new step until the job ends; return its last state."""
+    """Print a progress line per new step until the job ends; return its last state.
+
+    Stopping this command (Ctrl-C, or SIGTERM -- how a jobs-controller stage is stopped) cancels
+    the training job too, after its last checkpoint: submitting it again resumes."""
     last, printed_step = None, None
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         for job in client.watch(job_id):
             last = job
@@ -65,7 +71,17 @@ def _follow(client, job_id: str, as_json: bool):
                 printed_step = job.metrics.step
     except grpc.RpcError as exc:
         raise rpc_failure("trainer", exc) from None
+    except KeyboardInterrupt:
+        client.cancel(job_id)
+        click.echo(f"{job_id}: cancelled", err=True)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return last
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 @click.command("train")
@@ -191,7 +207,7 @@ def cancel_command(job_id, trainer, token):
 
 @trainer_group.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(0, 65535), default=50055, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=PORTS["trainer"], show_default=True)
 @click.option("--registry", "registry", required=True, help="host:port of the registry.")
 @click.option("--s3-endpoint", required=True, envvar="DISTILLERY_S3_ENDPOINT", help="host:port of the checkpoint store.")
 @click.option("--s3-access-key", required=True, envvar="DISTILLERY_S3_ACCESS_KEY")

@@ -18,6 +18,7 @@ from distillery.core.auth import StaticTokens, hash_token
 from distillery.core.jsonl import InvalidLine
 from distillery.verifier.batch import Summary, scan, verify_file
 from distillery.verifier.config import VerifierConfig
+from distillery.core.ports import PORTS
 
 EXIT_INVALID_INPUT = 2
 
@@ -107,7 +108,7 @@ def verifier_group() -> None:
 
 @verifier_group.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", type=click.IntRange(0, 65535), default=50051, show_default=True, help="Port (0: any free).")
+@click.option("--port", type=click.IntRange(0, 65535), default=PORTS["verifier"], show_default=True, help="Port (0: any free).")
 @workers_option()
 @timeout_option
 @click.option("--token-file", type=click.Path(exists=True, dir_okay=False), default=None,

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import grpc
 from pydantic import BaseModel
 
-from distillery.evaluation.generation import Generated, StudentGenerator, open_generator
-from distillery.evaluation.models import StudentModel, resolve_student
+from distillery.core.generation import Generated, StudentGenerator, open_generator
+from distillery.core.model_refs import StudentModel, resolve_student
 from distillery.evaluation.scoring import (EtdComparison, ResultRow, compare_etd, parse_choices, parse_methods,
                                            score, thought_types_for)
 from distillery.registry.client import header

@@ -21,10 +21,10 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
+from distillery.core.ensemble import fallback, vote
 from distillery.core.thought_text import THOUGHT_TYPES
 
 METHODS: tuple[str, ...] = (*THOUGHT_TYPES, "etd")  # what may be asked for
-PREFERENCE: tuple[str, ...] = ("pot", "eot", "cot")  # most reliable first (the paper's ordering)
 VOTE, FALLBACK = "etd", "etd-fallback"
 
 
@@ -90,20 +90,6 @@ def thought_types_for(methods: Iterable[str]) -> tuple[str, ...]:
 def result_methods(methods: Iterable[str]) -> tuple[str, ...]:
     """The table's columns: the asked methods, with ``etd`` reported as vote and fallback."""
     return tuple(c for m in methods for c in ((VOTE, FALLBACK) if m == VOTE else (m,)))
-
-
-def vote(answers: Mapping[str, float]) -> str | None:
-    """The thought type whose answer wins the majority vote over ``answers`` (type -> answer)."""
-    counts = collections.Counter(round(a, 3) for a in answers.values())
-    if not counts:
-        return None
-    best = max(counts.values())
-    return next((t for t in PREFERENCE if t in answers and counts[round(answers[t], 3)] == best), None)
-
-
-def fallback(answers: Mapping[str, float]) -> str | None:
-    """The first thought type, most reliable first, that produced an answer."""
-    return next((t for t in PREFERENCE if t in answers), None)
 
 
 def problem_outcomes(thoughts: Mapping[str, Mapping]) -> dict[str, bool]:

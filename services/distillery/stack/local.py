@@ -6,8 +6,15 @@ State lives under ``$DISTILLERY_HOME`` (default ``~/.distillery``):
     admin.token         the admin token (0600), made on the first ``up``
     token               the ``default`` team's token (0600)
     s3.json             the S3 server's credentials (0600)
+    ray.token           the Ray cluster's authentication token (0600; Ray's token auth)
+    jobs.key            the jobs controller's key that seals team tokens in job records (0600)
     s3/                 the S3 server's data
     logs/*.log          one log per process
+
+The Ray head (``ray start --head --block``) is the stack's compute cluster: the trainer runs
+its Ray Train jobs there and ``distillery serve`` deploys students onto it, with Ray Serve's
+HTTP and gRPC proxies on the ports recorded here. Its own files live in a short per-home
+directory under /tmp (Ray's socket paths must stay short).
 
 ``up`` is idempotent: a healthy stack is left as it is; ``down`` stops exactly the
 processes ``up`` started (checked by pid *and* command line) and nothing else.
@@ -15,9 +22,11 @@ processes ``up`` started (checked by pid *and* command line) and nothing else.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,7 +43,8 @@ from distillery.stack.s3server import SeaweedS3, free_port, wait_until_ready
 
 BUCKET = "distillery"
 CHECKPOINT_BUCKET = "distillery-checkpoints"
-SERVICES = ("s3", "registry", "verifier", "teacher", "trainer")  # in start order
+SERVICES = ("s3", "ray", "registry", "verifier", "teacher", "trainer", "jobs")  # in start order
+NOT_GRPC = ("s3", "ray")  # no gRPC health service to ask
 DEFAULT_TEAM = "default"
 
 
@@ -45,20 +55,39 @@ class ProcessInfo(BaseModel):
     log: str
 
 
+class RayPorts(BaseModel):
+    """The head's ports that clients use (Ray picks the rest)."""
+
+    dashboard: int  # Ray's dashboard and Jobs API
+    metrics: int  # Prometheus metrics of every Ray process and served student
+    serve_http: int  # Ray Serve's HTTP proxy: served students at /NAME
+    serve_grpc: int  # Ray Serve's gRPC proxy: StudentService
+
+
 class StackState(BaseModel):
     home: str
     s3: ProcessInfo
+    ray: ProcessInfo | None = None
+    ray_ports: RayPorts | None = None
     registry: ProcessInfo
     verifier: ProcessInfo
     teacher: ProcessInfo | None = None
     trainer: ProcessInfo | None = None
+    jobs: ProcessInfo | None = None
     bucket: str = BUCKET
     default_team: str = DEFAULT_TEAM
 
     def endpoints(self) -> dict[str, str]:
-        return {"s3": f"http://{self.s3.address}", "registry": self.registry.address,
-                "verifier": self.verifier.address, "teacher": self.teacher.address if self.teacher else None,
-                "trainer": self.trainer.address if self.trainer else None}
+        endpoints = {"s3": f"http://{self.s3.address}", "registry": self.registry.address,
+                     "verifier": self.verifier.address, "teacher": self.teacher.address if self.teacher else None,
+                     "trainer": self.trainer.address if self.trainer else None,
+                     "jobs": self.jobs.address if self.jobs else None, "ray": self.ray.address if self.ray else None}
+        if self.ray_ports:
+            endpoints.update(ray_dashboard=f"http://127.0.0.1:{self.ray_ports.dashboard}",
+                             metrics=f"http://127.0.0.1:{self.ray_ports.metrics}/metrics",
+                             serve=f"http://127.0.0.1:{self.ray_ports.serve_http}",
+                             serve_grpc=f"127.0.0.1:{self.ray_ports.serve_grpc}")
+        return endpoints
 
 
 def distillery_home() -> Path:
@@ -112,6 +141,37 @@ def _wait_healthy(info: ProcessInfo, process: subprocess.Popen, timeout_s: float
     raise TimeoutError(f"{info.address} not healthy after {timeout_s} s; see {info.log}")
 
 
+def ray_client_env(home: Path) -> dict[str, str]:
+    """What a process needs to join the stack's Ray cluster (Ray's token authentication)."""
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(home / "ray.token")}
+
+
+def ray_temp_dir(home: Path) -> Path:
+    return Path("/tmp") / f"distillery-ray-{hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:12]}"
+
+
+def _ray_head_command(home: Path, gcs_port: int, ports: RayPorts) -> list[str]:
+    num_cpus = os.environ.get("DISTILLERY_RAY_NUM_CPUS") or str(os.cpu_count() or 1)
+    return [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", f"--port={gcs_port}",
+            f"--num-cpus={num_cpus}", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={ports.dashboard}", f"--metrics-export-port={ports.metrics}",
+            "--disable-usage-stats", f"--temp-dir={ray_temp_dir(home)}"]
+
+
+def _wait_ray(info: ProcessInfo, process: subprocess.Popen, log_offset: int, timeout_s: float = 120.0) -> None:
+    """``ray start --block`` says so in its log once the head runs."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the Ray head exited during start-up; see {info.log}")
+        with open(info.log, "rb") as handle:
+            handle.seek(log_offset)
+            if b"Ray runtime started" in handle.read():
+                return
+        time.sleep(0.5)
+    raise TimeoutError(f"the Ray head did not start in {timeout_s} s; see {info.log}")
+
+
 def _spawn(command: list[str], log: Path, env: dict[str, str], address: str) -> tuple[ProcessInfo, subprocess.Popen]:
     with open(log, "ab") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -123,7 +183,7 @@ def status(home: Path | None = None) -> dict:
     state = load_state(home)
     if state is None:
         return {"running": False, "home": str(home or distillery_home())}
-    alive = {name: _alive(getattr(state, name)) for name in SERVICES if getattr(state, name)}
+    alive = {name: _alive(getattr(state, name)) for name in SERVICES if getattr(state, name, None)}
     return {"running": all(alive.values()), "home": state.home, "endpoints": state.endpoints(),
             "processes": {name: {"pid": getattr(state, name).pid, "alive": alive[name]} for name in alive},
             "default_team": state.default_team}
@@ -133,7 +193,7 @@ def up(home: Path | None = None) -> StackState:
     home = home or distillery_home()
     state = load_state(home)
     if state and all(getattr(state, n) and _alive(getattr(state, n)) for n in SERVICES) \
-            and all(_healthy(getattr(state, n).address) for n in SERVICES if n != "s3"):
+            and all(_healthy(getattr(state, n).address) for n in SERVICES if n not in NOT_GRPC):
         return state
     if state:
         down(home)  # a partial or stale stack: start clean
@@ -146,6 +206,12 @@ def up(home: Path | None = None) -> StackState:
         _write_secret(credentials_path, json.dumps({"access_key": "distillery",
                                                     "secret_key": secrets.token_urlsafe(24)}))
     credentials = json.loads(credentials_path.read_text())
+    if read_secret(home / "ray.token") is None:
+        _write_secret(home / "ray.token", secrets.token_hex(32))
+    if read_secret(home / "jobs.key") is None:
+        from cryptography.fernet import Fernet
+
+        _write_secret(home / "jobs.key", Fernet.generate_key().decode())
     admin_token = read_secret(home / "admin.token")
     if admin_token is None:
         admin_token = "dst_admin_" + secrets.token_urlsafe(32)
@@ -158,8 +224,17 @@ def up(home: Path | None = None) -> StackState:
     started = [s3_process]
     try:
         wait_until_ready(s3.endpoint, 60, s3_process)
+        gcs_port = free_port()
+        ray_ports = RayPorts(dashboard=free_port(), metrics=free_port(), serve_http=free_port(),
+                             serve_grpc=free_port())
+        ray_log = home / "logs" / "ray.log"
+        ray_log_offset = ray_log.stat().st_size if ray_log.exists() else 0
+        ray_info, ray_process = _spawn(_ray_head_command(home, gcs_port, ray_ports), ray_log,
+                                       {**os.environ, **ray_client_env(home)}, f"127.0.0.1:{gcs_port}")
+        started.append(ray_process)
+        _wait_ray(ray_info, ray_process, ray_log_offset)
         env = {**os.environ, "DISTILLERY_S3_SECRET_KEY": credentials["secret_key"],
-               "DISTILLERY_ADMIN_TOKEN_SHA256": hash_token(admin_token)}
+               "DISTILLERY_ADMIN_TOKEN_SHA256": hash_token(admin_token), **ray_client_env(home)}
         env.pop("DISTILLERY_TOKEN", None)
         registry_address = f"127.0.0.1:{free_port()}"
         registry_info, registry_process = _spawn(
@@ -188,21 +263,39 @@ def up(home: Path | None = None) -> StackState:
         trainer_info, trainer_process = _spawn(
             [sys.executable, "-m", "distillery.cli.main", "trainer", "serve", "--port",
              trainer_address.rsplit(":", 1)[1], "--registry", registry_address, "--s3-endpoint",
-             s3.endpoint.endpoint, "--s3-access-key", credentials["access_key"], "--bucket", CHECKPOINT_BUCKET],
+             s3.endpoint.endpoint, "--s3-access-key", credentials["access_key"], "--bucket", CHECKPOINT_BUCKET,
+             "--ray-address", ray_info.address],
             home / "logs" / "trainer.log", env, trainer_address)
         started.append(trainer_process)
         _wait_healthy(trainer_info, trainer_process)
-        state = StackState(home=str(home), s3=s3_info, registry=registry_info, verifier=verifier_info,
-                           teacher=teacher_info, trainer=trainer_info)
+        jobs_address = f"127.0.0.1:{free_port()}"
+        jobs_info, jobs_process = _spawn(
+            jobs_command(jobs_address, registry_address, s3.endpoint.endpoint, credentials["access_key"],
+                         ray_ports, teacher_address, trainer_address, verifier_address),
+            home / "logs" / "jobs.log", {**env, "DISTILLERY_JOBS_KEY": read_secret(home / "jobs.key")}, jobs_address)
+        started.append(jobs_process)
+        _wait_healthy(jobs_info, jobs_process)
+        state = StackState(home=str(home), s3=s3_info, ray=ray_info, ray_ports=ray_ports, registry=registry_info,
+                           verifier=verifier_info, teacher=teacher_info, trainer=trainer_info, jobs=jobs_info)
         _ensure_default_team(home, registry_address, admin_token)
     except BaseException:
-        for process in started:
-            process.kill()
+        for process in reversed(started):
+            _kill_group(process.pid)
             process.wait()
         raise
     with atomic_writer(home / "stack.json") as handle:
         handle.write(state.model_dump_json(indent=2))
     return state
+
+
+def jobs_command(address: str, registry: str, s3_endpoint: str, s3_access_key: str, ray_ports: RayPorts,
+                 teacher: str, trainer: str, verifier: str) -> list[str]:
+    """The jobs controller of this stack (also how a test restarts it after killing it)."""
+    return [sys.executable, "-m", "distillery.cli.main", "jobs", "serve", "--port", address.rsplit(":", 1)[1],
+            "--registry", registry, "--s3-endpoint", s3_endpoint, "--s3-access-key", s3_access_key,
+            "--state-bucket", BUCKET, "--backend", "ray", "--ray-address", f"http://127.0.0.1:{ray_ports.dashboard}",
+            "--teacher", teacher, "--trainer", trainer, "--verifier", verifier,
+            "--serve-http-port", str(ray_ports.serve_http), "--serve-grpc-port", str(ray_ports.serve_grpc)]
 
 
 def _ensure_default_team(home: Path, registry_address: str, admin_token: str) -> None:
@@ -227,6 +320,7 @@ def _ensure_default_team(home: Path, registry_address: str, admin_token: str) ->
 
 
 def _stop(info: ProcessInfo, timeout_s: float = 15.0) -> None:
+    """SIGTERM the service's process group, SIGKILL what is left of it after ``timeout_s``."""
     if not _alive(info):
         return
     try:
@@ -234,10 +328,24 @@ def _stop(info: ProcessInfo, timeout_s: float = 15.0) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and _alive(info):
+    while time.monotonic() < deadline and _group_alive(info.pid):
         time.sleep(0.1)
-    if _alive(info):
-        os.killpg(info.pid, signal.SIGKILL)
+    _kill_group(info.pid)  # children that outlived their leader (the Ray head's raylet, gcs_server)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)  # each service is its own session: its children go too
+    except ProcessLookupError:
+        pass
 
 
 def down(home: Path | None = None) -> bool:
@@ -247,7 +355,8 @@ def down(home: Path | None = None) -> bool:
     if state is None:
         return False
     for name in reversed(SERVICES):
-        if getattr(state, name):
+        if getattr(state, name, None):
             _stop(getattr(state, name))
+    shutil.rmtree(ray_temp_dir(home), ignore_errors=True)  # Ray's session files and logs
     (home / "stack.json").unlink(missing_ok=True)
     return True

@@ -18,6 +18,7 @@ from distillery.teacher.job import JobProgress, run_job
 from distillery.v1 import teacher_pb2 as pb
 from distillery.v1 import teacher_pb2_grpc as pb_grpc
 from distillery.verifier.client import VerifierClient
+from distillery.core.errors import field_errors
 
 
 def _sampling(message: pb.Sampling | None) -> Sampling:
@@ -92,7 +93,7 @@ class TeacherServicer(pb_grpc.TeacherServiceServicer):
             config = job_config(request)
             return config, self.backends.get(config)
         except ValidationError as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, _validation_message(exc))
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, field_errors(exc.errors(), whole="job"))
         except BackendUnavailable as exc:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
 
@@ -124,7 +125,3 @@ def _read_rows(registry: RegistryClient, ref: str) -> list[dict]:
     import json
 
     return [json.loads(line) for chunk in registry.pull(ref) for line in chunk.splitlines() if line.strip()]
-
-
-def _validation_message(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())

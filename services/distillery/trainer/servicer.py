@@ -9,6 +9,7 @@ from google.protobuf import json_format
 from pydantic import ValidationError
 
 from distillery.core.auth import bearer_token
+from distillery.core.errors import field_errors
 from distillery.registry.client import RegistryClient
 from distillery.trainer.config import TrainConfig
 from distillery.trainer.jobs import TERMINAL, Job, JobManager
@@ -59,8 +60,7 @@ class TrainerServicer(pb_grpc.TrainerServiceServicer):
         try:
             config = TrainConfig(**json_format.MessageToDict(request.config))
         except ValidationError as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors()))
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, field_errors(exc.errors(), whole="config"))
         if config.max_steps is None and float(config.epochs).is_integer():
             config = config.model_copy(update={"epochs": int(config.epochs)})  # Struct numbers are floats
         # Pin the dataset version now: "NAME" means the latest *today*, and the run key (what a

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from distillery.core.jsonl import InvalidLine, atomic_writer, dumps, read_objects
 from distillery.verifier.records import ThoughtRecord, Verdict
+from distillery.core.errors import field_errors
 
 # Verifies records in input order: a local Verifier.verify_many or a remote client's.
 VerifyMany = Callable[[Iterable[ThoughtRecord]], Iterator[Verdict]]
@@ -56,8 +57,7 @@ def parse_record(raw: dict, path: str, line_no: int) -> ThoughtRecord:
     try:
         return ThoughtRecord.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in exc.errors())
-        raise InvalidLine(path, line_no, problems) from None
+        raise InvalidLine(path, line_no, field_errors(exc.errors(), whole="record")) from None
 
 
 def scan(path: str | Path) -> tuple[int, list[InvalidLine]]:

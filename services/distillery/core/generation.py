@@ -1,11 +1,13 @@
-"""Student generation: one greedy thought per (question, thought type), as the student was trained.
+"""Student generation: one greedy thought per (question, thought type), as the student was trained,
+and plain completions (any prompt, any sampling) for the serving layer's OpenAI routes.
 
 The prompt is ``student_input(question, type)`` as raw text, tokenized without special tokens --
 no chat template, no added BOS/EOS, exactly as the trainer encodes it. Generation is greedy and
 stops at the tokenizer's EOS or at the next ``Question:``; the raw text is then cut by
 ``clean_thought`` like every other generator's.
 
-Two engines behind one interface (``generate(requests) -> Generated``):
+Two engines behind one interface: ``generate(requests) -> Generated`` for thoughts, and
+``complete(prompts, sampling) -> [Completion]`` underneath it for token-id prompts:
 
 * :class:`HFGenerator` -- batched ``generate`` with transformers; causal LMs (left padding,
   the prompt sliced off) and encoder-decoder models (``AutoModelForSeq2SeqLM``).
@@ -33,6 +35,34 @@ BACKENDS = ("auto", "hf", "vllm")
 
 
 @dataclass(frozen=True)
+class Sampling:
+    """How to continue a prompt. Hashable: a batch of requests is split by equal sampling."""
+
+    max_new_tokens: int = 320
+    temperature: float = 0.0  # 0: greedy
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()  # the text is cut before the first one; they end generation
+
+
+def thought_sampling(max_new_tokens: int) -> Sampling:
+    """Greedy, stopping where a student starts the next question: how thoughts are generated."""
+    return Sampling(max_new_tokens=max_new_tokens, stop=(STOP_STRING,))
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str  # without the stop string, as OpenAI returns it
+    output_tokens: int  # EOS not counted
+    finish_reason: str  # "stop" (EOS or a stop string) or "length"
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """``text`` up to the earliest stop string, and whether one was found."""
+    cuts = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+    return (text[:min(cuts)], True) if cuts else (text, False)
+
+
+@dataclass(frozen=True)
 class Generated:
     """Thoughts in request order, the tokens each took, and the wall-clock time of the whole call."""
 
@@ -47,9 +77,14 @@ class Generated:
 
 class StudentGenerator(Protocol):
     backend: str
+    tokenizer: object
+    max_new_tokens: int
 
     def generate(self, requests: Sequence[tuple[str, str]]) -> Generated:
         """``(question, thought_type)`` pairs -> one greedy thought each."""
+
+    def complete(self, prompts: Sequence[Sequence[int]], sampling: Sampling) -> list[Completion]:
+        """Token-id prompts -> one continuation each, in order."""
 
     def close(self) -> None: ...
 
@@ -84,12 +119,21 @@ def choose_backend(backend: str, encoder_decoder: bool, has_vllm: bool) -> str:
 
 
 def open_generator(model_dir: str | Path, backend: str = "auto", max_new_tokens: int = 320,
-                   batch_size: int = 16) -> StudentGenerator:
+                   batch_size: int = 16, max_model_len: int | None = None) -> StudentGenerator:
     """The student at ``model_dir`` (an HF checkpoint directory) behind the chosen engine."""
     chosen = choose_backend(backend, is_encoder_decoder(model_dir), vllm_available())
     if chosen == "vllm":
-        return VLLMGenerator(model_dir, max_new_tokens)
+        return VLLMGenerator(model_dir, max_new_tokens, max_model_len)
     return HFGenerator(model_dir, max_new_tokens, batch_size)
+
+
+def generate_thoughts(generator: StudentGenerator, requests: Sequence[tuple[str, str]]) -> Generated:
+    """One greedy thought per request with ``generator.complete``, cut like every other thought."""
+    started = time.perf_counter()
+    prompts = encode_prompts(generator.tokenizer, requests)
+    completions = generator.complete(prompts, thought_sampling(generator.max_new_tokens))
+    return Generated(thoughts=[clean_thought(c.text, t) for c, (_, t) in zip(completions, requests)],
+                     output_tokens=[c.output_tokens for c in completions], seconds=time.perf_counter() - started)
 
 
 class HFGenerator:
@@ -116,32 +160,40 @@ class HFGenerator:
         self._torch = torch
 
     def generate(self, requests: Sequence[tuple[str, str]]) -> Generated:
-        started = time.perf_counter()
-        prompts = encode_prompts(self.tokenizer, requests)
+        return generate_thoughts(self, requests)
+
+    def complete(self, prompts: Sequence[Sequence[int]], sampling: Sampling) -> list[Completion]:
+        """Each token-id prompt continued; batches hold prompts of similar length."""
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-        texts: list[str] = [""] * len(prompts)
-        tokens = [0] * len(prompts)
+        completions: list[Completion | None] = [None] * len(prompts)
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
-            for i, (text, count) in zip(batch, self._generate_batch([prompts[i] for i in batch])):
-                texts[i] = clean_thought(text, requests[i][1])
-                tokens[i] = count
-        return Generated(thoughts=texts, output_tokens=tokens, seconds=time.perf_counter() - started)
+            for i, completion in zip(batch, self._complete_batch([list(prompts[i]) for i in batch], sampling)):
+                completions[i] = completion
+        return completions
 
-    def _generate_batch(self, prompts: list[list[int]]) -> list[tuple[str, int]]:
+    def _complete_batch(self, prompts: list[list[int]], sampling: Sampling) -> list[Completion]:
         tokenizer = self.tokenizer
         inputs = tokenizer.pad({"input_ids": prompts}, return_tensors="pt").to(self.device)
+        sample = sampling.temperature > 0
         with self._torch.no_grad():
             output = self.model.generate(
-                **inputs, max_new_tokens=self.max_new_tokens, do_sample=False, temperature=None, top_p=None,
+                **inputs, max_new_tokens=sampling.max_new_tokens, do_sample=sample,
+                temperature=sampling.temperature if sample else None, top_p=sampling.top_p if sample else None,
                 top_k=None, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-                stop_strings=[STOP_STRING], tokenizer=tokenizer,
+                stop_strings=list(sampling.stop) or None, tokenizer=tokenizer,
             )
         # A decoder-only output repeats the prompt; an encoder-decoder one starts with the decoder start token.
         new_tokens = output[:, 1:] if self.encoder_decoder else output[:, inputs["input_ids"].shape[1]:]
         texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         counts = ((new_tokens != tokenizer.pad_token_id) & (new_tokens != tokenizer.eos_token_id)).sum(dim=1).tolist()
-        return list(zip(texts, counts))
+        ended = (new_tokens == tokenizer.eos_token_id).any(dim=1).tolist()
+        completions = []
+        for text, count, eos in zip(texts, counts, ended):
+            text, stopped = cut_at_stop(text, sampling.stop)
+            finish = "stop" if eos or stopped or count < sampling.max_new_tokens else "length"
+            completions.append(Completion(text=text, output_tokens=count, finish_reason=finish))
+        return completions
 
     def close(self) -> None:
         self.model = None
@@ -164,22 +216,26 @@ class VLLMGenerator:
         self.max_new_tokens = max_new_tokens
 
     def generate(self, requests: Sequence[tuple[str, str]]) -> Generated:
+        return generate_thoughts(self, requests)
+
+    def complete(self, prompts: Sequence[Sequence[int]], sampling: Sampling) -> list[Completion]:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
-        started = time.perf_counter()
         eos = self.tokenizer.eos_token_id
-        params = SamplingParams(temperature=0.0, max_tokens=self.max_new_tokens, stop=[STOP_STRING],
+        params = SamplingParams(temperature=sampling.temperature, top_p=sampling.top_p,
+                                max_tokens=sampling.max_new_tokens, stop=list(sampling.stop) or None,
                                 stop_token_ids=[eos] if eos is not None else None)
-        prompts = [TokensPrompt(prompt_token_ids=ids) for ids in encode_prompts(self.tokenizer, requests)]
-        outputs = self.engine.generate(prompts, params, use_tqdm=False)
-        thoughts, tokens = [], []
-        for (_, thought_type), output in zip(requests, outputs):
+        outputs = self.engine.generate([TokensPrompt(prompt_token_ids=list(ids)) for ids in prompts], params,
+                                       use_tqdm=False)
+        completions = []
+        for output in outputs:
             completion = output.outputs[0]
             ids = list(completion.token_ids)
-            thoughts.append(clean_thought(completion.text, thought_type))
-            tokens.append(len(ids) - (1 if ids and ids[-1] == eos else 0))  # as HF counts: no EOS
-        return Generated(thoughts=thoughts, output_tokens=tokens, seconds=time.perf_counter() - started)
+            completions.append(Completion(text=completion.text,  # vLLM already cut the stop string
+                                          output_tokens=len(ids) - (1 if ids and ids[-1] == eos else 0),
+                                          finish_reason="length" if completion.finish_reason == "length" else "stop"))
+        return completions
 
     def close(self) -> None:
         self.engine = None

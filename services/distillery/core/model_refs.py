@@ -1,4 +1,4 @@
-"""Which student to evaluate: a model reference -> a local HF checkpoint directory.
+"""Which student to evaluate or serve: a model reference -> a local HF checkpoint directory.
 
 A reference is, in this order: an existing directory; a built-in alias
 (``smollm2-135m-instruct``, see :mod:`distillery.core.models`); or a registry model
@@ -44,7 +44,7 @@ def resolve_student(reference: str, registry=None) -> StudentModel:
         return StudentModel(path=resolve_model(reference), label=reference, name=safe_name(reference))
     if registry is None:
         raise ModelNotFound(f"model {reference!r} is neither a directory nor a known alias ({', '.join(ALIASES)})")
-    manifest = _show_model(registry, reference)
+    manifest = show_model(registry, reference)
     return StudentModel(path=pull_model(registry, manifest), label=f"{manifest.name}@{manifest.version}",
                         name=manifest.name, registry_ref=manifest.ref)
 
@@ -74,7 +74,7 @@ def safe_name(text: str) -> str:
     return name or "model"
 
 
-def _show_model(registry, reference: str) -> pb.Manifest:
+def show_model(registry, reference: str) -> pb.Manifest:
     try:
         manifest = registry.show(reference)
     except grpc.RpcError as exc:

@@ -1,0 +1,12 @@
+"""Each gRPC service's default port: the one place the CLI, the stack and the Helm chart's
+tests read them from (the chart's values must agree; a test checks the rendered manifests)."""
+
+from __future__ import annotations
+
+PORTS: dict[str, int] = {
+    "verifier": 50051,
+    "registry": 50052,
+    "teacher": 50053,
+    "trainer": 50055,
+    "jobs": 50056,
+}

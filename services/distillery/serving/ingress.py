@@ -1,0 +1,216 @@
+"""The front of a served student: HTTP (FastAPI) and gRPC on Ray Serve's proxies.
+
+Routes (under the application's prefix ``/NAME``): ``POST /v1/solve``, the OpenAI-compatible
+``POST /v1/completions``, ``POST /v1/chat/completions`` and ``GET /v1/models``; gRPC
+``distillery.v1.StudentService/Solve``. Every call carries a team token (``Authorization:
+Bearer``), checked before the body is read: 401 / UNAUTHENTICATED without a valid one, 403 /
+PERMISSION_DENIED for a team that cannot see the model. Errors use OpenAI's shape
+``{"error": {"message", "type", "code"}}`` on every route.
+
+A solve asks the model replicas for each thought (concurrently, so they batch), has the
+verifier run them all in one call (PoT in its sandbox, EoT through its solver -- never here),
+and combines the answers. Generation is idempotent (greedy), so a thought whose replica died
+under it is asked again of another replica instead of failing the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import grpc
+import pydantic
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from ray import serve
+from ray.exceptions import ActorUnavailableError, RayActorError
+from ray.serve.handle import DeploymentHandle
+
+from distillery.core.auth import bearer_token
+from distillery.core.models import ALIASES
+from distillery.serving.access import Decision, ModelAccess, RegistryUnavailable
+from distillery.serving.config import ServeConfig
+from distillery.serving.metrics import IngressMetrics
+from distillery.serving.openai_api import (ChatRequest, CompletionRequest, chat_response, completion_response,
+                                           error_body, models_response)
+from distillery.core.errors import field_errors
+from distillery.serving.solving import SolveRequest, SolveResponse, ThoughtResult, combine
+from distillery.v1 import student_pb2 as pb
+from distillery.verifier.records import ThoughtRecord
+
+REPLICA_RETRY_S = 120.0  # how long a thought may wait for a replacement replica
+
+
+class ServiceUnavailable(RuntimeError):
+    """A dependency (model replicas, verifier, registry) could not answer: 503 / UNAVAILABLE."""
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str, kind: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.kind, self.code = status, kind, code
+
+
+api = FastAPI(title="Distillery student", docs_url=None, redoc_url=None)
+
+GRPC_CODES = {401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED,
+              400: grpc.StatusCode.INVALID_ARGUMENT, 503: grpc.StatusCode.UNAVAILABLE}
+
+
+@serve.deployment(name="StudentAPI", ray_actor_options={"num_cpus": 0})
+@serve.ingress(api)
+class StudentAPI:
+    def __init__(self, model: DeploymentHandle, config: ServeConfig) -> None:
+        from distillery.verifier.client import VerifierClient
+
+        self.model = model
+        self.config = config
+        self.access = ModelAccess(config.registry, None if config.model in ALIASES else config.model)
+        self.verifier = VerifierClient(config.verifier, config.token.get_secret_value())
+        self.metrics = IngressMetrics()
+        self.created = int(time.time())
+
+    def info(self) -> dict:
+        """What ``distillery serve ls`` shows (the token stays here)."""
+        return self.config.model_dump(mode="json", exclude={"token", "registry", "verifier"})
+
+    # --- HTTP ---------------------------------------------------------------------------------
+
+    @api.post("/v1/solve")
+    async def solve_http(self, request: Request) -> JSONResponse:
+        async def run(body: SolveRequest) -> dict:
+            return (await self._solve(body)).model_dump()
+        return await self._http("solve", request, SolveRequest, run)
+
+    @api.post("/v1/completions")
+    async def completions(self, request: Request) -> JSONResponse:
+        async def run(body: CompletionRequest) -> dict:
+            self._check_model_name(body.model)
+            results = await asyncio.gather(*(self._complete(body, prompt=p) for p in body.prompts()))
+            completions = [c for r in results for c in r.completions]
+            return completion_response(self._label, completions, sum(r.prompt_tokens for r in results))
+        return await self._http("completions", request, CompletionRequest, run)
+
+    @api.post("/v1/chat/completions")
+    async def chat_completions(self, request: Request) -> JSONResponse:
+        async def run(body: ChatRequest) -> dict:
+            self._check_model_name(body.model)
+            result = await self._complete(body, messages=[m.model_dump() for m in body.messages])
+            return chat_response(self._label, result.completions, result.prompt_tokens)
+        return await self._http("chat", request, ChatRequest, run)
+
+    @api.get("/v1/models")
+    async def models(self, request: Request) -> JSONResponse:
+        async def run(_: None) -> dict:
+            return models_response(self._label, self.config.team, self.created)
+        return await self._http("models", request, None, run)
+
+    async def _http(self, route: str, request: Request, schema: type[pydantic.BaseModel] | None,
+                    run: Callable[..., Awaitable[dict]]) -> JSONResponse:
+        started = time.perf_counter()
+        try:
+            await self._authorize(bearer_token([("authorization", request.headers.get("authorization", ""))]))
+            body = None
+            if schema is not None:
+                try:
+                    body = schema.model_validate_json(await request.body())
+                except pydantic.ValidationError as exc:
+                    raise HttpError(400, field_errors(exc.errors(), whole='request'), "invalid_request_error") from None
+            status, payload = 200, await run(body)
+        except HttpError as exc:
+            status, payload = exc.status, error_body(str(exc), exc.kind, exc.code)
+        except ServiceUnavailable as exc:
+            status, payload = 503, error_body(str(exc), "service_unavailable")
+        self.metrics.request(route, status, (time.perf_counter() - started) * 1000)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(payload, status_code=status, headers=headers)
+
+    # --- gRPC (method named as the RPC; Ray Serve's gRPC proxy calls it) ----------------------
+
+    async def Solve(self, request: pb.SolveRequest, grpc_context) -> pb.SolveResponse:  # noqa: N802
+        started = time.perf_counter()
+        status = 200
+        try:
+            await self._authorize(bearer_token(grpc_context.invocation_metadata()))
+            fields = {"question": request.question, "strategy": request.strategy or "vote"}
+            if request.methods:
+                fields["methods"] = list(request.methods)
+            try:
+                body = SolveRequest.model_validate(fields)
+            except pydantic.ValidationError as exc:
+                raise HttpError(400, field_errors(exc.errors(), whole='request'), "invalid_request_error") from None
+            reply = await self._solve(body)
+            return pb.SolveResponse(answer=reply.answer, method=reply.method or "", latency_ms=reply.latency_ms,
+                                    model=reply.model, thoughts=[
+                                        pb.ThoughtResult(type=t.type, text=t.text, answer=t.answer, status=t.status,
+                                                         error=t.error or "") for t in reply.thoughts])
+        except (HttpError, ServiceUnavailable) as exc:
+            status = exc.status if isinstance(exc, HttpError) else 503
+            grpc_context.set_code(GRPC_CODES[status])
+            grpc_context.set_details(str(exc))
+            return pb.SolveResponse()
+        finally:
+            self.metrics.request("grpc_solve", status, (time.perf_counter() - started) * 1000)
+
+    # --- the work ------------------------------------------------------------------------------
+
+    @property
+    def _label(self) -> str:
+        return self.config.model
+
+    async def _authorize(self, token: str | None) -> None:
+        try:
+            decision = await asyncio.to_thread(self.access.check, token)
+        except RegistryUnavailable as exc:
+            raise ServiceUnavailable(str(exc)) from None
+        if decision is Decision.UNAUTHENTICATED:
+            message = "missing bearer token" if not token else "invalid bearer token"
+            raise HttpError(401, message, "authentication_error", "invalid_api_key")
+        if decision is Decision.FORBIDDEN:
+            raise HttpError(403, f"your team may not use {self.config.model}", "permission_error")
+
+    def _check_model_name(self, model: str | None) -> None:
+        if model not in (None, "", self._label, self.config.name):
+            raise HttpError(404, f"model {model!r} is not served here; this endpoint serves {self._label!r}",
+                            "invalid_request_error", "model_not_found")
+
+    async def _solve(self, body: SolveRequest) -> SolveResponse:
+        started = time.perf_counter()
+        generated = await asyncio.gather(*(self._generate("thought", body.question, t) for t in body.methods))
+        records = [ThoughtRecord(id=i, thought_type=t, text=text) for i, (t, (text, _)) in
+                   enumerate(zip(body.methods, generated))]
+        try:
+            verdicts = await asyncio.to_thread(self.verifier.verify, records, None, 60)
+        except grpc.RpcError as exc:
+            raise ServiceUnavailable(f"verifier: {exc.code().name}: {exc.details()}") from None
+        thoughts = [ThoughtResult(type=t, text=text, answer=v.answer, status=v.status.value, error=v.error)
+                    for t, (text, _), v in zip(body.methods, generated, verdicts)]
+        for thought in thoughts:
+            self.metrics.thought(thought.type, thought.status)
+        answer, method = combine(body.strategy, thoughts)
+        return SolveResponse(answer=answer, method=method, thoughts=thoughts, model=self._label,
+                             latency_ms=round((time.perf_counter() - started) * 1000, 1))
+
+    async def _complete(self, body, **prompt):
+        result = await self._generate("complete", body.sampling(), body.n, **prompt)
+        if result.error:
+            raise HttpError(400, result.error, "invalid_request_error", "context_length_exceeded")
+        return result
+
+    async def _generate(self, method: str, *args, **kwargs):
+        """A call on a model replica; asked again if its replica dies mid-call.
+
+        Serve's router drops a dead replica and, while none is up (a crash of the only one,
+        scale from zero), holds the call until the replacement is ready; the deadline bounds that.
+        """
+        deadline = time.monotonic() + REPLICA_RETRY_S
+        delay = 0.25
+        while True:
+            try:
+                return await getattr(self.model, method).remote(*args, **kwargs)
+            except (RayActorError, ActorUnavailableError) as exc:
+                if time.monotonic() + delay > deadline:
+                    raise ServiceUnavailable(f"model replicas unavailable: {type(exc).__name__}") from None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 4.0)

@@ -1,0 +1,248 @@
+"""Distillation jobs on the local stack: the real jobs controller running each stage as a Ray job
+(Ray Jobs API on the stack's Ray head) against the real teacher, verifier, trainer (Ray Train,
+SmolLM2) and registry (SeaweedFS), with the real eval harness. Tiny slices, few steps.
+
+Covered: ``distillery run`` end to end and again (every stage reused); the controller SIGKILLed
+mid-job and started again (the job finishes, no stage runs twice); cancel; quotas; other teams;
+bad specs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import grpc
+import pytest
+import yaml
+
+from distillery.jobs.client import JobClient
+from distillery.registry.client import RegistryClient
+from tests.conftest import CLI, local_stack
+from tests.conftest import run_cli as cli
+
+TINY = {
+    "name": "tiny",
+    "problems": {"dataset": "gsm8k-train", "limit": 8},
+    "teacher": {"backend": "annotations"},
+    "student": {"max_steps": 2, "batch_tokens": 256, "max_length": 128, "workers": 1, "checkpoint_every": 1},
+    "evaluation": {"benchmarks": ["multiarith"], "methods": ["pot", "cot"], "limit": 2, "baseline": False,
+                   "backend": "hf", "max_new_tokens": 24},
+    "retries": {"attempts": 2, "backoff_s": 1},
+}
+
+
+def spec(**changes) -> str:
+    data = json.loads(json.dumps(TINY))
+    for path, value in changes.items():
+        section, _, field = path.partition("__")
+        if field:
+            data[section][field] = value
+        else:
+            data[section] = value
+    return yaml.safe_dump(data)
+
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, shared_data):
+    home = tmp_path_factory.mktemp("jobs") / "home"
+    for env in local_stack(home, shared_data, "gsm8k-train", "multiarith"):
+        yield home, env
+        for process in RESTARTED:  # controllers the tests started in place of the stack's
+            process.terminate()
+            process.wait(timeout=60)
+
+
+RESTARTED: list[subprocess.Popen] = []
+
+
+def _state(home):
+    return json.loads((home / "stack.json").read_text())
+
+
+def _client(home, token=None) -> JobClient:
+    return JobClient(_state(home)["jobs"]["address"], token or (home / "token").read_text().strip())
+
+
+def _wait_for(client, job_id, condition, timeout_s=600):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = client.get(job_id)
+        if condition(job):
+            return job
+        time.sleep(1)
+    raise AssertionError(f"{job_id} never reached the condition; last: {job}")
+
+
+def _stage(job, name):
+    return next(s for s in job.stages if s.name == name)
+
+
+def test_distillery_run_goes_end_to_end_and_reuses_finished_stages(stack, tmp_path):
+    home, env = stack
+    path = tmp_path / "tiny.yaml"
+    path.write_text(spec())
+    first = json.loads(cli(env, "run", str(path), "--json").stdout)
+    assert first["state"] == "succeeded", first
+    stages = {s["name"]: s for s in first["stages"]}
+    assert [s["name"] for s in first["stages"]] == ["teacher", "train", "eval"]
+    assert all(s["state"] == "succeeded" and s["attempts"] == 1 for s in stages.values())
+    thoughts, model, results = (stages["teacher"]["outputs"]["dataset"], stages["train"]["outputs"]["model"],
+                                stages["eval"]["outputs"]["dataset"])
+    rows = json.loads(stages["eval"]["outputs"]["results"])
+    assert {(r["benchmark"], r["method"]) for r in rows} == {("multiarith", "pot"), ("multiarith", "cot")}
+    assert all(r["total"] == 2 for r in rows)
+    # lineage: problems -> thoughts -> model -> eval results
+    with RegistryClient(_state(home)["registry"]["address"], (home / "token").read_text().strip()) as registry:
+        results = registry.show(results).ref  # TEAM/NAME@V
+        lineage = {m.ref: list(m.lineage.parents) for m in registry.lineage(results)}
+    assert model in lineage[results] and lineage[model] == [thoughts]
+    assert first["problems"] in lineage[thoughts]
+
+    again = json.loads(cli(env, "run", str(path), "--json").stdout)
+    assert again["state"] == "succeeded" and again["id"] != first["id"]
+    assert [s["state"] for s in again["stages"]] == ["reused"] * 3
+    assert {s["name"]: s["outputs"] for s in again["stages"]} == {s["name"]: s["outputs"] for s in first["stages"]}
+    printed = cli(env, "jobs", "logs", first["id"], "--stage", "teacher").stdout
+    assert thoughts in printed and "===== teacher (succeeded) =====" in printed
+
+
+def _restart_controller(home, env) -> subprocess.Popen:
+    """The stack's jobs controller again, same command and secrets (what a Deployment restart does)."""
+    state = _state(home)
+    secrets = {"DISTILLERY_S3_SECRET_KEY": json.loads((home / "s3.json").read_text())["secret_key"],
+               "DISTILLERY_JOBS_KEY": (home / "jobs.key").read_text().strip(),
+               "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(home / "ray.token")}
+    log = open(home / "logs" / "jobs-restarted.log", "ab")
+    return subprocess.Popen(state["jobs"]["command"], env={**env, **secrets}, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def _ray_submissions(home, job_id) -> list[str]:
+    code = ("import json,sys; from ray.job_submission import JobSubmissionClient as C; "
+            "print(json.dumps([j.submission_id for j in C(sys.argv[1]).list_jobs()]))")
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(home / "ray.token")}
+    dashboard = f"http://127.0.0.1:{_state(home)['ray_ports']['dashboard']}"
+    out = subprocess.run([str(CLI.parent / "python"), "-c", code, dashboard], env=env, capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    return sorted(s for s in json.loads(out) if s and s.startswith(job_id))  # drivers have no submission id
+
+
+def test_a_controller_killed_mid_job_carries_on_and_runs_no_stage_twice(stack):
+    home, env = stack
+    with _client(home) as client:
+        job = client.submit(spec(name="restart", problems={"dataset": "gsm8k-train", "limit": 6}))
+        _wait_for(client, job.id, lambda j: _stage(j, "train").state == "running")
+    os.kill(_state(home)["jobs"]["pid"], signal.SIGKILL)
+    time.sleep(2)
+    RESTARTED.append(_restart_controller(home, env))  # serves the later tests too
+    with _client(home) as client:
+        _wait_ready(client)
+        done = _wait_for(client, job.id, lambda j: j.state not in ("queued", "running"), timeout_s=900)
+    assert done.state == "succeeded", done.error
+    assert [(s.name, s.state, s.attempts) for s in done.stages] == [
+        ("teacher", "succeeded", 1), ("train", "succeeded", 1), ("eval", "succeeded", 1)]
+    assert _ray_submissions(home, job.id) == sorted(f"{job.id}-{s}-1" for s in ("eval", "teacher", "train"))
+
+
+def test_cancel_stops_the_running_stage(stack):
+    home, _ = stack
+    with _client(home) as client:
+        job = client.submit(spec(name="cancelled", student={"max_steps": 200, "batch_tokens": 256,
+                                                            "max_length": 128, "workers": 1}))
+        _wait_for(client, job.id, lambda j: _stage(j, "train").state == "running")
+        time.sleep(5)
+        client.cancel(job.id)
+        done = _wait_for(client, job.id, lambda j: j.state != "running", timeout_s=120)
+    assert done.state == "cancelled"
+    assert [(s.name, s.state) for s in done.stages] == [("teacher", "reused"), ("train", "cancelled"),
+                                                       ("eval", "cancelled")]
+
+
+def test_teams_see_only_their_own_jobs_and_the_admin_sees_all(stack):
+    home, _ = stack
+    admin_token = (home / "admin.token").read_text().strip()
+    with RegistryClient(_state(home)["registry"]["address"], admin_token) as admin:
+        other_token = admin.create_team("other")
+    with _client(home) as mine:
+        own = mine.list()
+    assert own and all(j.team == "default" for j in own)
+    with _client(home, other_token) as other:
+        assert other.list() == []
+        for call in (lambda: other.get(own[0].id), lambda: other.cancel(own[0].id), lambda: other.logs(own[0].id)):
+            with pytest.raises(grpc.RpcError) as denied:
+                call()
+            assert denied.value.code() == grpc.StatusCode.NOT_FOUND
+    with _client(home, admin_token) as admin:
+        assert {j.id for j in admin.list(all_teams=True)} >= {j.id for j in own}
+    with _client(home) as mine, pytest.raises(grpc.RpcError) as refused:
+        mine.list(all_teams=True)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_bad_specs_are_refused_over_grpc_with_field_paths(stack):
+    home, _ = stack
+    with _client(home) as client:
+        for text, code, message in [
+            ("name: x\nstudent: {workers: -1}", grpc.StatusCode.INVALID_ARGUMENT, "student.workers"),
+            ("name: x\nteacher: {backend: openai, model: m}", grpc.StatusCode.INVALID_ARGUMENT, "needs `endpoint`"),
+            ("name: x\nproblems: {dataset: nope}", grpc.StatusCode.INVALID_ARGUMENT, "problems.dataset"),
+        ]:
+            with pytest.raises(grpc.RpcError) as refused:
+                client.submit(text)
+            assert refused.value.code() == code and message in refused.value.details(), refused.value.details()
+
+
+def test_quotas_refuse_a_job_beyond_the_teams_limit(stack, tmp_path):
+    """A second controller of the same stack with a one-job quota (its own state bucket)."""
+    home, env = stack
+    quotas = tmp_path / "quotas.yaml"
+    quotas.write_text("default: {max_concurrent_jobs: 1, max_gpus: 0, max_workers: 4}\n")
+    command = list(_state(home)["jobs"]["command"])
+    port = str(_free_port())
+    command[command.index("--port") + 1] = port
+    command[command.index("--state-bucket") + 1] = "quota-test"
+    secrets = {"DISTILLERY_S3_SECRET_KEY": json.loads((home / "s3.json").read_text())["secret_key"],
+               "DISTILLERY_JOBS_KEY": (home / "jobs.key").read_text().strip(),
+               "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(home / "ray.token")}
+    process = subprocess.Popen([*command, "--quotas", str(quotas)], env={**env, **secrets},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        with JobClient(f"127.0.0.1:{port}", (home / "token").read_text().strip()) as client:
+            _wait_ready(client)
+            with pytest.raises(grpc.RpcError) as too_many_gpus:
+                client.submit(spec(name="gpu", student={"max_steps": 2, "workers": 1, "gpu": True}))
+            assert too_many_gpus.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "max_gpus=0" in too_many_gpus.value.details()
+            first = client.submit(spec(name="first", student={"max_steps": 200, "workers": 1}))
+            with pytest.raises(grpc.RpcError) as second:
+                client.submit(spec(name="second"))
+            assert second.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "quota max_concurrent_jobs=1: 1 in use" in second.value.details()
+            client.cancel(first.id)
+            _wait_for(client, first.id, lambda j: j.state == "cancelled", timeout_s=180)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def _free_port() -> int:
+    from distillery.stack.s3server import free_port
+
+    return free_port()
+
+
+def _wait_ready(client, timeout_s=60):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            client.list()
+            return
+        except grpc.RpcError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)

@@ -1,0 +1,128 @@
+"""Job specs, stage plans and keys, quotas and KubeRay manifests: pure, no services."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from distillery.jobs.config import Quotas, TeamQuota, quota_refusal
+from distillery.jobs.kuberay import rayjob_manifest, rayjob_name
+from distillery.jobs.plan import plan_stage, stage_output, stages_of
+from distillery.jobs.spec import JobSpec, SpecError, parse_spec
+from tests.crds import validate_custom_resource
+
+PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
+
+
+@pytest.mark.parametrize("name", ["local", "etd", "eotd", "potd", "cotd"])
+def test_the_shipped_pipelines_are_valid_specs(name):
+    spec = parse_spec((PIPELINES / f"{name}.yaml").read_text(), name)
+    recipe = spec.student.recipe
+    assert recipe == ("etd" if name == "local" else name)
+    if recipe != "etd":  # a single-type student needs only its own thoughts and is scored on them
+        assert spec.teacher.thought_types == [recipe[:3]] and spec.evaluation.methods == [recipe[:3]]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name: x\nstudent: {workers: 0}", "student.workers: Input should be greater than or equal to 1"),
+    ("name: x\nstudent: {wokers: 2}", "student.wokers: Extra inputs are not permitted"),
+    ("name: x\nteacher: {backend: vllm}", "teacher: backend 'vllm' needs `model`"),
+    ("name: x\nevaluation: {benchmarks: [gsm8k, mmlu]}", "evaluation.benchmarks.1: Input should be"),
+    ("name: Bad Name", "name 'Bad Name'"),
+    ("problems: {limit: 3}", "name: Field required"),
+    ("name: x\nstudent: {epochs: 1, max_steps: 3}", "`epochs` and `max_steps` exclude each other"),
+    ("- just\n- a list", "a job spec is a mapping"),
+    ("name: [unclosed", "not YAML/JSON"),
+])
+def test_bad_specs_are_refused_with_the_path_of_the_field(text, message):
+    with pytest.raises(SpecError) as refused:
+        parse_spec(text, "job.yaml")
+    assert message in str(refused.value) and str(refused.value).startswith("job.yaml: ")
+
+
+def test_json_specs_work_too():
+    assert parse_spec(json.dumps({"name": "j", "student": {"max_steps": 3}})).student.max_steps == 3
+
+
+def _plans(spec: JobSpec, outputs=None):
+    outputs = outputs or {"teacher": "t/x-thoughts@1", "train": "t/x-student@1"}
+    return {s: plan_stage(spec, s, "t/gsm8k-train@1", outputs, (8000, 9000)) for s in stages_of(spec)}
+
+
+def test_stages_follow_the_spec_and_commands_carry_its_settings():
+    spec = parse_spec((PIPELINES / "local.yaml").read_text())
+    plans = _plans(spec)
+    assert list(plans) == ["teacher", "train", "eval-base", "eval", "serve"]
+    assert plans["teacher"].args[:4] == ["teacher", "generate", "--problems", "t/gsm8k-train@1"]
+    assert "--limit" in plans["teacher"].args and plans["teacher"].args[-1] == "--json"
+    train = plans["train"].args
+    assert train[train.index("--dataset") + 1] == "t/x-thoughts@1" and train[train.index("--max-steps") + 1] == "30"
+    assert plans["eval-base"].args[2] == "smollm2-135m-instruct" and plans["eval"].args[2] == "t/x-student@1"
+    serve = plans["serve"]
+    assert serve.key is None and serve.args[:4] == ["serve", "t/x-student@1", "--name", "etd-local"]
+    assert "8000" in serve.args and serve.args[serve.args.index("--backend") + 1] == "hf"
+    undeployed = spec.model_copy(update={"deploy": spec.deploy.model_copy(update={"enabled": False}),
+                                         "evaluation": spec.evaluation.model_copy(update={"baseline": False})})
+    assert list(_plans(undeployed)) == ["teacher", "train", "eval"]
+
+
+def test_stage_keys_change_exactly_with_their_inputs():
+    spec = parse_spec("name: a\nstudent: {max_steps: 5}")
+    base = _plans(spec)
+    renamed = _plans(spec.model_copy(update={"name": "b"}))
+    assert base["teacher"].key == renamed["teacher"].key  # the name is not an input of the result ...
+    more_steps = _plans(parse_spec("name: a\nstudent: {max_steps: 6}"))
+    assert more_steps["teacher"].key == base["teacher"].key and more_steps["train"].key != base["train"].key
+    new_data = _plans(spec, {"teacher": "t/x-thoughts@2", "train": "t/x-student@1"})
+    assert new_data["train"].key != base["train"].key and new_data["eval"].key == base["eval"].key
+
+
+def test_a_stage_result_is_the_last_json_line_with_its_field():
+    log = "progress...\n{\"dataset\": \"t/x@1\", \"accepted\": {}}\nWARNING late noise\n"
+    assert stage_output("teacher", log)["dataset"] == "t/x@1"
+    with pytest.raises(ValueError, match="printed no JSON result with 'model'"):
+        stage_output("train", log)
+
+
+def test_quotas_name_the_limit_a_job_would_exceed():
+    gpu_job = parse_spec("name: g\nstudent: {workers: 4, gpu: true}")
+    quota = TeamQuota(max_concurrent_jobs=3, max_gpus=6, max_workers=16)
+    assert quota_refusal(quota, [gpu_job], gpu_job, "vision") == (
+        "team 'vision' quota max_gpus=6: 4 in use by its active jobs, this job asks for 4")
+    assert quota_refusal(quota, [], gpu_job, "vision") is None
+    cpu_job = parse_spec("name: c")
+    assert "max_concurrent_jobs=3" in quota_refusal(quota, [cpu_job] * 3, cpu_job, "vision")
+    quotas = Quotas(default=TeamQuota(max_concurrent_jobs=1), teams={"big": TeamQuota(max_concurrent_jobs=9)})
+    assert quotas.of("big").max_concurrent_jobs == 9 and quotas.of("other").max_concurrent_jobs == 1
+
+
+@pytest.mark.parametrize("gpu", [False, True])
+def test_kuberay_rayjobs_are_valid_against_the_crd_and_queued_by_kueue(gpu):
+    spec = parse_spec(f"name: a\nstudent: {{workers: 2, gpu: {str(gpu).lower()}}}")
+    for stage, plan in _plans(spec).items():
+        manifest = rayjob_manifest(run_id=f"job-0123456789ab-{stage}-1", team="vision", job_id="job-0123456789ab",
+                                   plan=plan, namespace="distillery-vision", queue="vision",
+                                   image="ghcr.io/distillery/distillery:0.1.0",
+                                   service_env={"DISTILLERY_REGISTRY": "registry:50052"},
+                                   token_secret="distillery-team-token")
+        validate_custom_resource(manifest)
+        assert manifest["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "vision"
+        assert manifest["spec"]["suspend"] is True  # Kueue admits it
+        assert manifest["spec"]["entrypoint"].startswith("distillery " + " ".join(plan.args[:2]))
+        env = manifest["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["env"]
+        assert {"name": "DISTILLERY_TOKEN", "valueFrom": {"secretKeyRef": {
+            "name": "distillery-team-token", "key": "token"}}} in env and "dst_" not in json.dumps(manifest)
+        assert "workerGroupSpecs" not in manifest["spec"]["rayClusterSpec"]  # stages drive the services
+        head = manifest["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+        assert head["securityContext"]["readOnlyRootFilesystem"] and head["volumeMounts"][0]["mountPath"] == "/tmp"
+        on_gpu = "nvidia.com/gpu" in head["resources"]["limits"]
+        assert on_gpu == (gpu and stage in ("eval-base", "eval"))  # evaluation generates on the driver
+    broken = rayjob_manifest(run_id="x", team="t", job_id="j", plan=_plans(spec)["teacher"], namespace="n",
+                             queue="q", image="i", service_env={}, token_secret="s")
+    broken["spec"]["entrypont"] = broken["spec"].pop("entrypoint")  # a typo the API server would refuse
+    with pytest.raises(jsonschema.ValidationError):
+        validate_custom_resource(broken)
+    assert rayjob_name("Job_ABC-teacher-1") == "job-abc-teacher-1"

@@ -1,0 +1,292 @@
+"""Students served on the local stack's Ray Serve: real SmolLM2 replicas (HF engine), the real
+verifier running the thoughts, the real registry checking tokens, HTTP and gRPC over loopback.
+
+One deployment for the module (pulled from the registry as a model version, like a trained
+student): solve over HTTP, gRPC and the CLI; the OpenAI routes, also through the teacher's
+OpenAI backend; authentication and bad requests; Prometheus metrics; autoscaling up under
+concurrency and back down; a replica killed under traffic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+import grpc
+import pytest
+
+from distillery.core.ensemble import fallback, vote
+from distillery.core.generation import HFGenerator
+from distillery.registry.client import RegistryClient, header
+from distillery.serving.client import StudentClient, StudentError, StudentGrpcClient
+from distillery.verifier.records import ThoughtRecord
+from tests.conftest import local_stack
+from tests.conftest import run_cli as cli
+
+QUESTION = "Tom has 3 boxes with 4 apples in each box. He eats 2 apples. How many apples are left?"
+MAX_NEW_TOKENS = 48
+STATUSES = {"ok", "no_answer", "parse_error", "exec_error", "timeout", "resource_limit", "unsafe"}
+
+
+@dataclass
+class Served:
+    env: dict
+    url: str
+    grpc_address: str
+    token: str
+    other_token: str
+    model: str
+    metrics_url: str
+
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, shared_data, smollm2):
+    home = tmp_path_factory.mktemp("serving") / "home"
+    for env in local_stack(home, shared_data):
+        state = json.loads((home / "stack.json").read_text())
+        token = (home / "token").read_text().strip()
+        with RegistryClient(state["registry"]["address"], token) as registry:
+            model = registry.push_files(header("smol-student", "model", stage="train"), smollm2).ref
+        with RegistryClient(state["registry"]["address"], (home / "admin.token").read_text().strip()) as admin:
+            other_token = admin.create_team("other")
+        deployed = json.loads(cli(
+            env, "serve", "smol-student", "--name", "smol", "--backend", "hf", "--max-new-tokens",
+            str(MAX_NEW_TOKENS), "--min-replicas", "1", "--max-replicas", "2", "--target-ongoing-requests", "2",
+            "--upscale-delay-s", "1", "--downscale-delay-s", "4", "--max-batch-size", "8", "--json").stdout)
+        yield Served(env=env, url=deployed["url"], grpc_address=deployed["grpc"], token=token,
+                     other_token=other_token, model=model,
+                     metrics_url=f"http://127.0.0.1:{state['ray_ports']['metrics']}/metrics")
+
+
+@pytest.fixture(scope="module")
+def local_student(smollm2):
+    """The same weights in this process: what the served replicas must generate, greedily."""
+    generator = HFGenerator(smollm2, max_new_tokens=MAX_NEW_TOKENS)
+    yield generator
+    generator.close()
+
+
+def http(url, token=None, body=None, method=None) -> tuple[int, dict, dict]:
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers=headers, method=method or ("POST" if data else "GET"))
+    try:
+        with urllib.request.urlopen(request, timeout=300) as response:
+            return response.status, json.loads(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read()), dict(exc.headers)
+
+
+def test_solve_returns_the_students_own_thought_executed_by_the_verifier(served, local_student, verifier):
+    reply = StudentClient(served.url, served.token).solve(QUESTION, ["pot"], "single")
+    [thought] = reply["thoughts"]
+    expected = local_student.generate([(QUESTION, "pot")]).thoughts[0]
+    assert thought["type"] == "pot" and thought["text"] == expected  # greedy: the replica's output is the model's
+    [verdict] = verifier.verify_many([ThoughtRecord(id=0, thought_type="pot", text=expected)])
+    assert thought["status"] == verdict.status.value and thought["answer"] == verdict.answer
+    assert reply["answer"] == (verdict.answer if verdict.status.value == "ok" else None)
+    assert reply["model"] == served.model and reply["latency_ms"] > 0
+
+
+@pytest.mark.parametrize("strategy", ["vote", "fallback"])
+def test_etd_strategies_combine_the_three_thoughts(served, strategy):
+    reply = StudentClient(served.url, served.token).solve(QUESTION, ["eot", "pot", "cot"], strategy)
+    assert [t["type"] for t in reply["thoughts"]] == ["eot", "pot", "cot"]
+    assert all(t["status"] in STATUSES and t["text"] for t in reply["thoughts"])
+    answers = {t["type"]: t["answer"] for t in reply["thoughts"] if t["status"] == "ok"}
+    chosen = (vote if strategy == "vote" else fallback)(answers)
+    assert reply["method"] == chosen and reply["answer"] == (answers[chosen] if chosen else None)
+
+
+def test_grpc_solve_matches_http(served):
+    http_reply = StudentClient(served.url, served.token).solve(QUESTION, ["pot"], "single")
+    with StudentGrpcClient(served.grpc_address, "smol", served.token) as client:
+        reply = client.solve(QUESTION, ["pot"], "single")
+    assert reply.thoughts[0].text == http_reply["thoughts"][0]["text"]
+    assert reply.thoughts[0].status == http_reply["thoughts"][0]["status"] and reply.model == served.model
+    with StudentGrpcClient(served.grpc_address, "smol", None) as anonymous, \
+            StudentGrpcClient(served.grpc_address, "smol", served.other_token) as other, \
+            StudentGrpcClient(served.grpc_address, "smol", served.token) as own:
+        for client, code in ((anonymous, grpc.StatusCode.UNAUTHENTICATED), (other, grpc.StatusCode.PERMISSION_DENIED)):
+            with pytest.raises(grpc.RpcError) as denied:
+                client.solve(QUESTION)
+            assert denied.value.code() == code
+        with pytest.raises(grpc.RpcError) as invalid:
+            own.solve("   ", ["pot", "sot"])
+        assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "question" in invalid.value.details() and "methods.1" in invalid.value.details()
+
+
+def test_openai_routes_serve_the_teacher_backend(served, monkeypatch):
+    from distillery.teacher.backends.base import GenerationRequest
+    from distillery.teacher.backends.openai_http import OpenAIBackend
+    from distillery.teacher.config import Sampling
+
+    status, models, _ = http(f"{served.url}/v1/models", served.token)
+    assert status == 200 and models["data"][0]["id"] == served.model
+    monkeypatch.setenv("OPENAI_API_KEY", served.token)
+    backend = OpenAIBackend(served.url, served.model)
+    [generation] = backend.generate([GenerationRequest(problem={"id": "1", "question": QUESTION},
+                                                       thought_type="pot", samples=2)],
+                                    Sampling(temperature=0.7, top_p=0.95, max_tokens=32))
+    assert not generation.errors and len(generation.texts) == 2 and generation.output_tokens > 0
+    status, reply, _ = http(f"{served.url}/v1/completions", served.token,
+                            {"model": served.model, "prompt": ["1, 2, 3,", "The capital of France is"],
+                             "max_tokens": 5, "temperature": 0, "stop": ["\n"]})
+    assert status == 200 and len(reply["choices"]) == 2
+    assert reply["usage"]["completion_tokens"] <= 10 and reply["usage"]["prompt_tokens"] > 0
+    assert all(c["finish_reason"] in ("stop", "length") and "\n" not in c["text"] for c in reply["choices"])
+    status, reply, _ = http(f"{served.url}/v1/completions", served.token, {"model": "gpt-4", "prompt": "x"})
+    assert status == 404 and "not served here" in reply["error"]["message"]
+
+
+ROUTES = [("/v1/solve", {"question": QUESTION}), ("/v1/completions", {"prompt": "x"}),
+          ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}]}), ("/v1/models", None)]
+
+
+@pytest.mark.parametrize("path, body", ROUTES)
+def test_every_route_needs_a_token_of_a_team_that_may_see_the_model(served, path, body):
+    status, reply, headers = http(served.url + path, None, body)
+    assert status == 401 and reply["error"]["message"] == "missing bearer token"
+    assert headers.get("www-authenticate", headers.get("WWW-Authenticate")) == "Bearer"
+    assert http(served.url + path, "dst_not_a_token", body)[0] == 401
+    status, reply, _ = http(served.url + path, served.other_token, body)
+    assert status == 403 and served.model in reply["error"]["message"]
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"question": ""}, "question: must not be empty"),
+    ({"question": "x" * 4001}, "question: is 4001 characters; at most 4000"),
+    ({"question": "q", "methods": ["pot", "lot"]}, "methods.1: Input should be 'eot', 'pot' or 'cot'"),
+    ({"question": "q", "methods": ["pot", "eot"], "strategy": "single"}, "exactly one method"),
+    (b"{not json", "Invalid JSON"),
+])
+def test_bad_requests_get_a_400_naming_the_field(served, body, message):
+    status, reply, _ = http(f"{served.url}/v1/solve", served.token, body)
+    assert status == 400 and message in reply["error"]["message"]
+
+
+def test_cli_serve_ls_solve_and_rm_respect_teams(served):
+    rows = json.loads(cli(served.env, "serve", "ls", "--json").stdout)
+    [row] = [r for r in rows if r["name"] == "smol"]
+    assert row["model"] == served.model and row["team"] == "default" and row["url"] == served.url
+    other_env = {**served.env, "DISTILLERY_TOKEN": served.other_token}
+    assert json.loads(cli(other_env, "serve", "ls", "--json").stdout) == []
+    refused = cli(other_env, "serve", "rm", "smol", ok=False)
+    assert refused.returncode != 0 and "belongs to another team" in refused.stderr
+    out = json.loads(cli(served.env, "solve", QUESTION, "--name", "smol", "--methods", "cot",
+                         "--strategy", "single", "--json").stdout)
+    assert out["thoughts"][0]["type"] == "cot" and out["model"] == served.model
+    printed = cli(served.env, "solve", QUESTION, "--endpoint", served.url, "--methods", "pot").stdout
+    assert printed.startswith("answer: ") and "--- pot: " in printed
+
+
+def test_prometheus_metrics_count_requests_and_thoughts(served):
+    StudentClient(served.url, served.token).solve(QUESTION, ["pot"], "single")
+    deadline = time.monotonic() + 60
+    text = ""
+    while time.monotonic() < deadline:
+        text = urllib.request.urlopen(served.metrics_url, timeout=30).read().decode()
+        if 'route="solve"' in text and "distillery_student_thoughts" in text:
+            break
+        time.sleep(2)
+    requests = [line for line in text.splitlines() if line.startswith("ray_distillery_student_requests")]
+    assert any('code="200"' in line and 'route="solve"' in line and 'application="smol"' in line for line in requests)
+    assert any('code="401"' in line for line in requests)  # the auth tests ran first
+    assert any(line.startswith("ray_distillery_student_thoughts") and 'type="pot"' in line
+               for line in text.splitlines())
+    assert "ray_serve_actual_batch_size" in text and "ray_serve_deployment_replica_healthy" in text
+
+
+def _replicas(served) -> int:
+    [row] = [r for r in json.loads(cli(served.env, "serve", "ls", "--json").stdout) if r["name"] == "smol"]
+    return row["replicas"].get("RUNNING", 0)
+
+
+class Traffic:
+    """Client threads asking the endpoint in a loop until stopped; counts answers, failures, in-flight."""
+
+    def __init__(self, served, clients: int, methods: list[str]) -> None:
+        self.client = StudentClient(served.url, served.token)
+        self.methods = methods
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.ok = self.in_flight = 0
+        self.failures: list[str] = []
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            with self.lock:
+                self.in_flight += 1
+            try:
+                self.client.solve(QUESTION, self.methods, "vote")
+                outcome = None
+            except (StudentError, OSError) as exc:
+                outcome = str(exc)
+            with self.lock:
+                self.in_flight -= 1
+                if outcome is None:
+                    self.ok += 1
+                else:
+                    self.failures.append(outcome)
+
+    def __enter__(self) -> "Traffic":
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=300)
+
+
+def _wait(condition, timeout_s: float, interval_s: float = 2.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval_s)
+    return False
+
+
+def test_autoscaling_adds_a_replica_under_load_and_removes_it_after(served):
+    assert _replicas(served) == 1
+    with Traffic(served, clients=6, methods=["eot", "pot", "cot"]) as traffic:
+        assert _wait(lambda: _replicas(served) == 2, timeout_s=180), "no second replica under 18 in-flight thoughts"
+        answered_before = traffic.ok
+        assert _wait(lambda: traffic.ok > answered_before + 3, timeout_s=120)
+    assert traffic.failures == []
+    assert _wait(lambda: _replicas(served) == 1, timeout_s=180), "the idle deployment kept its second replica"
+
+
+def _replica_pids() -> set[int]:
+    """Live model replica processes (Ray titles them ``ray::ServeReplica:APP:DEPLOYMENT``)."""
+    listing = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout
+    return {int(pid) for pid, stat, args in (line.split(None, 2) for line in listing.splitlines() if line.strip())
+            if args.startswith("ray::ServeReplica:smol:StudentModel") and not stat.startswith("Z")}
+
+
+def test_a_replica_killed_under_traffic_is_replaced_without_failed_requests(served):
+    assert _wait(lambda: len(_replica_pids()) == 1, timeout_s=60), _replica_pids()  # a scaled-down one has exited
+    before = _replica_pids()
+    with Traffic(served, clients=3, methods=["pot"]) as traffic:
+        assert _wait(lambda: traffic.ok >= 3, timeout_s=120, interval_s=0.5)
+        with traffic.lock:
+            in_flight_at_kill = traffic.in_flight
+        os.kill(next(iter(before)), signal.SIGKILL)
+        assert _wait(lambda: _replica_pids() - before and _replicas(served) == 1, timeout_s=180)
+        answered_after_replacement = traffic.ok
+        assert _wait(lambda: traffic.ok >= answered_after_replacement + 3, timeout_s=120)
+    # The requests the dead replica held are asked again of the new one: none fails.
+    assert len(traffic.failures) <= in_flight_at_kill
+    assert traffic.failures == [], traffic.failures
