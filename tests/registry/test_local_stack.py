@@ -40,7 +40,7 @@ def alive(pid: int) -> bool:
 def test_stack_lifecycle_and_registry_cli(home, tmp_path):
     home_dir, env = home
     up = json.loads(run(env, "up", "--json").stdout)
-    assert up["running"] and set(up["endpoints"]) == {"s3", "registry", "verifier", "teacher", "trainer", "ray",
+    assert up["running"] and set(up["endpoints"]) == {"s3", "registry", "verifier", "teacher", "trainer", "jobs", "ray",
                                                        "ray_dashboard", "metrics", "serve", "serve_grpc"}
     assert all(a.startswith(("127.0.0.1:", "http://127.0.0.1:")) for a in up["endpoints"].values())
     assert oct((home_dir / "token").stat().st_mode & 0o777) == "0o600"
