@@ -60,7 +60,7 @@ def progress_line(job) -> str:
 def stage_table(job) -> str:
     lines = []
     for stage in job.stages:
-        made = stage.outputs.get("model") or stage.outputs.get("dataset") or stage.outputs.get("url") or ""
+        made = stage.outputs.get("url") or stage.outputs.get("dataset") or stage.outputs.get("model") or ""
         lines.append(f"  {stage.name:<10} {stage.state:<10} {stage.attempts} try  {_elapsed(stage):>7}  {made}"
                      + (f"\n             {stage.error.splitlines()[-1][:160]}" if stage.error else ""))
     return "\n".join(lines)
