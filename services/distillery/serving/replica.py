@@ -49,9 +49,6 @@ class StudentModel:
         self._generate.set_batch_wait_timeout_s(config.batch_wait_timeout_s)
         self.metrics = ReplicaMetrics()
 
-    def backend(self) -> str:
-        return self.generator.backend
-
     async def thought(self, question: str, thought_type: str) -> tuple[str, int]:
         """One greedy thought, as the student was trained to write it; with its token count."""
         ids = encode_prompts(self.tokenizer, [(question, thought_type)])[0]
