@@ -99,3 +99,17 @@ def local_stack(home: Path, shared_data: Path, *benchmarks: str):
         yield env
     finally:
         subprocess.run([str(CLI), "down"], env=env, capture_output=True, timeout=120)
+
+
+def scrape_metrics(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """A Prometheus endpoint's samples by name: ``{name: [(labels, value)]}``."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
+    with urllib.request.urlopen(url, timeout=10) as response:
+        for family in text_string_to_metric_families(response.read().decode()):
+            for sample in family.samples:
+                samples.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return samples

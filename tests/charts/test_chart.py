@@ -24,7 +24,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from distillery.core.ports import PORTS
+from distillery.core.ports import METRICS_PORT, PORTS
 from distillery.serving.config import ServeConfig
 
 from .conftest import CHART, KUBE_VERSION, NAMESPACE, REPO, VALUE_SETS, helm, render, rendered_set, template
@@ -419,12 +419,16 @@ def test_every_grpc_port_is_the_one_in_ports_py(rendered):
     name, docs = rendered
     for component, port in PORTS.items():
         service = one(docs, "Service", f"distillery-{component}")
-        assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [("grpc", port, "grpc")]
+        assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [
+            ("grpc", port, "grpc"), ("metrics", METRICS_PORT, "metrics")]
+        pod = deployment(docs, component)["spec"]["template"]
         container = main_container(deployment(docs, component))
-        assert [p["containerPort"] for p in container["ports"] if p["name"] == "grpc"] == [port]
+        assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"grpc": port, "metrics": METRICS_PORT}
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             assert container[probe]["grpc"]["port"] == port, f"[{name}] {component} {probe}"
-        assert f"--port={port}" in container["args"]
+        assert f"--port={port}" in container["args"] and f"--metrics-port={METRICS_PORT}" in container["args"]
+        scrape_port = pod["metadata"].get("annotations", {}).get("prometheus.io/port")
+        assert scrape_port == (None if name == "local" else str(METRICS_PORT)), f"[{name}] {component}"
     # Every grpc Service is one of PORTS'.
     grpc_services = {s["metadata"]["name"] for s in by_kind(docs, "Service")
                      if any(p.get("appProtocol") == "grpc" for p in s["spec"]["ports"])}
@@ -442,6 +446,8 @@ def test_the_chart_helper_lists_exactly_ports_py():
     helpers = (CHART / "templates" / "_helpers.tpl").read_text()
     block = helpers.split('{{- define "distillery.ports" -}}', 1)[1].split("{{- end }}", 1)[0]
     assert yaml.safe_load(block) == PORTS
+    metrics = helpers.split('{{- define "distillery.metricsPort" -}}', 1)[1].split("{{- end }}", 1)[0]
+    assert int(metrics) == METRICS_PORT
 
 
 def _cli_parse(argv: list[str]) -> click.Context:
@@ -561,7 +567,11 @@ def test_the_raycluster_autoscales_gpu_workers_and_exports_metrics():
         env = {e["name"]: e for e in main_container(deployment(docs, component))["env"]}
         assert env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == secret
     monitors = {m["metadata"]["name"]: m for m in by_kind(docs, "ServiceMonitor")}
-    assert set(monitors) == {"distillery-ray-metrics", "distillery-minio", "distillery-teacher-pool"}
+    services = ("registry", "verifier", "teacher", "trainer", "jobs")
+    assert set(monitors) == {"distillery-ray-metrics", "distillery-minio", "distillery-teacher-pool",
+                             *(f"distillery-{s}" for s in services)}
+    for service in services:
+        assert monitors[f"distillery-{service}"]["spec"]["endpoints"][0]["port"] == "metrics"
     metrics = one(docs, "Service", "distillery-ray-metrics")
     head_labels = head["template"]["metadata"]["labels"]
     assert all(head_labels.get(k) == v for k, v in metrics["spec"]["selector"].items())

@@ -206,6 +206,7 @@ def test_quotas_refuse_a_job_beyond_the_teams_limit(stack, tmp_path):
     port = str(_free_port())
     command[command.index("--port") + 1] = port
     command[command.index("--state-bucket") + 1] = "quota-test"
+    command[command.index("--metrics-port") + 1] = str(_free_port())
     secrets = {"DISTILLERY_S3_SECRET_KEY": json.loads((home / "s3.json").read_text())["secret_key"],
                "DISTILLERY_JOBS_KEY": (home / "jobs.key").read_text().strip(),
                "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(home / "ray.token")}

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import scrape_metrics
+
 CLI = Path(sys.executable).parent / "distillery"
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,7 +42,8 @@ def alive(pid: int) -> bool:
 def test_stack_lifecycle_and_registry_cli(home, tmp_path):
     home_dir, env = home
     up = json.loads(run(env, "up", "--json").stdout)
-    assert up["running"] and set(up["endpoints"]) == {"s3", "registry", "verifier", "teacher", "trainer", "jobs", "ray",
+    services = ("registry", "verifier", "teacher", "trainer", "jobs")
+    assert up["running"] and set(up["endpoints"]) == {"s3", *services, *(f"{s}_metrics" for s in services), "ray",
                                                        "ray_dashboard", "metrics", "serve", "serve_grpc"}
     assert all(a.startswith(("127.0.0.1:", "http://127.0.0.1:")) for a in up["endpoints"].values())
     assert oct((home_dir / "token").stat().st_mode & 0o777) == "0o600"
@@ -97,6 +100,16 @@ def test_stack_lifecycle_and_registry_cli(home, tmp_path):
     verified = run(env, "verify", str(thoughts), "-o", str(tmp_path / "v.jsonl"), "--address",
                    up["endpoints"]["verifier"], "--json")
     assert json.loads(verified.stdout)["correct"] == 1
+
+    # every service exports Prometheus metrics; the calls above are there under their codes
+    registry_calls = {(labels["grpc_method"], labels["grpc_code"]): value for labels, value in
+                      scrape_metrics(up["endpoints"]["registry_metrics"])["grpc_server_handled_total"]}
+    assert registry_calls[("Push", "OK")] == 3 and registry_calls[("Show", "PERMISSION_DENIED")] == 1
+    assert registry_calls[("List", "UNAUTHENTICATED")] == 1
+    verdicts = scrape_metrics(up["endpoints"]["verifier_metrics"])["distillery_verifier_verdicts_total"]
+    assert verdicts == [({"thought_type": "pot", "status": "ok"}, 1.0)]
+    for service in ("teacher", "trainer", "jobs"):
+        assert scrape_metrics(up["endpoints"][f"{service}_metrics"])["process_resident_memory_bytes"][0][1] > 0
 
 
 def test_import_benchmarks(home):

@@ -134,16 +134,22 @@ def test_tolerance_options(tmp_path):
 
 
 def test_verifier_serve_command_end_to_end(tmp_path):
-    """`distillery verifier serve` as a process: port 0, token file, a real call, SIGTERM."""
+    """`distillery verifier serve` as a process: port 0, token file, a real call, its Prometheus
+    metrics, SIGTERM."""
     import signal
 
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+    from distillery.stack.s3server import free_port
+    from tests.conftest import scrape_metrics
+
     tokens = tmp_path / "tokens"
     tokens.write_text("tok-1\n")
+    metrics_port = free_port()
     server = subprocess.Popen([str(CLI), "verifier", "serve", "--port", "0", "--workers", "1", "--token-file",
-                               str(tokens)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+                               str(tokens), "--metrics-port", str(metrics_port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     try:
         line = server.stdout.readline()
         assert line.startswith("verifier serving on 127.0.0.1:"), line + server.stderr.read()
@@ -164,6 +170,19 @@ def test_verifier_serve_command_end_to_end(tmp_path):
         assert tokenless.returncode == 2 and "no token" in tokenless.stderr
         info = json.loads(distillery("verifier", "info", "--address", address, "--token", "tok-1", "--json").stdout)
         assert info["isolation"]["seccomp"] is True
+
+        metrics = scrape_metrics(f"http://127.0.0.1:{metrics_port}/metrics")
+        verifier_calls = {(labels["grpc_method"], labels["grpc_code"]): value
+                          for labels, value in metrics["grpc_server_handled_total"]
+                          if labels["grpc_service"] == "distillery.v1.VerifierService"}
+        assert verifier_calls.get(("GetInfo", "OK")) == 1
+        # The good call and the forged token's refused one, whichever verify method the CLI chose.
+        assert sum(v for (method, code), v in verifier_calls.items() if code == "OK" and method != "GetInfo") == 1
+        assert sum(v for (_, code), v in verifier_calls.items() if code == "UNAUTHENTICATED") == 1
+        assert metrics["distillery_verifier_verdicts_total"] == [({"thought_type": "pot", "status": "ok"}, 1.0)]
+        assert any(labels["grpc_method"] == "Check" for labels, _ in metrics["grpc_server_handled_total"])
+        assert metrics["process_resident_memory_bytes"][0][1] > 0
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
+

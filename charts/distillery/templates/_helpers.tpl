@@ -337,6 +337,20 @@ Ray workers): `distillery teacher generate` etc. find the services without flags
 {{- end }}
 {{- end }}
 
+{{/* The port of every Distillery service's own /metrics (`--metrics-port`): one constant, equal to
+distillery.core.ports.METRICS_PORT (a test checks). Each service has its own pod, so they share it. */}}
+{{- define "distillery.metricsPort" -}}
+9464
+{{- end }}
+
+{{/* Scrape annotations of a Distillery service pod (root), merged with its podAnnotations (values). */}}
+{{- define "distillery.servicePodAnnotations" -}}
+{{- $scrape := include "distillery.scrapeAnnotations" (dict "root" .root "port" (include "distillery.metricsPort" .root) "path" "/metrics") | fromYaml }}
+{{- with merge $scrape (.values.podAnnotations | default dict) }}
+{{- toYaml . }}
+{{- end }}
+{{- end }}
+
 {{/* Prometheus scrape annotations, when metrics.podAnnotations (dict root port path). */}}
 {{- define "distillery.scrapeAnnotations" -}}
 {{- if .root.Values.metrics.podAnnotations -}}
@@ -418,6 +432,10 @@ spec:
       targetPort: grpc
       protocol: TCP
       appProtocol: grpc
+    - name: metrics
+      port: {{ include "distillery.metricsPort" .root }}
+      targetPort: metrics
+      protocol: TCP
 {{- end }}
 
 {{/* dict root values: nodeSelector, tolerations and affinity of a pod spec from a values block. */}}

@@ -18,3 +18,15 @@ def workers_option(default: int = 2):
 
 timeout_option = click.option("--timeout", "timeout_s", type=click.FloatRange(0.05, 600), default=None,
                               help="Per-thought time limit in seconds (default 5).")
+
+metrics_port_option = click.option(
+    "--metrics-port", type=click.IntRange(0, 65535), default=None, envvar="DISTILLERY_METRICS_PORT",
+    help="Serve Prometheus metrics (gRPC calls by method and code, process) on http://HOST:PORT/metrics.")
+
+
+def start_metrics(host: str, metrics_port: int | None) -> None:
+    """Start a service's metrics exporter when ``--metrics-port`` asks for one."""
+    if metrics_port is not None:
+        from distillery.core.grpc_metrics import start_metrics_server
+
+        start_metrics_server(host, metrics_port)

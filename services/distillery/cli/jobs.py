@@ -13,7 +13,7 @@ import grpc
 from google.protobuf import json_format
 
 from distillery.cli.connect import rpc_failure, service_address, team_token
-from distillery.cli.flags import json_option, token_option
+from distillery.cli.flags import json_option, metrics_port_option, start_metrics, token_option
 from distillery.core.ports import PORTS
 
 jobs_option = click.option("--jobs", "jobs", default=None, envvar="DISTILLERY_JOBS",
@@ -201,9 +201,10 @@ def logs_command(job_id, stage, jobs, token):
               help="Secret (key `token`) with the team's token, in that namespace.")
 @click.option("--stage-cli", default=None, help="How stage drivers run distillery (default: this Python's, "
                                                  "`distillery` with kuberay).")
+@metrics_port_option
 def serve_command(host, port, registry, s3_endpoint, s3_access_key, s3_secure, state_bucket, backend, ray_address,
                   teacher, trainer, verifier, serve_http_port, serve_grpc_port, quotas, image, kuberay_namespace,
-                  kuberay_queue, kuberay_token_secret, stage_cli):
+                  kuberay_queue, kuberay_token_secret, stage_cli, metrics_port):
     """Serve JobService. Secrets from the environment: DISTILLERY_S3_SECRET_KEY, DISTILLERY_JOBS_KEY
     (a Fernet key that seals team tokens in the job records)."""
     import logging
@@ -234,6 +235,7 @@ def serve_command(host, port, registry, s3_endpoint, s3_access_key, s3_secure, s
             **({"cli": stage_cli.split()} if stage_cli else {"cli": ["distillery"]} if backend == "kuberay" else {}))
     except ValidationError as exc:
         raise click.UsageError(str(exc)) from None
+    start_metrics(host, metrics_port)
     serve(f"{host}:{port}", config, RegistryTokens(registry))
 
 

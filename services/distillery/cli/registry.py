@@ -15,7 +15,7 @@ from google.protobuf.json_format import MessageToDict
 
 from distillery.cli.connect import admin_token as resolve_admin_token
 from distillery.cli.connect import registry_address, rpc_failure, team_token
-from distillery.cli.flags import json_option, token_option
+from distillery.cli.flags import json_option, metrics_port_option, start_metrics, token_option
 from distillery.core.jsonl import atomic_writer
 from distillery.core.ports import PORTS
 
@@ -290,7 +290,8 @@ def default_data_dir() -> Path:
 @click.option("--s3-access-key", required=True, envvar="DISTILLERY_S3_ACCESS_KEY")
 @click.option("--s3-secure", is_flag=True, help="Use HTTPS to reach S3.")
 @click.option("--bucket", default="distillery", show_default=True)
-def serve_command(host, port, s3_endpoint, s3_access_key, s3_secure, bucket):
+@metrics_port_option
+def serve_command(host, port, s3_endpoint, s3_access_key, s3_secure, bucket, metrics_port):
     """Serve RegistryService. Secrets come from the environment: DISTILLERY_S3_SECRET_KEY, and
     DISTILLERY_ADMIN_TOKEN (or its hash in DISTILLERY_ADMIN_TOKEN_SHA256)."""
     from distillery.core.auth import hash_token
@@ -308,6 +309,7 @@ def serve_command(host, port, s3_endpoint, s3_access_key, s3_secure, bucket):
     config = RegistryConfig(s3=S3Config(endpoint=s3_endpoint, access_key=s3_access_key, secret_key=secret,
                                         bucket=bucket, secure=s3_secure),
                             admin_token_hashes=tuple(admin_hashes))
+    start_metrics(host, metrics_port)
     serve(f"{host}:{port}", config)
 
 

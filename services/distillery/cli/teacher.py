@@ -11,7 +11,7 @@ import click
 import grpc
 
 from distillery.cli.connect import rpc_failure, service_address, team_token
-from distillery.cli.flags import json_option, token_option
+from distillery.cli.flags import json_option, metrics_port_option, start_metrics, token_option
 from distillery.core.ports import PORTS
 
 
@@ -84,10 +84,12 @@ def generate_command(problems, thought_types, samples, backend, model, endpoint,
 @click.option("--verifier", "verifier", required=True, help="host:port of the verifier.")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Where job checkpoints live (a persistent volume in a cluster).")
-def serve_command(host, port, registry, verifier, work_dir):
+@metrics_port_option
+def serve_command(host, port, registry, verifier, work_dir, metrics_port):
     """Serve TeacherService; callers' team tokens are checked by the registry."""
     from distillery.registry.client import RegistryTokens
     from distillery.teacher.server import serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    start_metrics(host, metrics_port)
     serve(f"{host}:{port}", registry, verifier, work_dir, RegistryTokens(registry))

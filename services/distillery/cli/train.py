@@ -12,7 +12,7 @@ import grpc
 from google.protobuf import json_format
 
 from distillery.cli.connect import rpc_failure, service_address, team_token
-from distillery.cli.flags import json_option, token_option
+from distillery.cli.flags import json_option, metrics_port_option, start_metrics, token_option
 from distillery.core.ports import PORTS
 
 trainer_option = click.option("--trainer", "trainer", default=None, envvar="DISTILLERY_TRAINER",
@@ -215,7 +215,9 @@ def cancel_command(job_id, trainer, token):
 @click.option("--bucket", default="distillery-checkpoints", show_default=True)
 @click.option("--ray-address", default=None, envvar="RAY_ADDRESS", help="Ray cluster to use (default: start a local one).")
 @click.option("--ray-num-cpus", type=click.IntRange(min=1), default=None, help="CPUs of the local Ray cluster.")
-def serve_command(host, port, registry, s3_endpoint, s3_access_key, s3_secure, bucket, ray_address, ray_num_cpus):
+@metrics_port_option
+def serve_command(host, port, registry, s3_endpoint, s3_access_key, s3_secure, bucket, ray_address, ray_num_cpus,
+                  metrics_port):
     """Serve TrainerService. The S3 secret comes from DISTILLERY_S3_SECRET_KEY."""
     from distillery.core.s3 import S3Config
     from distillery.registry.client import RegistryTokens
@@ -230,4 +232,5 @@ def serve_command(host, port, registry, s3_endpoint, s3_access_key, s3_secure, b
         checkpoints=S3Config(endpoint=s3_endpoint, access_key=s3_access_key, secret_key=secret, bucket=bucket,
                              secure=s3_secure),
         ray_address=ray_address, ray_num_cpus=ray_num_cpus)
+    start_metrics(host, metrics_port)
     serve(f"{host}:{port}", registry, config, RegistryTokens(registry))

@@ -12,7 +12,8 @@ import click
 import grpc
 
 from distillery.cli.connect import team_token
-from distillery.cli.flags import json_option, timeout_option, token_option, workers_option
+from distillery.cli.flags import (json_option, metrics_port_option, start_metrics, timeout_option, token_option,
+                                  workers_option)
 from distillery.cli.progress import progress
 from distillery.core.auth import StaticTokens, hash_token
 from distillery.core.jsonl import InvalidLine
@@ -116,8 +117,9 @@ def verifier_group() -> None:
 @click.option("--auth-registry", default=None,
               help="Accept any team token the registry at host:port knows (instead of a token file).")
 @click.option("--require-isolation", default="", help="Comma-separated layers that must be present, e.g. seccomp,landlock.")
+@metrics_port_option
 def serve_command(host: str, port: int, workers: int, timeout_s: float | None, token_file: str | None,
-                  auth_registry: str | None, require_isolation: str) -> None:
+                  auth_registry: str | None, require_isolation: str, metrics_port: int | None) -> None:
     """Serve VerifierService over gRPC (health checking and reflection included)."""
     from distillery.verifier.server import serve
 
@@ -136,6 +138,7 @@ def serve_command(host: str, port: int, workers: int, timeout_s: float | None, t
         authenticate = RegistryTokens(auth_registry)
     elif tokens:
         authenticate = StaticTokens(hash_token(t) for t in tokens)
+    start_metrics(host, metrics_port)
     try:
         serve(f"{host}:{port}", config, authenticate)
     except ValueError as exc:

@@ -2,7 +2,7 @@
 
 ``create_server(address, register, ...)`` returns ``(server, port)`` (bind port 0 to get
 a free one, as tests do), with the standard ``grpc.health.v1`` service, server
-reflection and bearer-token authentication installed.
+reflection, bearer-token authentication and Prometheus call metrics installed.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from distillery.core.auth import TokenAuthInterceptor, TokenValidator, check_exposure
+from distillery.core.grpc_metrics import ServerMetricsInterceptor
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
@@ -57,7 +58,8 @@ def create_server(address: str, register: Callable[[grpc.Server], None], service
     ``authenticate`` validates bearer tokens; ``None`` serves unauthenticated (loopback only).
     """
     check_exposure(address, authenticate is not None)
-    interceptors = [TokenAuthInterceptor(authenticate)] if authenticate else []
+    # Metrics first, so calls the token check refuses are counted too.
+    interceptors = [ServerMetricsInterceptor(), *([TokenAuthInterceptor(authenticate)] if authenticate else [])]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         interceptors=interceptors,

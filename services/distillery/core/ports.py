@@ -10,3 +10,7 @@ PORTS: dict[str, int] = {
     "trainer": 50055,
     "jobs": 50056,
 }
+
+# Every service's Prometheus /metrics (`serve --metrics-port`) in its pod on a cluster; the local
+# stack picks free ports instead.
+METRICS_PORT = 9464

@@ -53,6 +53,7 @@ class ProcessInfo(BaseModel):
     address: str
     command: list[str]
     log: str
+    metrics_port: int | None = None  # the service's Prometheus /metrics
 
 
 class RayPorts(BaseModel):
@@ -82,6 +83,10 @@ class StackState(BaseModel):
                      "verifier": self.verifier.address, "teacher": self.teacher.address if self.teacher else None,
                      "trainer": self.trainer.address if self.trainer else None,
                      "jobs": self.jobs.address if self.jobs else None, "ray": self.ray.address if self.ray else None}
+        for name in ("registry", "verifier", "teacher", "trainer", "jobs"):
+            info = getattr(self, name)
+            if info and info.metrics_port:
+                endpoints[f"{name}_metrics"] = f"http://127.0.0.1:{info.metrics_port}/metrics"
         if self.ray_ports:
             endpoints.update(ray_dashboard=f"http://127.0.0.1:{self.ray_ports.dashboard}",
                              metrics=f"http://127.0.0.1:{self.ray_ports.metrics}/metrics",
@@ -172,11 +177,18 @@ def _wait_ray(info: ProcessInfo, process: subprocess.Popen, log_offset: int, tim
     raise TimeoutError(f"the Ray head did not start in {timeout_s} s; see {info.log}")
 
 
-def _spawn(command: list[str], log: Path, env: dict[str, str], address: str) -> tuple[ProcessInfo, subprocess.Popen]:
+def _spawn(command: list[str], log: Path, env: dict[str, str], address: str,
+           with_metrics: bool = False) -> tuple[ProcessInfo, subprocess.Popen]:
+    """Start ``command`` in its own session; a gRPC service ``with_metrics`` also gets a free
+    ``--metrics-port``."""
+    metrics_port = free_port() if with_metrics else None
+    if metrics_port:
+        command = [*command, "--metrics-port", str(metrics_port)]
     with open(log, "ab") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True, env=env)
-    return ProcessInfo(pid=process.pid, address=address, command=command, log=str(log)), process
+    return ProcessInfo(pid=process.pid, address=address, command=command, log=str(log),
+                       metrics_port=metrics_port), process
 
 
 def status(home: Path | None = None) -> dict:
@@ -241,14 +253,14 @@ def up(home: Path | None = None) -> StackState:
             [sys.executable, "-m", "distillery.cli.main", "registry", "serve", "--port",
              registry_address.rsplit(":", 1)[1], "--s3-endpoint", s3.endpoint.endpoint, "--s3-access-key",
              credentials["access_key"], "--bucket", BUCKET],
-            home / "logs" / "registry.log", env, registry_address)
+            home / "logs" / "registry.log", env, registry_address, with_metrics=True)
         started.append(registry_process)
         _wait_healthy(registry_info, registry_process)
         verifier_address = f"127.0.0.1:{free_port()}"
         verifier_info, verifier_process = _spawn(
             [sys.executable, "-m", "distillery.cli.main", "verifier", "serve", "--port",
              verifier_address.rsplit(":", 1)[1], "--auth-registry", registry_address],
-            home / "logs" / "verifier.log", dict(os.environ), verifier_address)
+            home / "logs" / "verifier.log", dict(os.environ), verifier_address, with_metrics=True)
         started.append(verifier_process)
         _wait_healthy(verifier_info, verifier_process)
         teacher_address = f"127.0.0.1:{free_port()}"
@@ -256,7 +268,7 @@ def up(home: Path | None = None) -> StackState:
             [sys.executable, "-m", "distillery.cli.main", "teacher", "serve", "--port",
              teacher_address.rsplit(":", 1)[1], "--registry", registry_address, "--verifier", verifier_address,
              "--work-dir", str(home / "teacher-jobs")],
-            home / "logs" / "teacher.log", dict(os.environ), teacher_address)
+            home / "logs" / "teacher.log", dict(os.environ), teacher_address, with_metrics=True)
         started.append(teacher_process)
         _wait_healthy(teacher_info, teacher_process)
         trainer_address = f"127.0.0.1:{free_port()}"
@@ -265,14 +277,15 @@ def up(home: Path | None = None) -> StackState:
              trainer_address.rsplit(":", 1)[1], "--registry", registry_address, "--s3-endpoint",
              s3.endpoint.endpoint, "--s3-access-key", credentials["access_key"], "--bucket", CHECKPOINT_BUCKET,
              "--ray-address", ray_info.address],
-            home / "logs" / "trainer.log", env, trainer_address)
+            home / "logs" / "trainer.log", env, trainer_address, with_metrics=True)
         started.append(trainer_process)
         _wait_healthy(trainer_info, trainer_process)
         jobs_address = f"127.0.0.1:{free_port()}"
         jobs_info, jobs_process = _spawn(
             jobs_command(jobs_address, registry_address, s3.endpoint.endpoint, credentials["access_key"],
                          ray_ports, teacher_address, trainer_address, verifier_address),
-            home / "logs" / "jobs.log", {**env, "DISTILLERY_JOBS_KEY": read_secret(home / "jobs.key")}, jobs_address)
+            home / "logs" / "jobs.log", {**env, "DISTILLERY_JOBS_KEY": read_secret(home / "jobs.key")}, jobs_address,
+            with_metrics=True)
         started.append(jobs_process)
         _wait_healthy(jobs_info, jobs_process)
         state = StackState(home=str(home), s3=s3_info, ray=ray_info, ray_ports=ray_ports, registry=registry_info,

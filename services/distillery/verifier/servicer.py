@@ -7,13 +7,24 @@ import threading
 from dataclasses import dataclass
 
 import grpc
+from prometheus_client import Counter
 from pydantic import ValidationError
 
 import distillery
 from distillery.v1 import verifier_pb2 as pb
 from distillery.v1 import verifier_pb2_grpc as pb_grpc
 from distillery.verifier import messages
+from distillery.verifier.records import ThoughtRecord, Verdict
 from distillery.verifier.verifier import Verifier
+
+VERDICTS = Counter("distillery_verifier_verdicts_total", "Thoughts verified, by thought type and verdict status.",
+                   ("thought_type", "status"))
+
+
+def _reply(record: ThoughtRecord, verdict: Verdict, index: int, thought_id: str) -> pb.Verdict:
+    VERDICTS.labels(record.thought_type.value, verdict.status.value).inc()
+    return messages.verdict_to_pb(verdict, index, thought_id)
+
 
 @dataclass(frozen=True)
 class _Done:
@@ -33,8 +44,8 @@ class VerifierServicer(pb_grpc.VerifierServiceServicer):
         records = [self._record(thought, index, context) for index, thought in enumerate(request.thoughts)]
         verdicts = self.verifier.verify_many(records, grading)
         return pb.VerifyResponse(verdicts=[
-            messages.verdict_to_pb(verdict, index, thought.id)
-            for index, (thought, verdict) in enumerate(zip(request.thoughts, verdicts))
+            _reply(record, verdict, index, thought.id)
+            for index, (thought, record, verdict) in enumerate(zip(request.thoughts, records, verdicts))
         ])
 
     def VerifyStream(self, request_iterator, context: grpc.ServicerContext):
@@ -49,7 +60,7 @@ class VerifierServicer(pb_grpc.VerifierServiceServicer):
                     record = self._record(thought, index, None)
                     slots.acquire()
                     future = self.verifier.submit(record, grading)
-                    future.add_done_callback(lambda f, i=index, t=thought.id: finished.put((i, t, f)))
+                    future.add_done_callback(lambda f, i=index, r=record, t=thought.id: finished.put((i, r, t, f)))
                     submitted += 1
             except Exception as exc:  # noqa: BLE001 -- delivered to the handler thread below
                 finished.put(exc)
@@ -69,10 +80,10 @@ class VerifierServicer(pb_grpc.VerifierServiceServicer):
                 if context.is_active():
                     raise item
                 return
-            index, thought_id, future = item
+            index, record, thought_id, future = item
             slots.release()
             sent += 1
-            yield messages.verdict_to_pb(future.result(), index, thought_id)
+            yield _reply(record, future.result(), index, thought_id)
 
     def GetInfo(self, request: pb.GetInfoRequest, context: grpc.ServicerContext) -> pb.VerifierInfo:
         report = self.verifier.isolation()
