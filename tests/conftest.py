@@ -113,3 +113,18 @@ def scrape_metrics(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
             for sample in family.samples:
                 samples.setdefault(sample.name, []).append((sample.labels, sample.value))
     return samples
+
+
+def listening_beyond_loopback(pids) -> list[str]:
+    """Listening sockets of processes ``pids`` and all their children (for the stack: Ray's GCS,
+    raylet, workers, dashboard, Serve proxies ...) bound anywhere but loopback."""
+    import psutil
+
+    tree = set()
+    for pid in pids:
+        root = psutil.Process(pid)
+        tree |= {root.pid, *(child.pid for child in root.children(recursive=True))}
+    return [f"{psutil.Process(c.pid).name()} {c.laddr.ip}:{c.laddr.port}"
+            for c in psutil.net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN and c.pid in tree
+            and c.laddr.ip not in ("127.0.0.1", "::ffff:127.0.0.1", "::1")]

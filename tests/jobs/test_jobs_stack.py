@@ -21,6 +21,7 @@ import yaml
 
 from distillery.jobs.client import JobClient
 from distillery.registry.client import RegistryClient
+from distillery.stack.local import ray_client_env
 from tests.conftest import CLI, local_stack
 from tests.conftest import run_cli as cli
 
@@ -116,7 +117,7 @@ def _restart_controller(home, env) -> subprocess.Popen:
     state = _state(home)
     secrets = {"DISTILLERY_S3_SECRET_KEY": json.loads((home / "s3.json").read_text())["secret_key"],
                "DISTILLERY_JOBS_KEY": (home / "jobs.key").read_text().strip(),
-               "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(home / "ray.token")}
+               **ray_client_env(home)}
     log = open(home / "logs" / "jobs-restarted.log", "ab")
     return subprocess.Popen(state["jobs"]["command"], env={**env, **secrets}, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -125,7 +126,7 @@ def _restart_controller(home, env) -> subprocess.Popen:
 def _ray_submissions(home, job_id) -> list[str]:
     code = ("import json,sys; from ray.job_submission import JobSubmissionClient as C; "
             "print(json.dumps([j.submission_id for j in C(sys.argv[1]).list_jobs()]))")
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(home / "ray.token")}
+    env = {**os.environ, **ray_client_env(home)}
     dashboard = f"http://127.0.0.1:{_state(home)['ray_ports']['dashboard']}"
     out = subprocess.run([str(CLI.parent / "python"), "-c", code, dashboard], env=env, capture_output=True, text=True,
                          timeout=120, check=True).stdout
@@ -209,7 +210,7 @@ def test_quotas_refuse_a_job_beyond_the_teams_limit(stack, tmp_path):
     command[command.index("--metrics-port") + 1] = str(_free_port())
     secrets = {"DISTILLERY_S3_SECRET_KEY": json.loads((home / "s3.json").read_text())["secret_key"],
                "DISTILLERY_JOBS_KEY": (home / "jobs.key").read_text().strip(),
-               "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(home / "ray.token")}
+               **ray_client_env(home)}
     process = subprocess.Popen([*command, "--quotas", str(quotas)], env={**env, **secrets},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import scrape_metrics
+from tests.conftest import listening_beyond_loopback, scrape_metrics
 
 CLI = Path(sys.executable).parent / "distillery"
 REPO = Path(__file__).resolve().parents[2]
@@ -55,6 +55,7 @@ def test_stack_lifecycle_and_registry_cli(home, tmp_path):
     ray_token = (home_dir / "ray.token").read_text().strip()
     authorized = urllib.request.Request(version_url, headers={"Authorization": f"Bearer {ray_token}"})
     assert urllib.request.urlopen(authorized, timeout=30).status == 200
+    assert not listening_beyond_loopback(p["pid"] for p in up["processes"].values())
     again = json.loads(run(env, "up", "--json").stdout)
     assert again["processes"] == up["processes"]  # idempotent: the same processes
     assert json.loads(run(env, "status").stdout)["running"] is True

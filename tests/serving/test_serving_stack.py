@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import pytest
@@ -27,7 +28,7 @@ from distillery.core.generation import HFGenerator
 from distillery.registry.client import RegistryClient, header
 from distillery.serving.client import StudentClient, StudentError, StudentGrpcClient
 from distillery.verifier.records import ThoughtRecord
-from tests.conftest import local_stack
+from tests.conftest import listening_beyond_loopback, local_stack
 from tests.conftest import run_cli as cli
 
 QUESTION = "Tom has 3 boxes with 4 apples in each box. He eats 2 apples. How many apples are left?"
@@ -187,6 +188,18 @@ def test_cli_serve_ls_solve_and_rm_respect_teams(served):
     assert out["thoughts"][0]["type"] == "cot" and out["model"] == served.model
     printed = cli(served.env, "solve", QUESTION, "--endpoint", served.url, "--methods", "pot").stdout
     assert printed.startswith("answer: ") and "--- pot: " in printed
+
+
+def test_the_served_stack_listens_on_loopback_but_for_serves_internal_grpc(served):
+    """Serve's HTTP and gRPC proxies and the rest of the stack bind 127.0.0.1 only. The one
+    exception is Ray Serve's own: 2.60 hard-codes ``[::]:0`` for the inter-deployment gRPC server
+    of every replica and proxy actor (Ray's token auth guards it); nothing else may appear."""
+    state = json.loads((Path(served.env["DISTILLERY_HOME"]) / "stack.json").read_text())
+    pids = [entry["pid"] for entry in state.values() if isinstance(entry, dict) and "pid" in entry]
+    exposed = listening_beyond_loopback(pids)
+    assert len(pids) == 7
+    assert all(e.startswith(("ray::ServeReplica", "ray::ProxyActor")) and e.split()[-1].startswith(":::")
+               for e in exposed), exposed
 
 
 def test_prometheus_metrics_count_requests_and_thoughts(served):

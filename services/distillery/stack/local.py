@@ -147,8 +147,14 @@ def _wait_healthy(info: ProcessInfo, process: subprocess.Popen, timeout_s: float
 
 
 def ray_client_env(home: Path) -> dict[str, str]:
-    """What a process needs to join the stack's Ray cluster (Ray's token authentication)."""
-    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(home / "ray.token")}
+    """What a process needs to join the stack's Ray cluster: Ray's token authentication, and a
+    single-node cluster on loopback. ``ray start --node-ip-address=127.0.0.1`` alone still
+    resolves the node to the machine's routable IP and binds GCS, raylet and workers on every
+    interface; Ray's switch for one-machine clusters (named for macOS/Windows, where it is the
+    default) keeps the node at 127.0.0.1, so Ray binds loopback only. Every process that joins
+    must agree on that node IP, hence the same variable for the head and its clients."""
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(home / "ray.token"),
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 
 def ray_temp_dir(home: Path) -> Path:
