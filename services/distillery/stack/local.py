@@ -166,6 +166,8 @@ def _ray_head_command(home: Path, gcs_port: int, ports: RayPorts) -> list[str]:
     return [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", f"--port={gcs_port}",
             f"--num-cpus={num_cpus}", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
             f"--dashboard-port={ports.dashboard}", f"--metrics-export-port={ports.metrics}",
+            # Ray's fixed defaults (52365, 10001) would collide with another stack on the machine.
+            f"--dashboard-agent-listen-port={free_port()}", f"--ray-client-server-port={free_port()}",
             "--disable-usage-stats", f"--temp-dir={ray_temp_dir(home)}"]
 
 
