@@ -112,15 +112,18 @@ def test_distillery_run_goes_end_to_end_and_reuses_finished_stages(stack, tmp_pa
     assert thoughts in printed and "===== teacher (succeeded) =====" in printed
 
 
+def _controller_secrets(home) -> dict[str, str]:
+    """What the stack gives its jobs controller from the environment (secrets, Ray access)."""
+    return {"DISTILLERY_S3_SECRET_KEY": json.loads((home / "s3.json").read_text())["secret_key"],
+            "DISTILLERY_JOBS_KEY": (home / "jobs.key").read_text().strip(), **ray_client_env(home)}
+
+
 def _restart_controller(home, env) -> subprocess.Popen:
     """The stack's jobs controller again, same command and secrets (what a Deployment restart does)."""
     state = _state(home)
-    secrets = {"DISTILLERY_S3_SECRET_KEY": json.loads((home / "s3.json").read_text())["secret_key"],
-               "DISTILLERY_JOBS_KEY": (home / "jobs.key").read_text().strip(),
-               **ray_client_env(home)}
     log = open(home / "logs" / "jobs-restarted.log", "ab")
-    return subprocess.Popen(state["jobs"]["command"], env={**env, **secrets}, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(state["jobs"]["command"], env={**env, **_controller_secrets(home)}, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _ray_submissions(home, job_id) -> list[str]:
@@ -208,10 +211,7 @@ def test_quotas_refuse_a_job_beyond_the_teams_limit(stack, tmp_path):
     command[command.index("--port") + 1] = port
     command[command.index("--state-bucket") + 1] = "quota-test"
     command[command.index("--metrics-port") + 1] = str(_free_port())
-    secrets = {"DISTILLERY_S3_SECRET_KEY": json.loads((home / "s3.json").read_text())["secret_key"],
-               "DISTILLERY_JOBS_KEY": (home / "jobs.key").read_text().strip(),
-               **ray_client_env(home)}
-    process = subprocess.Popen([*command, "--quotas", str(quotas)], env={**env, **secrets},
+    process = subprocess.Popen([*command, "--quotas", str(quotas)], env={**env, **_controller_secrets(home)},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         with JobClient(f"127.0.0.1:{port}", (home / "token").read_text().strip()) as client:

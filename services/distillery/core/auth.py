@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable
 
 import grpc
 
+from distillery.core.grpc_handlers import with_behavior
+
 OPEN_METHOD_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 METADATA_KEY = "authorization"
 
@@ -100,14 +102,7 @@ def _denial(handler: grpc.RpcMethodHandler | None, message: str) -> grpc.RpcMeth
     def abort(request_or_iterator, context):
         context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
 
-    factory = {
-        (False, False): grpc.unary_unary_rpc_method_handler,
-        (False, True): grpc.unary_stream_rpc_method_handler,
-        (True, False): grpc.stream_unary_rpc_method_handler,
-        (True, True): grpc.stream_stream_rpc_method_handler,
-    }[(handler.request_streaming, handler.response_streaming)]
-    return factory(abort, request_deserializer=handler.request_deserializer,
-                   response_serializer=handler.response_serializer)
+    return with_behavior(handler, abort)
 
 
 def check_exposure(address: str, authenticated: bool) -> None:

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 import grpc
 from prometheus_client import Counter, Histogram, start_http_server
 
+from distillery.core.grpc_handlers import behavior_of, rpc_type, with_behavior
+
 _LABELS = ("grpc_type", "grpc_service", "grpc_method")
 STARTED = Counter("grpc_server_started_total", "RPCs started on the server.", _LABELS)
 HANDLED = Counter("grpc_server_handled_total", "RPCs completed on the server, whatever their status.",
@@ -32,11 +34,6 @@ def start_metrics_server(host: str, port: int) -> int:
     """Serve this process's metrics on ``http://host:port/metrics``; returns the bound port."""
     server, _ = start_http_server(port, addr=host)
     return server.server_port
-
-
-def _rpc_type(handler: grpc.RpcMethodHandler) -> str:
-    return {(False, False): "unary", (False, True): "server_stream", (True, False): "client_stream",
-            (True, True): "bidi_stream"}[(handler.request_streaming, handler.response_streaming)]
 
 
 def _code_of(context: grpc.ServicerContext, raised: bool) -> str:
@@ -57,17 +54,12 @@ class ServerMetricsInterceptor(grpc.ServerInterceptor):
         if handler is None:
             return None
         service, _, method = handler_call_details.method.lstrip("/").partition("/")
-        labels = (_rpc_type(handler), service, method)
-        behavior = (handler.unary_unary or handler.unary_stream or handler.stream_unary or handler.stream_stream)
-        factory = {"unary": grpc.unary_unary_rpc_method_handler,
-                   "server_stream": grpc.unary_stream_rpc_method_handler,
-                   "client_stream": grpc.stream_unary_rpc_method_handler,
-                   "bidi_stream": grpc.stream_stream_rpc_method_handler}[labels[0]]
+        labels = (rpc_type(handler), service, method)
+        behavior = behavior_of(handler)
         measured = _measure_stream(behavior, labels) if handler.response_streaming else _measure(behavior, labels)
         if handler.request_streaming:
             measured = _count_requests(measured, labels)
-        return factory(measured, request_deserializer=handler.request_deserializer,
-                       response_serializer=handler.response_serializer)
+        return with_behavior(handler, measured)
 
 
 def _measure(behavior: Callable, labels: tuple[str, ...]) -> Callable:

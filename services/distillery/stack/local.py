@@ -45,6 +45,7 @@ BUCKET = "distillery"
 CHECKPOINT_BUCKET = "distillery-checkpoints"
 SERVICES = ("s3", "ray", "registry", "verifier", "teacher", "trainer", "jobs")  # in start order
 NOT_GRPC = ("s3", "ray")  # no gRPC health service to ask
+GRPC_SERVICES = tuple(name for name in SERVICES if name not in NOT_GRPC)  # each with its /metrics
 DEFAULT_TEAM = "default"
 
 
@@ -83,7 +84,7 @@ class StackState(BaseModel):
                      "verifier": self.verifier.address, "teacher": self.teacher.address if self.teacher else None,
                      "trainer": self.trainer.address if self.trainer else None,
                      "jobs": self.jobs.address if self.jobs else None, "ray": self.ray.address if self.ray else None}
-        for name in ("registry", "verifier", "teacher", "trainer", "jobs"):
+        for name in GRPC_SERVICES:
             info = getattr(self, name)
             if info and info.metrics_port:
                 endpoints[f"{name}_metrics"] = f"http://127.0.0.1:{info.metrics_port}/metrics"
@@ -213,7 +214,7 @@ def up(home: Path | None = None) -> StackState:
     home = home or distillery_home()
     state = load_state(home)
     if state and all(getattr(state, n) and _alive(getattr(state, n)) for n in SERVICES) \
-            and all(_healthy(getattr(state, n).address) for n in SERVICES if n not in NOT_GRPC):
+            and all(_healthy(getattr(state, n).address) for n in GRPC_SERVICES):
         return state
     if state:
         down(home)  # a partial or stale stack: start clean
