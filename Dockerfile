@@ -37,9 +37,10 @@ RUN pip install ".[${EXTRAS}]" \
 FROM ${PYTHON_IMAGE} AS runtime
 
 # wget: KubeRay's default liveness/readiness probes of Ray pods call it (bash, which KubeRay starts
-# `ray start` with, is in the base image).
+# `ray start` with, is in the base image). libseccomp2: the verifier sandbox compiles its seccomp
+# allowlist with it.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends wget \
+ && apt-get install -y --no-install-recommends wget libseccomp2 \
  && rm -rf /var/lib/apt/lists/*
 
 # UID/GID 10001: the chart's podSecurityContext.runAsUser (runAsNonRoot needs a numeric USER).

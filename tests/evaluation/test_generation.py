@@ -32,7 +32,8 @@ def test_registry_model_pulled_once_and_reused(stack, tiny_t5, models_dir):
         manifest = registry.push_files(header("tiny-student", "model", stage="train"), tiny_t5)
         student = resolve_student("tiny-student", registry)
         assert student.label == f"tiny-student@{manifest.version}" and student.registry_ref == manifest.ref
-        assert student.path == models_dir / "registry" / "evals" / "tiny-student" / str(manifest.version)
+        # Content-addressed (a digest of the manifest's files): the path names no team or model.
+        assert student.path.parent == models_dir / "cache" and student.path.name.startswith("sha256-")
         assert sorted(p.name for p in student.path.iterdir()) == sorted(p.name for p in tiny_t5.iterdir())
         assert not [p for p in student.path.parent.iterdir() if p.name.startswith(".")]  # no staging left
         stamp = (student.path / "config.json").stat().st_mtime_ns

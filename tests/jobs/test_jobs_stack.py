@@ -193,7 +193,7 @@ def test_bad_specs_are_refused_over_grpc_with_field_paths(stack):
     with _client(home) as client:
         for text, code, message in [
             ("name: x\nstudent: {workers: -1}", grpc.StatusCode.INVALID_ARGUMENT, "student.workers"),
-            ("name: x\nteacher: {backend: openai, model: m}", grpc.StatusCode.INVALID_ARGUMENT, "needs `endpoint`"),
+            ("name: x\nteacher: {backend: openai, model: m}", grpc.StatusCode.INVALID_ARGUMENT, "needs `pool`"),
             ("name: x\nproblems: {dataset: nope}", grpc.StatusCode.INVALID_ARGUMENT, "problems.dataset"),
         ]:
             with pytest.raises(grpc.RpcError) as refused:

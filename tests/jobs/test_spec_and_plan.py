@@ -36,11 +36,29 @@ def test_the_shipped_pipelines_are_valid_specs(name):
     ("name: x\nstudent: {epochs: 1, max_steps: 3}", "`epochs` and `max_steps` exclude each other"),
     ("- just\n- a list", "a job spec is a mapping"),
     ("name: [unclosed", "not YAML/JSON"),
+    ("name: x\nteacher: {backend: openai, model: m}", "needs `pool` (one the operator configured) or `endpoint`"),
+    ("name: x\nteacher: {pool: Vllm}", "teacher.pool: String should match pattern"),
+    ("name: x\nteacher: {pool: vllm, endpoint: 'https://a.example/v1', model: m}", "not both"),
+    ("name: x\nteacher: {backend: hf, model: smollm2-135m-instruct, pool: vllm}", "`pool` is for backend 'openai'"),
+    ("name: x\nteacher: {endpoint: 'http://user:pw@a.example/v1', model: m}",
+     "teacher.endpoint: must not carry credentials"),
 ])
 def test_bad_specs_are_refused_with_the_path_of_the_field(text, message):
     with pytest.raises(SpecError) as refused:
         parse_spec(text, "job.yaml")
     assert message in str(refused.value) and str(refused.value).startswith("job.yaml: ")
+
+
+@pytest.mark.parametrize("name", ["etd", "eotd", "potd", "cotd"])
+def test_the_llm_teacher_of_the_pipelines_is_a_pool_by_name(name):
+    """The commented LLM teacher in each pipeline is a valid spec that names the chart's pool, no URL."""
+    lines = (PIPELINES / f"{name}.yaml").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("#   teacher: "))
+    example = "\n".join(line[2:] for line in lines[start:] if line.startswith("#  "))
+    spec = parse_spec(f"name: x\n{example.strip()}")
+    assert spec.teacher.backend == "openai" and spec.teacher.pool == "vllm" and spec.teacher.endpoint is None
+    args = plan_stage(spec, "teacher", "t/gsm8k-train@1", {}).args
+    assert args[args.index("--pool") + 1] == "vllm" and "--endpoint" not in args
 
 
 def test_json_specs_work_too():
@@ -126,3 +144,23 @@ def test_kuberay_rayjobs_are_valid_against_the_crd_and_queued_by_kueue(gpu):
     with pytest.raises(jsonschema.ValidationError):
         validate_custom_resource(broken)
     assert rayjob_name("Job_ABC-teacher-1") == "job-abc-teacher-1"
+
+
+@pytest.mark.parametrize("text, field", [
+    ("name: x\nstudent: {base: /srv/distillery/models/registry/beta/secret/1}", "student.base"),
+    ("name: x\nstudent: {base: ../beta/secret}", "student.base"),
+    ("name: x\nstudent: {base: '~/models/x'}", "student.base"),
+    ("name: x\nteacher: {backend: hf, model: /root/.distillery/models/cache/sha256-ab12}", "teacher.model"),
+    ("name: x\nteacher: {backend: vllm, model: ./models}", "teacher.model"),
+])
+def test_a_spec_names_models_by_alias_or_registry_reference_only(text, field):
+    """Issue 14 s.3: a path in a spec would load whatever that path holds on a shared node
+    (another team's cached model) -- refused, naming the field."""
+    with pytest.raises(SpecError) as refused:
+        parse_spec(text, "job.yaml")
+    assert f"{field}: " in str(refused.value) and "directories are not accepted" in str(refused.value)
+    spec = parse_spec("name: x\nstudent: {base: beta/secret@2}\nteacher: {backend: hf, model: my-teacher@1}")
+    plans = _plans(spec)
+    # The stages run the CLI on the cluster for the tenant: no path fallback there either.
+    assert "--no-local-paths" in plans["train"].args and "--no-local-paths" in plans["eval-base"].args
+    assert plans["eval-base"].args[2] == "beta/secret@2"

@@ -48,6 +48,9 @@ def test_stack_lifecycle_and_registry_cli(home, tmp_path):
     assert all(a.startswith(("127.0.0.1:", "http://127.0.0.1:")) for a in up["endpoints"].values())
     assert oct((home_dir / "token").stat().st_mode & 0o777) == "0o600"
     assert oct((home_dir / "ray.token").stat().st_mode & 0o777) == "0o600"  # Ray's token auth is on
+    # Ray's files (sessions, logs, sockets) sit beneath a directory only this user can enter.
+    from distillery.stack.local import ray_temp_dir
+    assert oct(ray_temp_dir(home_dir).stat().st_mode & 0o777) == "0o700"
     version_url = up["endpoints"]["ray_dashboard"] + "/api/version"
     with pytest.raises(urllib.error.HTTPError) as anonymous:
         urllib.request.urlopen(version_url, timeout=30)

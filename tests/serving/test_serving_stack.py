@@ -4,7 +4,9 @@ verifier running the thoughts, the real registry checking tokens, HTTP and gRPC 
 One deployment for the module (pulled from the registry as a model version, like a trained
 student): solve over HTTP, gRPC and the CLI; the OpenAI routes, also through the teacher's
 OpenAI backend; authentication and bad requests; Prometheus metrics; autoscaling up under
-concurrency and back down; a replica killed under traffic.
+concurrency and back down; a replica killed under traffic. Attacks on the shared front: bodies,
+prompt lists and questions too large for one request, a team flooding a deployment another team
+uses too, and anonymous listing of the teams' deployments through Serve's own routes.
 """
 
 from __future__ import annotations
@@ -20,8 +22,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import urllib.parse
+from http.client import HTTPConnection
+
 import grpc
 import pytest
+from ray.serve.generated import serve_pb2, serve_pb2_grpc
 
 from distillery.core.ensemble import fallback, vote
 from distillery.core.generation import HFGenerator
@@ -45,6 +51,8 @@ class Served:
     other_token: str
     model: str
     metrics_url: str
+    admin_token: str
+    http_base: str  # Serve's HTTP proxy, for its own routes
 
 
 
@@ -64,7 +72,9 @@ def served(tmp_path_factory, shared_data, smollm2):
             "--upscale-delay-s", "1", "--downscale-delay-s", "4", "--max-batch-size", "8", "--json").stdout)
         yield Served(env=env, url=deployed["url"], grpc_address=deployed["grpc"], token=token,
                      other_token=other_token, model=model,
-                     metrics_url=f"http://127.0.0.1:{state['ray_ports']['metrics']}/metrics")
+                     metrics_url=f"http://127.0.0.1:{state['ray_ports']['metrics']}/metrics",
+                     admin_token=(home / "admin.token").read_text().strip(),
+                     http_base=f"http://127.0.0.1:{state['ray_ports']['serve_http']}")
 
 
 @pytest.fixture(scope="module")
@@ -75,15 +85,22 @@ def local_student(smollm2):
     generator.close()
 
 
-def http(url, token=None, body=None, method=None) -> tuple[int, dict, dict]:
+def _json_or_text(raw: bytes):
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode(errors="replace")
+
+
+def http(url, token=None, body=None, method=None, timeout=300) -> tuple[int, dict, dict]:
     headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
     data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers=headers, method=method or ("POST" if data else "GET"))
     try:
-        with urllib.request.urlopen(request, timeout=300) as response:
-            return response.status, json.loads(response.read()), dict(response.headers)
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, _json_or_text(response.read()), dict(response.headers)
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read()), dict(exc.headers)
+        return exc.code, _json_or_text(exc.read()), dict(exc.headers)
 
 
 def test_solve_returns_the_students_own_thought_executed_by_the_verifier(served, local_student, verifier):
@@ -126,15 +143,14 @@ def test_grpc_solve_matches_http(served):
         assert "question" in invalid.value.details() and "methods.1" in invalid.value.details()
 
 
-def test_openai_routes_serve_the_teacher_backend(served, monkeypatch):
+def test_openai_routes_serve_the_teacher_backend(served):
     from distillery.teacher.backends.base import GenerationRequest
     from distillery.teacher.backends.openai_http import OpenAIBackend
     from distillery.teacher.config import Sampling
 
     status, models, _ = http(f"{served.url}/v1/models", served.token)
     assert status == 200 and models["data"][0]["id"] == served.model
-    monkeypatch.setenv("OPENAI_API_KEY", served.token)
-    backend = OpenAIBackend(served.url, served.model)
+    backend = OpenAIBackend(served.url, served.model, api_key=lambda: served.token)
     [generation] = backend.generate([GenerationRequest(problem={"id": "1", "question": QUESTION},
                                                        thought_type="pot", samples=2)],
                                     Sampling(temperature=0.7, top_p=0.95, max_tokens=32))
@@ -188,6 +204,170 @@ def test_cli_serve_ls_solve_and_rm_respect_teams(served):
     assert out["thoughts"][0]["type"] == "cot" and out["model"] == served.model
     printed = cli(served.env, "solve", QUESTION, "--endpoint", served.url, "--methods", "pot").stdout
     assert printed.startswith("answer: ") and "--- pot: " in printed
+
+
+# --- one request must not take the front down; one team must not starve another ----------------
+
+
+def _still_serving(served) -> None:
+    """What the attack must not have cost: the team's /v1/models and a normal solve answer."""
+    status, models, _ = http(f"{served.url}/v1/models", served.token, timeout=30)
+    assert status == 200 and models["data"][0]["id"] == served.model
+    reply = StudentClient(served.url, served.token, timeout_s=120).solve(QUESTION, ["pot"], "single")
+    assert reply["model"] == served.model and reply["thoughts"][0]["type"] == "pot"
+
+
+def _raw_post(url: str, token: str, headers: dict, chunks, timeout: float = 60) -> tuple[int, dict]:
+    """POST with exactly these headers and body chunks (chunked when no Content-Length is given);
+    the reply may come before the whole body is sent."""
+    parts = urllib.parse.urlsplit(url)
+    connection = HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        chunked = "Content-Length" not in headers
+        connection.putrequest("POST", parts.path)
+        for name, value in {"Content-Type": "application/json", "Authorization": f"Bearer {token}",
+                            **({"Transfer-Encoding": "chunked"} if chunked else {}), **headers}.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        try:
+            for chunk in chunks:
+                connection.send(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+            if chunked:
+                connection.send(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused mid-body: the reply is already there
+        response = connection.getresponse()
+        return response.status, _json_or_text(response.read())
+    finally:
+        connection.close()
+
+
+def test_a_huge_completions_body_is_refused_before_it_is_read(served):
+    """The reported attack: 2.8 MB, 200,000 prompts. 413 naming the limit; the replica stays."""
+    body = json.dumps({"model": served.model, "prompt": ["1 2 3 4 5 6 7"] * 200_000, "max_tokens": 1}).encode()
+    assert len(body) > 2_800_000
+    status, reply, _ = http(f"{served.url}/v1/completions", served.token, body, timeout=60)
+    assert status == 413, reply
+    assert "max_body_bytes" in reply["error"]["message"] and "1048576" in reply["error"]["message"]
+    _still_serving(served)
+
+
+def test_a_streamed_body_is_cut_at_the_limit_and_the_proxy_refuses_any_beyond_its_ceiling(served):
+    status, reply = _raw_post(f"{served.url}/v1/completions", served.token, {},
+                              (b'{"prompt": ["' + b"x" * 65536 for _ in range(40)))  # 2.5 MiB, chunked
+    assert status == 413 and "max_body_bytes" in reply["error"]["message"], reply
+    # A declared 1 GiB body: refused by Serve's proxy on its header, before one byte reaches a replica.
+    status, reply = _raw_post(f"{served.url}/v1/solve", served.token, {"Content-Length": str(1 << 30)},
+                              [b'{"question": "' + b"x" * 1024])
+    assert status == 413 and "ceiling" in reply["error"]["message"], reply
+    _still_serving(served)
+
+
+OVER_LIMITS = [
+    ("/v1/completions", {"prompt": ["x"] * 1000, "max_tokens": 1}, "prompt: 1000 prompts; at most 64 (max_prompts)"),
+    ("/v1/completions", {"prompt": ["x"] * 8, "n": 16, "max_tokens": 1},
+     "n x prompts is 128; at most 64 (max_choices)"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "n": 16, "max_tokens": 5000},
+     "max_tokens: is 5000; at most 2048 (max_tokens)"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}] * 100, "max_tokens": 1},
+     "messages: 100 messages; at most 64 (max_messages)"),
+    ("/v1/solve", {"question": "x" * 4001}, "question: is 4001 characters; at most 4000 (max_question_chars)"),
+]
+
+
+@pytest.mark.parametrize("path, body, message", OVER_LIMITS, ids=[m.split(":")[0].split()[0] for *_, m in OVER_LIMITS])
+def test_requests_over_a_limit_get_a_400_naming_it_and_the_service_keeps_serving(served, path, body, message):
+    status, reply, _ = http(served.url + path, served.token, body, timeout=60)
+    assert status == 400 and message in reply["error"]["message"], reply
+    assert reply["error"]["type"] == "invalid_request_error"
+    _still_serving(served)
+
+
+def test_grpc_refuses_a_too_long_question_and_an_oversized_message(served):
+    with StudentGrpcClient(served.grpc_address, "smol", served.token) as client:
+        with pytest.raises(grpc.RpcError) as too_long:
+            client.solve("x" * 4001, ["pot"], "single", timeout_s=60)
+        assert too_long.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "at most 4000 (max_question_chars)" in too_long.value.details()
+        with pytest.raises(grpc.RpcError) as oversized:  # refused by the proxy, never reaching a replica
+            client.solve("x" * (5 << 20), ["pot"], "single", timeout_s=60)
+        assert oversized.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert client.solve(QUESTION, ["pot"], "single").model == served.model
+
+
+@pytest.fixture(scope="module")
+def shared_student(served):
+    """A deployment two teams use: team "other" serves the base model (open to every team), with
+    small limits set by the flags; team "default" will flood it. It reserves no CPU: the later
+    autoscaling test needs the stack's CPUs for the second "smol" replica."""
+    other_env = {**served.env, "DISTILLERY_TOKEN": served.other_token}
+    deployed = json.loads(cli(
+        other_env, "serve", "smollm2-135m-instruct", "--name", "shared", "--backend", "hf", "--max-new-tokens", "16",
+        "--num-cpus", "0", "--team-max-concurrent", "1", "--max-question-chars", "500", "--max-body-bytes", "4096",
+        "--json").stdout)
+    yield deployed["url"]
+    cli(other_env, "serve", "rm", "shared", ok=False)
+
+
+def test_a_team_over_its_concurrency_limit_gets_429_and_other_teams_are_served(served, shared_student):
+    with RegistryClient(json.loads((Path(served.env["DISTILLERY_HOME"]) / "stack.json").read_text())
+                        ["registry"]["address"], served.admin_token) as admin:
+        second_token = admin.create_token("default")  # the same team: it shares the team's limit
+    # The flags reached the deployment.
+    status, reply, _ = http(f"{shared_student}/v1/solve", served.token, {"question": "x" * 501})
+    assert status == 400 and "at most 500 (max_question_chars)" in reply["error"]["message"]
+    status, reply, _ = http(f"{shared_student}/v1/solve", served.token, {"question": "x" * 5000})
+    assert status == 413 and "at most 4096 bytes (max_body_bytes)" in reply["error"]["message"]
+
+    long = {"prompt": "Count: 1, 2, 3, 4, 5, 6,", "max_tokens": 160, "n": 2, "temperature": 0}
+    held: dict = {}
+    holder = threading.Thread(target=lambda: held.update(
+        reply=http(f"{shared_student}/v1/completions", served.token, long, timeout=600)))
+    holder.start()
+    time.sleep(1.5)  # the team's one slot is taken
+    try:
+        assert holder.is_alive(), held
+        for token in (served.token, second_token):
+            status, reply, headers = http(f"{shared_student}/v1/solve", token, {"question": QUESTION,
+                                                                                  "methods": ["pot"]})
+            assert status == 429, reply
+            assert "team_max_concurrent" in reply["error"]["message"] and "1" in reply["error"]["message"]
+            assert reply["error"]["type"] == "rate_limit_error"
+            assert {k.lower(): v for k, v in headers.items()}.get("retry-after")
+        status, reply, _ = http(f"{shared_student}/v1/completions", served.token, {"prompt": "1, 2,", "max_tokens": 2})
+        assert status == 429  # every route counts
+        # The other team, on the same deployment at the same time: served.
+        status, reply, _ = http(f"{shared_student}/v1/solve", served.other_token,
+                                {"question": QUESTION, "methods": ["pot"], "strategy": "single"})
+        assert status == 200 and reply["thoughts"][0]["type"] == "pot", reply
+    finally:
+        holder.join(timeout=600)
+    assert held["reply"][0] == 200, held
+    status, _, _ = http(f"{shared_student}/v1/solve", second_token,
+                        {"question": QUESTION, "methods": ["pot"], "strategy": "single"})
+    assert status == 200  # the slot came back
+
+
+def test_serves_own_routes_list_no_deployment_to_a_caller_without_a_token(served):
+    names = ("smol", "shared", "smollm2", served.model, "other", "default")
+    status, reply, _ = http(f"{served.http_base}/-/routes", timeout=30)
+    assert status != 200 and not any(name in json.dumps(reply) for name in names), reply
+    for path in ("/smol/openapi.json", "/shared/openapi.json", "/smol/docs", "/shared/redoc", "/openapi.json"):
+        status, reply, _ = http(served.http_base + path, timeout=30)
+        assert status == 401 and not any(name in json.dumps(reply) for name in names[1:]), (path, reply)
+        # With a token: the applications serve no schema or docs either.
+        status, reply, _ = http(served.http_base + path, served.other_token, timeout=30)
+        assert status == 404 and "paths" not in json.dumps(reply), (path, reply)
+    # No oracle either: a deployed name and a free one answer an anonymous caller alike.
+    assert http(f"{served.http_base}/no-such-deployment/v1/models")[:2] == http(f"{served.url}/v1/models")[:2]
+    with grpc.insecure_channel(served.grpc_address) as channel:
+        stub = serve_pb2_grpc.RayServeAPIServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as listing:
+            stub.ListApplications(serve_pb2.ListApplicationsRequest(), timeout=30)
+        assert listing.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "shared" not in (listing.value.details() or "")
+        assert stub.Healthz(serve_pb2.HealthzRequest(), timeout=30).message  # health checks stay open
+    assert http(f"{served.http_base}/-/healthz", timeout=30)[0] == 200
 
 
 def test_the_served_stack_listens_on_loopback_but_for_serves_internal_grpc(served):

@@ -1,12 +1,18 @@
-"""The solve contract and the OpenAI request shapes: validation and combining, without Ray."""
+"""The solve contract and the OpenAI request shapes: validation and combining, without Ray; the
+request and per-team limits; the guard that runs in Serve's shared HTTP proxy."""
 
 from __future__ import annotations
+
+import asyncio
+import json
 
 import pydantic
 import pytest
 
 from distillery.core.generation import cut_at_stop
-from distillery.serving.config import Autoscaling, ServeConfig
+from distillery.serving.config import Autoscaling, Limits, ServeConfig
+from distillery.serving.limits import BodyCounter, LimitExceeded, TeamGate, check_declared_length, validation_context
+from distillery.serving.proxy import ProxyGuard
 from distillery.serving.openai_api import ChatRequest, CompletionRequest
 from distillery.core.errors import field_errors
 from distillery.serving.solving import MAX_QUESTION_CHARS, SolveRequest, ThoughtResult, combine
@@ -87,3 +93,111 @@ def test_serve_config_checks_names_and_replica_bounds():
     scale_to_zero = Autoscaling(min_replicas=0, max_replicas=2, downscale_delay_s=7).ray_config()
     assert scale_to_zero["min_replicas"] == 0 and scale_to_zero["downscale_to_zero_delay_s"] == 7
     assert ServeConfig(name="ok-1", **base).model_dump(mode="json")["token"] == "**********"  # never printed
+
+
+# --- limits: what one request may ask, what one team may have in flight ------------------------
+
+def _limited(model, payload, **limits) -> str:
+    with pytest.raises(pydantic.ValidationError) as caught:
+        model.model_validate_json(json.dumps(payload), context=validation_context(Limits(**limits)))
+    return field_errors(caught.value.errors(), whole="request")
+
+
+@pytest.mark.parametrize("model, payload, limits, message", [
+    (CompletionRequest, {"prompt": ["x"] * 9}, {"max_prompts": 8}, "prompt: 9 prompts; at most 8 (max_prompts)"),
+    (CompletionRequest, {"prompt": ["x"] * 4, "n": 3}, {"max_choices": 10},
+     "request: n x prompts is 12; at most 10 (max_choices)"),
+    (ChatRequest, {"messages": [{"role": "user", "content": "x"}], "n": 3}, {"max_choices": 2},
+     "request: n is 3; at most 2 (max_choices)"),
+    (ChatRequest, {"messages": [{"role": "user", "content": "x"}] * 5}, {"max_messages": 4},
+     "messages: 5 messages; at most 4 (max_messages)"),
+    (CompletionRequest, {"prompt": "x", "max_tokens": 101}, {"max_tokens": 100},
+     "max_tokens: is 101; at most 100 (max_tokens)"),
+    (SolveRequest, {"question": "x" * 11}, {"max_question_chars": 10},
+     "question: is 11 characters; at most 10 (max_question_chars)"),
+])
+def test_requests_over_a_deployments_limits_name_the_limit(model, payload, limits, message):
+    assert _limited(model, payload, **limits) == message
+
+
+def test_the_default_limits_stop_the_reported_flood():
+    assert "200000 prompts; at most 64 (max_prompts)" in _message(CompletionRequest, {"prompt": ["1"] * 200_000})
+    assert "at most 2048 (max_tokens)" in _message(CompletionRequest, {"prompt": "x", "max_tokens": 4096})
+    with pytest.raises(pydantic.ValidationError, match="max_body_bytes"):
+        Limits(max_body_bytes=1 << 40)  # above the proxies' ceiling
+
+
+def test_a_body_is_refused_on_its_declared_length_or_as_it_streams():
+    check_declared_length(None, 10)
+    check_declared_length("10", 10)
+    with pytest.raises(LimitExceeded) as declared:
+        check_declared_length("2800000", 1024)
+    assert declared.value.status == 413 and "2800000 bytes; at most 1024 bytes (max_body_bytes)" in str(declared.value)
+    counter = BodyCounter(10)
+    counter.add(b"x" * 10)
+    with pytest.raises(LimitExceeded, match="at most 10 bytes"):
+        counter.add(b"x")
+
+
+def test_the_team_gate_refuses_a_busy_team_and_admits_the_others():
+    gate = TeamGate(2)
+    with gate.admit("a"), gate.admit("a"):
+        with pytest.raises(LimitExceeded) as busy:
+            with gate.admit("a"):
+                pass
+        assert busy.value.status == 429 and "at most 2 (team_max_concurrent)" in str(busy.value)
+        with gate.admit("b"):
+            assert gate.in_flight("b") == 1
+    with pytest.raises(RuntimeError):
+        with gate.admit("a"):
+            raise RuntimeError("a failed request gives its slot back too")
+    assert gate.in_flight("a") == 0 and gate.in_flight("b") == 0
+
+
+# --- the guard in Serve's shared HTTP proxy (an ASGI app in front of the proxy's) ---------------
+
+def _through_guard(path: str, headers: dict[str, str], body_chunks=(b"",), ceiling=1024):
+    """A request through ProxyGuard to an app that reads the body and echoes what it saw."""
+    seen: dict = {"reached": False, "messages": []}
+
+    async def app(scope, receive, send):
+        seen["reached"] = True
+        while True:
+            message = await receive()
+            seen["messages"].append(message["type"])
+            if message["type"] == "http.disconnect" or not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"app"})
+
+    chunks = list(body_chunks)
+
+    async def receive():
+        chunk = chunks.pop(0)
+        return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+
+    sent: list = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "path": path,
+             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
+    asyncio.run(ProxyGuard(app, max_body_bytes=ceiling)(scope, receive, send))
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return sent[0]["status"], body, seen
+
+
+def test_the_proxy_guard_hides_routes_refuses_anonymous_calls_and_caps_bodies():
+    bearer = {"Authorization": "Bearer dst_x"}
+    status, body, seen = _through_guard("/-/routes", bearer)
+    assert status == 404 and not seen["reached"] and b"serve ls" in body
+    assert _through_guard("/-/routes", {})[0] == 404
+    status, body, seen = _through_guard("/team-b-model/v1/models", {})
+    assert status == 401 and not seen["reached"] and b"missing bearer token" in body
+    assert _through_guard("/-/healthz", {})[2]["reached"]  # probes carry no token
+    status, body, seen = _through_guard("/x/v1/solve", {**bearer, "Content-Length": "2048"})
+    assert status == 413 and b"at most 1024" in body and not seen["reached"]
+    status, body, seen = _through_guard("/x/v1/solve", bearer, [b"x" * 600, b"x" * 600, b"x"])
+    assert seen["messages"] == ["http.request", "http.disconnect"]  # cut off past the ceiling
+    assert _through_guard("/x/v1/solve", bearer, [b"x" * 600])[1] == b"app"

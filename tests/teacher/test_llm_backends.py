@@ -35,12 +35,18 @@ def model_dir(tmp_path_factory) -> Path:
     return path
 
 
+VLLM_SERVER_PORT = free_port()  # the `smol` pool of the stack's teacher; the server starts in its test
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, shared_data, model_dir):
     home = tmp_path_factory.mktemp("llm-home")
+    # The operator's side: the teacher may use vLLM's server only as the pool `smol`.
+    pools = home / "teacher-pools.yaml"
+    pools.write_text(f"pools:\n  - {{name: smol, base_url: 'http://127.0.0.1:{VLLM_SERVER_PORT}/v1', models: [smol]}}\n")
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("DISTILLERY_")},
            "DISTILLERY_HOME": str(home), "DISTILLERY_SHARED_DATA": str(shared_data),
-           "DISTILLERY_MODELS": str(model_dir.parent)}
+           "DISTILLERY_MODELS": str(model_dir.parent), "DISTILLERY_TEACHER_CONFIG": str(pools)}
     subprocess.run([str(CLI), "up"], env=env, check=True, capture_output=True, timeout=180)
     subprocess.run([str(CLI), "registry", "import-benchmarks", "--only", "svamp"], env=env, check=True,
                    capture_output=True, timeout=120)
@@ -90,7 +96,7 @@ def test_vllm_backend(stack, tmp_path):
 
 
 def test_openai_backend_against_a_real_vllm_server(stack, model_dir, tmp_path):
-    port = free_port()
+    port = VLLM_SERVER_PORT
     server = subprocess.Popen(
         [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir), "--host",
          "127.0.0.1", "--port", str(port), "--enforce-eager", "--dtype", "float32", "--max-model-len", "4096",
@@ -105,8 +111,7 @@ def test_openai_backend_against_a_real_vllm_server(stack, model_dir, tmp_path):
             except OSError:
                 assert server.poll() is None, "vLLM's server exited during start-up"
                 time.sleep(1)
-        summary, rows = run_job(stack, tmp_path, "--backend", "openai", "--endpoint", f"http://127.0.0.1:{port}",
-                                "--model", "smol", "--out", "openai-pot")
+        summary, rows = run_job(stack, tmp_path, "--pool", "smol", "--out", "openai-pot")
         check_rows(summary, rows, "openai")
         assert summary["resumed_from"] == 0
     finally:

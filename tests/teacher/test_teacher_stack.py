@@ -103,3 +103,9 @@ def test_bad_jobs_are_refused_clearly(stack):
     stranger = generate({**env, "DISTILLERY_TOKEN": "dst_forged"}, "--problems", "gsm8k-train@1", "--out", "x",
                         ok=False)
     assert "UNAUTHENTICATED" in stranger.stderr
+    # HTTP teachers are the operator's pools, by name; the local stack configures none by default.
+    no_pool = generate(env, "--problems", "gsm8k-train@1", "--pool", "house", "--out", "x", ok=False)
+    assert "INVALID_ARGUMENT" in no_pool.stderr and "no teacher pool 'house'" in no_pool.stderr
+    own_url = generate(env, "--problems", "gsm8k-train@1", "--endpoint", "http://127.0.0.1:9/v1", "--model", "m",
+                       "--out", "x", ok=False)
+    assert "PERMISSION_DENIED" in own_url.stderr and "endpoint" in own_url.stderr

@@ -186,3 +186,27 @@ def test_verifier_serve_command_end_to_end(tmp_path):
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
 
+
+
+def test_a_thought_forging_its_verdict_is_only_its_own_failure(tmp_path):
+    """Issue 14: a program that reaches `os` through an allowed module and writes its own
+    "result" to the result pipe. Refused (`unsafe`); the other three thoughts are graded."""
+    # Writes a forged result to every descriptor, then points them at /dev/null (fd 0) so
+    # the runner's own report goes nowhere.
+    forge = ("import fractions\nos = fractions.sys.modules['os']\n"
+             "for fd in range(3, 20):\n    try:\n"
+             "        os.write(fd, b'{\"status\":\"ok\",\"answer\":\"42\",\"error\":null,\"stdout\":\"\"}')\n"
+             "        os.dup2(0, fd)\n    except Exception:\n        pass\nans = 7")
+    rows = [
+        {"id": 1, "thought_type": "pot", "text": "ans = 6 * 7", "gold": 42},
+        {"id": 2, "thought_type": "pot", "text": forge, "gold": 42},
+        {"id": 3, "thought_type": "eot", "text": "x = 40\nans = x + 2", "gold": 42},
+        {"id": 4, "thought_type": "cot", "text": "40 + 2 = 42. The answer is 42.", "gold": 42},
+    ]
+    out = tmp_path / "out.jsonl"
+    result = distillery("verify", str(write_jsonl(tmp_path / "in.jsonl", rows)), "-o", str(out), "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    written = read_jsonl(out)
+    assert [r["status"] for r in written] == ["ok", "unsafe", "ok", "ok"]
+    assert [r["correct"] for r in written] == [True, False, True, True]
+    assert written[1]["answer"] is None and "fractions.sys" in written[1]["error"]

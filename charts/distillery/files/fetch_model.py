@@ -48,9 +48,12 @@ def main() -> int:
         raise SystemExit("usage: fetch_model.py TARGET_DIR")
     target = Path(sys.argv[1])
     target.mkdir(parents=True, exist_ok=True)
-    client = Minio(os.environ["DISTILLERY_S3_ENDPOINT"], access_key=os.environ["DISTILLERY_S3_ACCESS_KEY"],
-                   secret_key=os.environ["DISTILLERY_S3_SECRET_KEY"],
-                   secure=os.environ.get("DISTILLERY_S3_SECURE", "false").lower() == "true")
+    from distillery.core.s3 import S3Config
+
+    # S3Config: HTTPS checked against DISTILLERY_S3_CA_BUNDLE (the chart's CA) when it is set.
+    client = S3Config(endpoint=os.environ["DISTILLERY_S3_ENDPOINT"], access_key=os.environ["DISTILLERY_S3_ACCESS_KEY"],
+                      secret_key=os.environ["DISTILLERY_S3_SECRET_KEY"],
+                      secure=os.environ.get("DISTILLERY_S3_SECURE", "false").lower() == "true").minio()
     bucket, prefix = os.environ["DISTILLERY_MODEL_BUCKET"], os.environ["DISTILLERY_MODEL_PREFIX"]
     fetched, kept = fetch(client, bucket, prefix, target)
     print(f"s3://{bucket}/{prefix.strip('/')}/ -> {target}: {fetched} fetched, {kept} already there", flush=True)

@@ -79,9 +79,9 @@ jobs: 50056
 {{- end }}
 
 {{/* dict root component: host:port of a component's Service, fully qualified (gRPC clients do not
-all honour resolv.conf search paths). */}}
+all honour resolv.conf search paths); grpcs://host:port with tls.enabled. */}}
 {{- define "distillery.address" -}}
-{{- printf "%s.%s.svc.%s:%s" (include "distillery.componentName" .) .root.Release.Namespace .root.Values.clusterDomain (include "distillery.port" .) }}
+{{- printf "%s%s.%s.svc.%s:%s" (include "distillery.grpcScheme" .root) (include "distillery.componentName" .) .root.Release.Namespace .root.Values.clusterDomain (include "distillery.port" .) }}
 {{- end }}
 
 {{- define "distillery.podSecurityContext" -}}
@@ -92,22 +92,24 @@ all honour resolv.conf search paths). */}}
 {{- toYaml .Values.containerSecurityContext }}
 {{- end }}
 
-{{/* The three native gRPC probes (grpc.health.v1, open without a token) on a port. The startup
-probe gives slow imports (Ray, torch) two minutes before liveness counts. */}}
+{{/* The three native gRPC probes (grpc.health.v1, open without a token). Kubelet's gRPC probes
+cannot speak TLS, so they go to the service's plaintext health-only port (distillery.healthPort,
+`--health-port`), whatever port is passed. The startup probe gives slow imports (Ray, torch) two
+minutes before liveness counts. */}}
 {{- define "distillery.grpcProbes" -}}
 startupProbe:
   grpc:
-    port: {{ . }}
+    port: 9465
   periodSeconds: 5
   failureThreshold: 24
 readinessProbe:
   grpc:
-    port: {{ . }}
+    port: 9465
   periodSeconds: 10
   failureThreshold: 3
 livenessProbe:
   grpc:
-    port: {{ . }}
+    port: 9465
   periodSeconds: 20
   timeoutSeconds: 5
   failureThreshold: 3
@@ -195,7 +197,7 @@ Secret `name` in `namespace`). `helm template` has no cluster: there it is new e
 {{- end }}
 
 {{- define "distillery.s3Secure" -}}
-{{- if and (not .Values.minio.enabled) .Values.objectStore.external.secure }}true{{ else }}false{{ end }}
+{{- if or (include "distillery.minioTls" .) (and (not .Values.minio.enabled) .Values.objectStore.external.secure) }}true{{ else }}false{{ end }}
 {{- end }}
 
 {{/* Environment with the S3 credentials: the access key as DISTILLERY_S3_ACCESS_KEY (also expanded
@@ -211,6 +213,15 @@ into `--s3-access-key=$(DISTILLERY_S3_ACCESS_KEY)`), the secret key as DISTILLER
     secretKeyRef:
       name: {{ include "distillery.s3SecretName" . }}
       key: secret-key
+{{- include "distillery.s3CaEnv" . }}
+{{- end }}
+
+{{/* The CA the in-chart MinIO's HTTPS certificate is checked against (core.s3.S3Config reads it). */}}
+{{- define "distillery.s3CaEnv" -}}
+{{- if include "distillery.minioTls" . }}
+- name: DISTILLERY_S3_CA_BUNDLE
+  value: {{ include "distillery.tlsDir" . }}/ca.crt
+{{- end }}
 {{- end }}
 
 {{/* `--s3-endpoint ... --s3-access-key ... [--s3-secure]` as container args. */}}
@@ -357,6 +368,9 @@ distillery.core.ports.METRICS_PORT (a test checks). Each service has its own pod
 prometheus.io/scrape: "true"
 prometheus.io/port: {{ .port | quote }}
 prometheus.io/path: {{ .path | quote }}
+{{- with .scheme }}
+prometheus.io/scheme: {{ . | quote }}
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -504,7 +518,9 @@ spec:
     - name: {{ .container }}
       image: {{ include "distillery.image" $root }}
       imagePullPolicy: {{ $root.Values.image.pullPolicy }}
-      {{- with .env }}
+      {{- /* TLS: the services' CA (gRPC and MinIO), for stage drivers and training/serving workers. */}}
+      {{- $env := concat (.env | default list) (include "distillery.tlsClientEnv" $root | fromYamlArray) (include "distillery.s3CaEnv" $root | fromYamlArray) }}
+      {{- with $env }}
       env:
         {{- toYaml . | nindent 8 }}
       {{- end }}
@@ -533,9 +549,11 @@ spec:
         {{- include "distillery.tmpVolumeMount" $root | nindent 8 }}
         - name: dshm
           mountPath: /dev/shm
+        {{- include "distillery.tlsVolumeMount" $root | nindent 8 }}
   volumes:
     {{- include "distillery.tmpVolume" $root | nindent 4 }}
     {{- include "distillery.shmVolume" (dict "size" .shm) | nindent 4 }}
+    {{- include "distillery.tlsVolume" (dict "root" $root "full" false) | nindent 4 }}
   {{- with .nodeSelector }}
   nodeSelector:
     {{- toYaml . | nindent 4 }}
@@ -564,4 +582,91 @@ the services' addresses and the team's token (DISTILLERY_TOKEN, which the CLI an
     secretKeyRef:
       name: {{ include "distillery.teamSecretName" . }}
       key: {{ include "distillery.teamSecretKey" . }}
+{{- end }}
+
+{{/* ---------------------------------------------------------------- TLS */}}
+
+{{/*
+TLS (tls.enabled, the default): every gRPC service serves TLS with the Secret tls.secretName
+(tls.crt, tls.key, ca.crt -- e.g. a cert-manager Certificate), every in-cluster address is
+grpcs://, MinIO serves HTTPS with the same certificate. The services' pods mount the whole Secret;
+pods that run team code (Ray) get ca.crt only -- never the services' private key -- unless
+tls.clientAuth needs them to present a certificate.
+*/}}
+{{- define "distillery.tlsSecretName" -}}
+{{- .Values.tls.secretName | default (include "distillery.componentName" (dict "root" . "component" "tls")) }}
+{{- end }}
+
+{{- define "distillery.tlsDir" -}}
+/etc/distillery/tls
+{{- end }}
+
+{{/* The plaintext grpc.health.v1-only port of every service (kubelet's gRPC probes cannot speak
+TLS): one constant, equal to distillery.core.ports.HEALTH_PORT (a test checks). */}}
+{{- define "distillery.healthPort" -}}
+9465
+{{- end }}
+
+{{/* dict root full: the TLS Secret as a volume (full: certificate and key too). */}}
+{{- define "distillery.tlsVolume" -}}
+{{- if .root.Values.tls.enabled }}
+- name: tls
+  secret:
+    secretName: {{ include "distillery.tlsSecretName" .root }}
+    defaultMode: 0440
+    {{- if not (or .full .root.Values.tls.clientAuth) }}
+    items:
+      - {key: ca.crt, path: ca.crt}
+    {{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "distillery.tlsVolumeMount" -}}
+{{- if .Values.tls.enabled }}
+- name: tls
+  mountPath: {{ include "distillery.tlsDir" . }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* A service's own arguments: the health port, and with TLS its certificate, the CA it verifies
+the services it calls with, and with tls.clientAuth the client side of mTLS. */}}
+{{- define "distillery.serviceTlsArgs" -}}
+- --health-port={{ include "distillery.healthPort" . }}
+{{- if .Values.tls.enabled }}
+{{- $dir := include "distillery.tlsDir" . }}
+- --tls-cert={{ $dir }}/tls.crt
+- --tls-key={{ $dir }}/tls.key
+- --tls-ca={{ $dir }}/ca.crt
+{{- if .Values.tls.clientAuth }}
+- --tls-client-ca={{ $dir }}/ca.crt
+- --tls-client-cert={{ $dir }}/tls.crt
+- --tls-client-key={{ $dir }}/tls.key
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* TLS client settings as environment (Ray pods, the bootstrap Job): what the CLI and the SDKs read. */}}
+{{- define "distillery.tlsClientEnv" -}}
+{{- if .Values.tls.enabled }}
+{{- $dir := include "distillery.tlsDir" . }}
+- name: DISTILLERY_TLS_CA
+  value: {{ $dir }}/ca.crt
+{{- if .Values.tls.clientAuth }}
+- name: DISTILLERY_TLS_CLIENT_CERT
+  value: {{ $dir }}/tls.crt
+- name: DISTILLERY_TLS_CLIENT_KEY
+  value: {{ $dir }}/tls.key
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Whether the in-chart MinIO serves HTTPS. */}}
+{{- define "distillery.minioTls" -}}
+{{- if and .Values.minio.enabled .Values.tls.enabled }}true{{ end }}
+{{- end }}
+
+{{/* The address scheme of in-cluster gRPC addresses. */}}
+{{- define "distillery.grpcScheme" -}}
+{{- if .Values.tls.enabled }}grpcs://{{ end }}
 {{- end }}

@@ -11,7 +11,9 @@ from distillery.stack.local import distillery_home, load_state, read_secret
 
 
 def service_address(service: str, explicit: str | None) -> str:
-    """``explicit``, else ``DISTILLERY_<SERVICE>``, else the local stack's address for ``service``."""
+    """``explicit``, else ``DISTILLERY_<SERVICE>``, else the local stack's address for ``service``.
+
+    Remote addresses may be ``grpcs://host:port`` (TLS; see distillery.core.channels)."""
     address = explicit or os.environ.get(f"DISTILLERY_{service.upper()}")
     if address:
         return address
@@ -19,7 +21,7 @@ def service_address(service: str, explicit: str | None) -> str:
     process = getattr(state, service, None) if state else None
     if process is None:
         raise click.UsageError(
-            f"no {service}: start the local stack with `distillery up`, or pass --{service} HOST:PORT")
+            f"no {service}: start the local stack with `distillery up`, or pass --{service} grpcs://HOST:PORT")
     return process.address
 
 

@@ -19,6 +19,8 @@ from distillery.cli.registry import registry_option
 @click.command("eval")
 @click.option("--model", required=True, metavar="REF",
               help="NAME@VERSION of a registry model, an HF directory, or the alias smollm2-135m-instruct.")
+@click.option("--no-local-paths", is_flag=True,
+              help="Refuse a directory as --model (how the jobs controller runs this on a tenant's behalf).")
 @click.option("--benchmarks", default="gsm8k,svamp,asdiv,multiarith", show_default=True,
               help="Comma-separated: gsm8k (the test split), svamp, asdiv, multiarith.")
 @click.option("--methods", default="cot,pot,eot,etd", show_default=True,
@@ -34,8 +36,8 @@ from distillery.cli.registry import registry_option
               help="host:port of a verifier service (default: the local stack's, else an in-process sandbox).")
 @token_option
 @json_option
-def eval_command(model, benchmarks, methods, limit, backend, max_new_tokens, batch_size, out, registry, verifier,
-                 token, as_json):
+def eval_command(model, no_local_paths, benchmarks, methods, limit, backend, max_new_tokens, batch_size, out,
+                 registry, verifier, token, as_json):
     """Generate with the student, verify every thought, grade; prints the table and NAME@VERSION."""
     from distillery.evaluation.harness import parse_benchmarks, run_eval
     from distillery.evaluation.scoring import parse_methods
@@ -51,7 +53,10 @@ def eval_command(model, benchmarks, methods, limit, backend, max_new_tokens, bat
         try:
             report = run_eval(model, benchmarks, methods, registry=client, verify_many=verify_many, limit=limit,
                               backend=backend, max_new_tokens=max_new_tokens, batch_size=batch_size, out=out,
-                              log=lambda line: click.echo(line, err=True))
+                              log=lambda line: click.echo(line, err=True),
+                              # The user's own process reads the user's own files; a stage run for a
+                              # tenant on a shared node must not.
+                              allow_local_paths=not no_local_paths)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         except grpc.RpcError as exc:
@@ -120,7 +125,9 @@ def _local_verifier() -> str | None:
     state = load_state()
     if state is None or state.verifier is None:
         return None
-    with grpc.insecure_channel(state.verifier.address) as channel:
+    from distillery.core.channels import open_channel
+
+    with open_channel(state.verifier.address) as channel:
         try:
             grpc.channel_ready_future(channel).result(timeout=2)
         except grpc.FutureTimeoutError:

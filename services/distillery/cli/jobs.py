@@ -182,7 +182,7 @@ def logs_command(job_id, stage, jobs, token):
 @click.option("--s3-endpoint", required=True, envvar="DISTILLERY_S3_ENDPOINT", help="host:port of the state store.")
 @click.option("--s3-access-key", required=True, envvar="DISTILLERY_S3_ACCESS_KEY")
 @click.option("--s3-secure", is_flag=True)
-@click.option("--state-bucket", default="distillery", show_default=True, help="Job records live under controller/.")
+@click.option("--state-bucket", default="distillery", show_default=True, help="Job records live under _jobs/.")
 @click.option("--backend", type=click.Choice(["ray", "kuberay"]), default="ray", show_default=True)
 @click.option("--ray-address", default="http://127.0.0.1:8265", show_default=True,
               help="Ray Jobs API (dashboard) of the cluster that runs stages (backend ray).")

@@ -6,6 +6,7 @@ import click
 
 import distillery
 from distillery.cli.evaluate import eval_command
+from distillery.cli.flags import client_tls_options
 from distillery.cli.jobs import jobs_group, run_command
 from distillery.cli.registry import registry_group, team_group
 from distillery.cli.serve import serve_group, solve_command
@@ -17,6 +18,7 @@ from distillery.cli.verify import verifier_group, verify_command
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(distillery.__version__, prog_name="distillery")
+@client_tls_options
 def cli() -> None:
     """Distillery: distil a large model's math reasoning into a small one."""
 

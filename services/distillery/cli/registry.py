@@ -1,4 +1,4 @@
-"""``distillery registry …`` and ``distillery team create``."""
+"""``distillery registry …`` and ``distillery team …`` (teams and their tokens)."""
 
 from __future__ import annotations
 
@@ -327,13 +327,115 @@ def team_create_command(name, registry, admin_token):
     _print_new_token(registry, admin_token, lambda client: client.create_team(name))
 
 
-@team_group.command("token")
+class _TokenGroup(click.Group):
+    """``team token NAME`` (the original form) still issues a token: it means ``team token create NAME``."""
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["create", *args]
+        return super().resolve_command(ctx, args)
+
+
+@team_group.group("token", cls=_TokenGroup)
+def team_token_group() -> None:
+    """A team's tokens: create (admin), list, revoke, rotate.
+
+    list/revoke/rotate act on your own team's tokens with your team token (--token /
+    DISTILLERY_TOKEN); with --team TEAM they act on TEAM's with the admin token."""
+
+
+admin_token_option = click.option("--admin-token", default=None,
+                                  help="Default: DISTILLERY_ADMIN_TOKEN or the local stack's.")
+team_target_option = click.option("--team", "team", default=None,
+                                  help="Another team's tokens, with the admin token (default: your own, with --token).")
+
+
+@team_token_group.command("create")
 @click.argument("name")
 @registry_option
-@click.option("--admin-token", default=None, help="Default: DISTILLERY_ADMIN_TOKEN or the local stack's.")
-def team_token_command(name, registry, admin_token):
-    """Issue another token for team NAME (rotation); prints it on stdout and nothing else."""
+@admin_token_option
+def team_token_create_command(name, registry, admin_token):
+    """Issue another token for team NAME (admin); prints it on stdout and nothing else."""
     _print_new_token(registry, admin_token, lambda client: client.create_token(name))
+
+
+def _token_client(registry, team, token, admin_token):
+    """Admin credentials when acting on a named team, else the caller's team token."""
+    from distillery.registry.client import RegistryClient
+
+    secret = resolve_admin_token(admin_token) if team else team_token(token)
+    return RegistryClient(registry_address(registry), secret)
+
+
+def _token_dict(info) -> dict:
+    return MessageToDict(info, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+
+
+@team_token_group.command("list")
+@team_target_option
+@registry_option
+@token_option
+@admin_token_option
+@json_option
+def team_token_list_command(team, registry, token, admin_token, as_json):
+    """List a team's tokens (ids and states, never the tokens themselves)."""
+    with _token_client(registry, team, token, admin_token) as client:
+        try:
+            tokens = client.list_tokens(team or "")
+        except grpc.RpcError as exc:
+            raise rpc_failure("registry", exc) from None
+    if as_json:
+        click.echo(json.dumps([_token_dict(t) for t in tokens]))
+        return
+    for t in tokens:
+        until = f" until {t.expires_at}" if t.state == "expiring" else ""
+        click.echo(f"{t.team}/{t.id}  {t.state}{until}  created {t.created_at}{'  (this token)' if t.current else ''}")
+
+
+@team_token_group.command("revoke")
+@click.argument("token_id", metavar="ID")
+@team_target_option
+@registry_option
+@token_option
+@admin_token_option
+@json_option
+def team_token_revoke_command(token_id, team, registry, token, admin_token, as_json):
+    """Revoke token ID now; prints TEAM/ID. The registry refuses it at once, other services
+    within DISTILLERY_TOKEN_CACHE_TTL_S (default 30 s)."""
+    with _token_client(registry, team, token, admin_token) as client:
+        try:
+            info = client.revoke_token(token_id, team or "")
+        except grpc.RpcError as exc:
+            raise rpc_failure("registry", exc) from None
+    click.echo(json.dumps(_token_dict(info)) if as_json else f"{info.team}/{info.id}")
+    if not as_json:
+        click.echo(f"revoked token {info.id} of team {info.team}", err=True)
+
+
+@team_token_group.command("rotate")
+@click.argument("token_id", metavar="[ID]", required=False, default="")
+@click.option("--grace", "grace_s", type=click.FloatRange(0, 30 * 24 * 3600), default=3600.0, show_default=True,
+              help="Seconds the old token stays valid (0: it stops at once).")
+@team_target_option
+@registry_option
+@token_option
+@admin_token_option
+@json_option
+def team_token_rotate_command(token_id, grace_s, team, registry, token, admin_token, as_json):
+    """Issue a new token replacing ID (default: the token you call with); prints the new token on
+    stdout and nothing else. The old one works until the grace period ends."""
+    with _token_client(registry, team, token, admin_token) as client:
+        try:
+            result = client.rotate_token(token_id, team or "", grace_s)
+        except grpc.RpcError as exc:
+            raise rpc_failure("registry", exc) from None
+    if as_json:
+        click.echo(json.dumps({"team": result.team, "token": result.token, "issued": _token_dict(result.issued),
+                               "replaced": _token_dict(result.replaced)}))
+        return
+    sys.stdout.write(result.token + "\n")
+    click.echo(f"new token {result.team}/{result.issued.id}; {result.team}/{result.replaced.id} "
+               f"stops working at {result.replaced.expires_at}", err=True)
 
 
 def _print_new_token(registry, admin_token, issue) -> None:

@@ -77,6 +77,18 @@ def _with_endpoint_options(command):
     return command
 
 
+def _with_limit_options(command):
+    """``--max-body-bytes`` ... ``--team-max-concurrent``: one flag per ``Limits`` field, its
+    default and bounds the model's (unset flags keep the model's default)."""
+    from distillery.serving.config import Limits
+
+    for name, field in reversed(Limits.model_fields.items()):
+        default = field.default
+        command = click.option(f"--{name.replace('_', '-')}", name, type=click.IntRange(min=1), default=None,
+                               help=f"{field.description} [default: {default}]")(command)
+    return command
+
+
 @serve_group.command("deploy")
 @click.argument("model")
 @click.option("--name", default=None, help="Deployment name: URL prefix /NAME (default: the model's name).")
@@ -93,6 +105,7 @@ def _with_endpoint_options(command):
 @click.option("--max-new-tokens", type=click.IntRange(1, 4096), default=320, show_default=True)
 @click.option("--num-cpus", type=click.FloatRange(min=0), default=1, show_default=True, help="Per model replica.")
 @click.option("--num-gpus", type=click.FloatRange(min=0), default=0, show_default=True, help="Per model replica.")
+@_with_limit_options
 @ray_address_option
 @_with_endpoint_options
 @registry_option
@@ -102,15 +115,20 @@ def _with_endpoint_options(command):
 def deploy_command(model, name, min_replicas, max_replicas, target_ongoing_requests, upscale_delay_s,
                    downscale_delay_s, max_batch_size, batch_wait_ms,
                    backend, max_new_tokens, num_cpus, num_gpus, ray_address, http_host, http_port, grpc_port, registry,
-                   verifier, token, as_json):
+                   verifier, token, as_json, **limits):
     """Deploy MODEL (NAME@VERSION from the registry, or an alias served zero-shot); prints its URL."""
     from pydantic import ValidationError
 
     from distillery.core.model_refs import ModelNotFound, safe_name, show_model
     from distillery.core.models import ALIASES
     from distillery.registry.client import RegistryClient
-    from distillery.serving.config import Autoscaling, ServeConfig
+    from distillery.serving.config import Autoscaling, Limits, ServeConfig
 
+    try:  # before any call: a bad limit is the user's to fix, named by its flag
+        request_limits = Limits(**{k: v for k, v in limits.items() if v is not None})
+    except ValidationError as exc:
+        raise click.UsageError("; ".join(f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"
+                                         for e in exc.errors())) from None
     principal = _whoami(registry, token)
     if not principal.team:
         raise click.UsageError("deploy with a team token: the team owns the deployment")
@@ -133,7 +151,7 @@ def deploy_command(model, name, min_replicas, max_replicas, target_ongoing_reque
                                     target_ongoing_requests=target_ongoing_requests, upscale_delay_s=upscale_delay_s,
                                     downscale_delay_s=downscale_delay_s),
             registry=registry_address(registry), verifier=service_address("verifier", verifier),
-            token=team_token(token))
+            token=team_token(token), limits=request_limits)
     except ValidationError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"deploying {pinned} as {config.name} on {address} ...", err=True)

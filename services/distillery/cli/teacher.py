@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -24,10 +25,14 @@ def teacher_group() -> None:
 @click.option("--problems", required=True, metavar="NAME@V", help="A `problems` dataset (see registry import-benchmarks).")
 @click.option("--types", "thought_types", default="cot,pot,eot", show_default=True, help="Comma-separated thought types.")
 @click.option("--samples", type=click.IntRange(1, 64), default=1, show_default=True, help="Samples per problem and type.")
-@click.option("--backend", type=click.Choice(["annotations", "hf", "vllm", "openai"]), default="annotations",
-              show_default=True)
-@click.option("--model", default=None, help="HF directory or alias (hf, vllm, openai).")
-@click.option("--endpoint", default=None, help="OpenAI-compatible base URL (openai).")
+@click.option("--backend", type=click.Choice(["annotations", "hf", "vllm", "openai"]), default=None,
+              help="[default: openai with --pool/--endpoint, else annotations]")
+@click.option("--model", default=None, help="Alias or registry ref (hf, vllm); one of the pool's models (openai).")
+@click.option("--pool", default=None, help="A teacher pool the operator configured (openai).")
+@click.option("--endpoint", default=None,
+              help="Your own OpenAI-compatible base URL, where the operator allows it (openai); sent your key only.")
+@click.option("--endpoint-key-file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="File with your key for --endpoint (or $DISTILLERY_TEACHER_ENDPOINT_KEY).")
 @click.option("--out", required=True, help="Name of the verified dataset (rejected ones go to OUT-rejected).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N problems.")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True)
@@ -38,15 +43,21 @@ def teacher_group() -> None:
 @click.option("--teacher", "teacher", default=None, envvar="DISTILLERY_TEACHER", help="host:port (default: local stack).")
 @token_option
 @json_option
-def generate_command(problems, thought_types, samples, backend, model, endpoint, out, limit, batch_size, temperature,
-                     max_tokens, seed, share, teacher, token, as_json):
+def generate_command(problems, thought_types, samples, backend, model, pool, endpoint, endpoint_key_file, out, limit,
+                     batch_size, temperature, max_tokens, seed, share, teacher, token, as_json):
     """Generate, verify and store a teacher dataset; prints NAME@VERSION. Re-run to resume."""
     from distillery.teacher.client import TeacherClient
     from distillery.v1 import teacher_pb2 as pb
 
     sampling = pb.Sampling(temperature=0.7 if temperature is None else temperature, top_p=0.95,
                            max_tokens=max_tokens or 0, seed=seed or 0)
-    job = pb.TeacherJob(problems=problems, limit=limit or 0, backend=backend, model=model or "", endpoint=endpoint or "",
+    # The key travels in the request, not on the command line (ps shows arguments) nor in the job.
+    endpoint_key = (endpoint_key_file.read_text().strip() if endpoint_key_file
+                    else os.environ.get("DISTILLERY_TEACHER_ENDPOINT_KEY", ""))
+    if endpoint_key_file and not endpoint:
+        raise click.UsageError("--endpoint-key-file goes with --endpoint (a pool uses the operator's key)")
+    job = pb.TeacherJob(problems=problems, limit=limit or 0, backend=backend or "", model=model or "",
+                        pool=pool or "", endpoint=endpoint or "", endpoint_api_key=endpoint_key if endpoint else "",
                         thought_types=[t.strip() for t in thought_types.split(",") if t.strip()], samples=samples,
                         sampling=sampling, out=out, share=share, batch_size=batch_size)
     result = None
@@ -84,12 +95,22 @@ def generate_command(problems, thought_types, samples, backend, model, endpoint,
 @click.option("--verifier", "verifier", required=True, help="host:port of the verifier.")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Where job checkpoints live (a persistent volume in a cluster).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              envvar="DISTILLERY_TEACHER_CONFIG",
+              help="YAML/JSON: the teacher pools teams may pick (`pools`) and whether teams may bring their own "
+                   "endpoints (`team_endpoints`). None: no pools, no team endpoints.")
 @metrics_port_option
-def serve_command(host, port, registry, verifier, work_dir, metrics_port):
+def serve_command(host, port, registry, verifier, work_dir, config_path, metrics_port):
     """Serve TeacherService; callers' team tokens are checked by the registry."""
     from distillery.registry.client import RegistryTokens
+    from distillery.teacher.pools import describe, load_service_config
     from distillery.teacher.server import serve
 
+    try:
+        service_config = load_service_config(config_path)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--config") from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("distillery.teacher").info("teacher endpoints: %s", describe(service_config))
     start_metrics(host, metrics_port)
-    serve(f"{host}:{port}", registry, verifier, work_dir, RegistryTokens(registry))
+    serve(f"{host}:{port}", registry, verifier, work_dir, RegistryTokens(registry), service_config)

@@ -13,6 +13,7 @@ from google.protobuf import json_format
 
 from distillery.cli.connect import rpc_failure, service_address, team_token
 from distillery.cli.flags import json_option, metrics_port_option, start_metrics, token_option
+from distillery.cli.registry import registry_option
 from distillery.core.ports import PORTS
 
 trainer_option = click.option("--trainer", "trainer", default=None, envvar="DISTILLERY_TRAINER",
@@ -87,7 +88,10 @@ def _interrupt(signum, frame):
 @click.command("train")
 @click.option("--dataset", required=True, metavar="NAME@V", help="A verified thought dataset in the registry.")
 @click.option("--base", default="smollm2-135m-instruct", show_default=True,
-              help="Student to start from: smollm2-135m-instruct or an HF directory (causal or seq2seq).")
+              help="Student to start from: smollm2-135m-instruct, a registry model NAME@V, or a local HF directory "
+                   "(causal or seq2seq; pushed to your team's registry first, as base-DIRNAME).")
+@click.option("--no-local-paths", is_flag=True,
+              help="Refuse a directory as --base (how the jobs controller runs this on a tenant's behalf).")
 @click.option("--out", required=True, help="Name of the model to register (the same job resumes).")
 @click.option("--types", "thought_types", default="etd", show_default=True,
               help="etd (all three), eotd, potd, cotd, or comma-separated thought types.")
@@ -106,17 +110,22 @@ def _interrupt(signum, frame):
 @click.option("--share", is_flag=True, help="Let every team read the model.")
 @click.option("--detach", is_flag=True, help="Print the job id and return; follow with `trainer watch`.")
 @trainer_option
+@registry_option
 @token_option
 @json_option
-def train_command(dataset, base, out, thought_types, workers, use_gpu, epochs, max_steps, learning_rate,
-                  batch_tokens, max_length, lora, lora_r, checkpoint_every, max_failures, seed, share, detach, trainer,
-                  token, as_json):
+def train_command(dataset, base, no_local_paths, out, thought_types, workers, use_gpu, epochs, max_steps,
+                  learning_rate, batch_tokens, max_length, lora, lora_r, checkpoint_every, max_failures, seed, share,
+                  detach, trainer, registry, token, as_json):
     """Fine-tune a student on a thought dataset with Ray Train; prints the model's NAME@VERSION."""
     if epochs is not None and max_steps is not None:
         raise click.UsageError("--epochs and --max-steps exclude each other")
     if lora_r is not None and not lora:
         raise click.UsageError("--lora-r needs --lora")
-    base = os.path.abspath(base) if os.path.isdir(base) else base  # the service resolves paths on its side
+    if not no_local_paths and os.path.isdir(base):
+        # The trainer service takes no paths from callers (on a shared node a path could name
+        # another team's files). This process reads the user's own directory and hands it over
+        # through the registry, as the team's own (unshared) model.
+        base = _push_local_base(base, registry, token)
     config = {"dataset": dataset, "base": base, "out": out, "thought_types": thought_types, "workers": workers,
               "use_gpu": use_gpu}
     for name, value in (("epochs", epochs), ("max_steps", max_steps), ("learning_rate", learning_rate),
@@ -142,6 +151,39 @@ def train_command(dataset, base, out, thought_types, workers, use_gpu, epochs, m
         raise click.ClickException(f"trainer: job {job.id} {_state(job)}: {job.error}")
     if not as_json:
         click.echo(job.model.split("/", 1)[1])
+
+
+def _push_local_base(directory: str, registry: str | None, token: str | None) -> str:
+    """``directory`` as a model in the caller's namespace: the version holding the same files
+    if there is one (a resubmitted job keeps its run key and resumes), else a new one."""
+    import hashlib
+    from pathlib import Path
+
+    from distillery.cli.connect import registry_address
+    from distillery.core.model_refs import safe_name
+    from distillery.registry.client import RegistryClient, header
+
+    root = Path(directory).resolve()
+    content = hashlib.sha256()  # as the registry computes content_sha256 for pushed files
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+        content.update(f"{path.relative_to(root).as_posix()}\0{digest.hexdigest()}\n".encode())
+    name = f"base-{safe_name(root.name)}"[:100]
+    with RegistryClient(registry_address(registry), team_token(token)) as client:
+        try:
+            try:
+                manifest = client.show(f"{name}@sha256:{content.hexdigest()}")
+            except grpc.RpcError as exc:
+                if exc.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+                    raise
+                click.echo(f"pushing {root} to the registry as {name}", err=True)
+                manifest = client.push_files(header(name, "model", stage="import", meta={"source": "local"}), root)
+        except grpc.RpcError as exc:
+            raise rpc_failure("registry", exc) from None
+    return manifest.ref
 
 
 @click.group("trainer")

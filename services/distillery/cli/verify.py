@@ -5,28 +5,48 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
 import click
 import grpc
+from pydantic import ValidationError
 
 from distillery.cli.connect import team_token
 from distillery.cli.flags import (json_option, metrics_port_option, start_metrics, timeout_option, token_option,
                                   workers_option)
 from distillery.cli.progress import progress
 from distillery.core.auth import StaticTokens, hash_token
+from distillery.core.errors import field_errors
 from distillery.core.jsonl import InvalidLine
 from distillery.verifier.batch import Summary, scan, verify_file
-from distillery.verifier.config import VerifierConfig
+from distillery.verifier.config import VerifierConfig, parse_layers
 from distillery.core.ports import PORTS
 
 EXIT_INVALID_INPUT = 2
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def _layers(value: str, flag: str) -> tuple[str, ...]:
+    try:
+        return parse_layers(value, flag)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+allow_missing_isolation_option = click.option(
+    "--allow-missing-isolation", default="", envvar="DISTILLERY_ALLOW_MISSING_ISOLATION", show_envvar=True,
+    metavar="LAYER,...",
+    help="Required isolation layers to run without, on purpose (reported by GetInfo and metrics as overridden).")
 
 
 def _config(workers: int, timeout_s: float | None, abs_tol: float | None = None,
-            rel_tol: float | None = None) -> VerifierConfig:
-    config = VerifierConfig(workers=workers)
+            rel_tol: float | None = None, **settings) -> VerifierConfig:
+    try:
+        config = VerifierConfig(workers=workers, **settings)
+    except ValidationError as exc:
+        raise click.UsageError(field_errors(exc.errors(), whole='verifier settings')) from None
     grading = {k: v for k, v in (("abs_tol", abs_tol), ("rel_tol", rel_tol)) if v is not None}
     if grading:
         config = config.model_copy(update={"grading": config.grading.model_copy(update=grading)})
@@ -45,11 +65,12 @@ def _config(workers: int, timeout_s: float | None, abs_tol: float | None = None,
 @click.option("--rel-tol", type=click.FloatRange(min=0), default=None,
               help="Also correct when |answer - gold| <= REL_TOL * |gold| (default off).")
 @click.option("--address", default=None, help="Use a remote verifier service (host:port) instead of a local sandbox.")
+@allow_missing_isolation_option
 @token_option
 @json_option
 def verify_command(input_path: Path, output_path: Path, workers: int, timeout_s: float | None, skip_invalid: bool,
-                   abs_tol: float | None, rel_tol: float | None, address: str | None, token: str | None,
-                   as_json: bool) -> None:
+                   abs_tol: float | None, rel_tol: float | None, address: str | None, allow_missing_isolation: str,
+                   token: str | None, as_json: bool) -> None:
     """Execute, solve or parse each thought of INPUT.jsonl and grade it against its gold answer.
 
     Each line: {"id", "thought_type": "cot"|"pot"|"eot", "text", "gold"?}. Exit 0 even when
@@ -68,15 +89,18 @@ def verify_command(input_path: Path, output_path: Path, workers: int, timeout_s:
             if address:
                 from distillery.verifier.client import VerifierClient
 
-                if timeout_s or abs_tol is not None or rel_tol is not None or workers != 2:
-                    raise click.UsageError("--timeout/--workers/--abs-tol/--rel-tol configure a local verifier; "
-                                           "a remote one uses its own settings")
+                if timeout_s or abs_tol is not None or rel_tol is not None or workers != 2 or allow_missing_isolation:
+                    raise click.UsageError("--timeout/--workers/--abs-tol/--rel-tol/--allow-missing-isolation "
+                                           "configure a local verifier; a remote one uses its own settings")
                 with VerifierClient(address, team_token(token)) as client:
                     summary = verify_file(input_path, output_path, client.verify_many, True, advance)
             else:
                 from distillery.verifier.verifier import Verifier
 
-                with Verifier(_config(workers, timeout_s, abs_tol, rel_tol)) as verifier:
+                config = _config(workers, timeout_s, abs_tol, rel_tol, allow_missing_isolation=_layers(
+                    allow_missing_isolation, "--allow-missing-isolation"))
+                with Verifier(config) as verifier:
+                    _start(verifier)
                     summary = verify_file(input_path, output_path, verifier.verify_many, True, advance)
     except InvalidLine as exc:  # the file changed between the two passes
         click.echo(f"error: {exc}", err=True)
@@ -85,6 +109,43 @@ def verify_command(input_path: Path, output_path: Path, workers: int, timeout_s:
         raise click.ClickException(f"verifier at {address}: {exc.code().name}: {exc.details()}") from None
     summary.invalid_lines = invalid
     _report(summary, output_path, as_json)
+
+
+def _start(verifier) -> None:
+    """Start the sandboxes now, so a missing isolation layer is a clear error, not a failed thought."""
+    from distillery.sandbox import SandboxUnavailable
+    from distillery.verifier.server import IsolationUnavailable, _refusal
+
+    try:
+        verifier.start()
+    except SandboxUnavailable as exc:
+        refusal = _refusal(exc, verifier.config, service=False)
+        raise click.ClickException(str(refusal or exc)) from None
+    except IsolationUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _token_hashes(token_hash_file: str | None) -> list[str]:
+    """SHA-256 hex digests from DISTILLERY_TOKEN_HASHES (comma-separated) and --token-hash-file (one per
+    line; `sha256sum` output works: only the first field counts; blank and # lines are skipped)."""
+    sources = [("DISTILLERY_TOKEN_HASHES", i + 1, x.strip())
+               for i, x in enumerate(os.environ.get("DISTILLERY_TOKEN_HASHES", "").split(","))]
+    if token_hash_file:
+        try:
+            lines = Path(token_hash_file).read_text().splitlines()
+        except OSError as exc:
+            raise click.BadParameter(f"--token-hash-file {token_hash_file}: {exc.strerror}") from None
+        sources += [(f"--token-hash-file {token_hash_file} line", i + 1, line.strip()) for i, line in enumerate(lines)]
+    hashes = []
+    for where, number, text in sources:
+        if not text or text.startswith("#"):
+            continue
+        digest = text.split()[0].lower()
+        if not SHA256_HEX.fullmatch(digest):
+            raise click.BadParameter(f"{where} {number}: not a SHA-256 hex digest (64 hex characters, e.g. "
+                                     "`printf %s \"$TOKEN\" | sha256sum`)")
+        hashes.append(digest)
+    return hashes
 
 
 def _report(summary: Summary, output_path: Path, as_json: bool) -> None:
@@ -112,35 +173,66 @@ def verifier_group() -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=PORTS["verifier"], show_default=True, help="Port (0: any free).")
 @workers_option()
 @timeout_option
+# Not exists=True: the file is checked when read, so a pod's command line parses anywhere.
+@click.option("--token-hash-file", type=click.Path(dir_okay=False), default=None,
+              help="File with the SHA-256 (hex) of one accepted token per line (or DISTILLERY_TOKEN_HASHES, "
+                   "comma-separated): the verifier then never holds the tokens themselves.")
 @click.option("--token-file", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="File with one accepted token per line (or DISTILLERY_TOKENS, comma-separated).")
+              help="File with one accepted token per line (or DISTILLERY_TOKENS, comma-separated); prefer hashes.")
 @click.option("--auth-registry", default=None,
-              help="Accept any team token the registry at host:port knows (instead of a token file).")
-@click.option("--require-isolation", default="", help="Comma-separated layers that must be present, e.g. seccomp,landlock.")
+              help="Accept any team token the registry at host:port knows (instead of tokens or hashes).")
+@click.option("--require-isolation", default="auto", show_default=True, metavar="auto|none|LAYER,...",
+              help="Isolation layers that must be present or the verifier refuses to start (network_namespace, "
+                   "seccomp, landlock, privilege_drop). auto: network_namespace,seccomp,landlock,privilege_drop "
+                   "as root, seccomp,landlock otherwise.")
+@allow_missing_isolation_option
+@click.option("--max-thoughts-per-call", type=click.IntRange(min=0), default=None,
+              help="Thoughts one Verify may carry (default 4096; 0: unlimited).")
+@click.option("--max-thoughts-per-stream", type=click.IntRange(min=0), default=None,
+              help="Thoughts one VerifyStream may carry (default 1000000; 0: unlimited).")
+@click.option("--max-thought-chars", type=click.IntRange(min=0), default=None,
+              help="Characters of one thought's text (default 65536; 0: unlimited).")
+@click.option("--max-inflight-per-team", type=click.IntRange(min=0), default=None,
+              help="Thoughts per caller token accepted and not yet answered (default 4096; 0: unlimited).")
+@click.option("--max-calls-per-team", type=click.IntRange(min=0), default=None,
+              help="Concurrent Verify/VerifyStream calls per caller token (default 32; 0: unlimited).")
 @metrics_port_option
-def serve_command(host: str, port: int, workers: int, timeout_s: float | None, token_file: str | None,
-                  auth_registry: str | None, require_isolation: str, metrics_port: int | None) -> None:
+def serve_command(host: str, port: int, workers: int, timeout_s: float | None, token_hash_file: str | None,
+                  token_file: str | None, auth_registry: str | None, require_isolation: str,
+                  allow_missing_isolation: str, max_thoughts_per_call: int | None,
+                  max_thoughts_per_stream: int | None, max_thought_chars: int | None,
+                  max_inflight_per_team: int | None, max_calls_per_team: int | None,
+                  metrics_port: int | None) -> None:
     """Serve VerifierService over gRPC (health checking and reflection included)."""
-    from distillery.verifier.server import serve
+    from distillery.verifier.server import IsolationUnavailable, serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     tokens = [t.strip() for t in os.environ.get("DISTILLERY_TOKENS", "").split(",") if t.strip()]
     if token_file:
         tokens += [t.strip() for t in Path(token_file).read_text().splitlines() if t.strip()]
-    config = _config(workers, timeout_s).model_copy(
-        update={"require_isolation": tuple(x for x in require_isolation.split(",") if x)})
-    if auth_registry and tokens:
-        raise click.UsageError("give either --auth-registry or tokens, not both")
+    hashes = _token_hashes(token_hash_file) + [hash_token(t) for t in tokens]
+    settings = {name: value for name, value in (
+        ("max_thoughts_per_call", max_thoughts_per_call), ("max_thoughts_per_stream", max_thoughts_per_stream),
+        ("max_thought_chars", max_thought_chars), ("max_inflight_thoughts_per_team", max_inflight_per_team),
+        ("max_calls_per_team", max_calls_per_team)) if value is not None}
+    if require_isolation.strip() != "auto":
+        settings["require_isolation"] = _layers(require_isolation, "--require-isolation")
+    settings["allow_missing_isolation"] = _layers(allow_missing_isolation, "--allow-missing-isolation")
+    config = _config(workers, timeout_s, **settings)
+    if auth_registry and hashes:
+        raise click.UsageError("give either --auth-registry or tokens/token hashes, not both")
     authenticate = None
     if auth_registry:
         from distillery.registry.client import RegistryTokens
 
         authenticate = RegistryTokens(auth_registry)
-    elif tokens:
-        authenticate = StaticTokens(hash_token(t) for t in tokens)
+    elif hashes:
+        authenticate = StaticTokens(hashes)
     start_metrics(host, metrics_port)
     try:
         serve(f"{host}:{port}", config, authenticate)
+    except IsolationUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
 

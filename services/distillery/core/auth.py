@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -35,14 +36,38 @@ def bearer_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
 TokenValidator = Callable[[str], bool]
 
 
+def token_cache_ttl_s() -> float:
+    """How long any service may keep trusting a token the registry accepted: the bound on how
+    long a revoked or expired token keeps working outside the registry (which forgets it at once).
+    ``DISTILLERY_TOKEN_CACHE_TTL_S``, default 30, at most 300."""
+    raw = os.environ.get("DISTILLERY_TOKEN_CACHE_TTL_S", "").strip()
+    if not raw:
+        return DEFAULT_TOKEN_CACHE_TTL_S
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"DISTILLERY_TOKEN_CACHE_TTL_S={raw!r}: expected seconds, e.g. 30") from None
+    if not 0 <= value <= MAX_TOKEN_CACHE_TTL_S:
+        raise ValueError(f"DISTILLERY_TOKEN_CACHE_TTL_S={raw!r}: must be between 0 and {MAX_TOKEN_CACHE_TTL_S:g}")
+    return value
+
+
+DEFAULT_TOKEN_CACHE_TTL_S = 30.0
+MAX_TOKEN_CACHE_TTL_S = 300.0
+
+
 class TokenCache:
-    """Answers about tokens, by token hash: kept ``positive_ttl_s`` when truthy, else
-    ``negative_ttl_s`` (short, so a freshly issued token works almost at once)."""
+    """Answers about tokens, by token hash: kept ``positive_ttl_s`` when truthy (default
+    :func:`token_cache_ttl_s`), else ``negative_ttl_s`` (short, so a freshly issued token works
+    almost at once). At most ``max_entries`` answers are kept, so a flood of made-up tokens
+    cannot grow memory without bound."""
 
     _MISSING = object()
 
-    def __init__(self, positive_ttl_s: float, negative_ttl_s: float) -> None:
-        self._ttl = (positive_ttl_s, negative_ttl_s)
+    def __init__(self, positive_ttl_s: float | None = None, negative_ttl_s: float = 2.0,
+                 max_entries: int = 10_000) -> None:
+        self._ttl = (token_cache_ttl_s() if positive_ttl_s is None else positive_ttl_s, negative_ttl_s)
+        self._max_entries = max_entries
         self._entries: dict[str, tuple[float, object]] = {}
         self._lock = threading.Lock()
 
@@ -55,8 +80,19 @@ class TokenCache:
             return value
         value = compute(token)
         with self._lock:
-            self._entries[digest] = (time.monotonic() + self._ttl[0 if value else 1], value)
+            now = time.monotonic()
+            if len(self._entries) >= self._max_entries:
+                self._entries = {k: e for k, e in self._entries.items() if e[0] > now}
+                while len(self._entries) >= self._max_entries:  # still full: drop the oldest
+                    del self._entries[next(iter(self._entries))]
+            self._entries.pop(digest, None)  # re-insert: dict order is insertion order
+            self._entries[digest] = (now + self._ttl[0 if value else 1], value)
         return value
+
+    def forget(self, token_hash: str) -> None:
+        """Drop the answer for a token (by its SHA-256), e.g. when it is revoked."""
+        with self._lock:
+            self._entries.pop(token_hash, None)
 
 
 def bearer_token(metadata) -> str | None:

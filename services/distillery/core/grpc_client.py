@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from distillery.core.auth import bearer_metadata
-from distillery.core.grpc_server import open_channel
+from distillery.core.channels import ClientTLS, open_channel
 
 
 class ServiceClient:
@@ -11,9 +11,10 @@ class ServiceClient:
 
     stub_class: type
 
-    def __init__(self, address: str, token: str | None) -> None:
+    def __init__(self, address: str, token: str | None, tls: ClientTLS | None = None) -> None:
+        """``address``: ``host:port`` or ``grpcs://host:port``; ``tls`` None: the environment's settings."""
         self.address = address
-        self._channel = open_channel(address)
+        self._channel = open_channel(address, tls)
         self._stub = self.stub_class(self._channel)
         self._metadata = bearer_metadata(token)
 

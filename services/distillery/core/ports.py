@@ -14,3 +14,7 @@ PORTS: dict[str, int] = {
 # Every service's Prometheus /metrics (`serve --metrics-port`) in its pod on a cluster; the local
 # stack picks free ports instead.
 METRICS_PORT = 9464
+
+# Every service's plaintext grpc.health.v1-only port (`serve --health-port`) in its pod on a cluster:
+# kubelet's gRPC probes cannot speak TLS, so they cannot use the service's own port.
+HEALTH_PORT = 9465

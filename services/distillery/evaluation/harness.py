@@ -124,8 +124,11 @@ def evaluate(generator: StudentGenerator, problems: Mapping[str, Sequence[dict]]
 def run_eval(model: str, benchmarks: str | Sequence[str], methods: str | Sequence[str], *, registry,
              verify_many: VerifyMany, limit: int | None = None, backend: str = "auto", max_new_tokens: int = 320,
              batch_size: int = 16, out: str | None = None, log: Callable[[str], None] = lambda _line: None,
-             generator: StudentGenerator | None = None) -> EvalReport:
-    """Evaluate ``model`` (directory, alias or registry model) and store the verified thoughts.
+             generator: StudentGenerator | None = None, allow_local_paths: bool = False) -> EvalReport:
+    """Evaluate ``model`` (alias or registry model) and store the verified thoughts.
+
+    ``allow_local_paths``: ``model`` may also be a local HF directory -- for the CLI's own
+    process only, never on behalf of another caller (a path could name another team's files).
 
     ``registry`` is a :class:`~distillery.registry.client.RegistryClient`; ``verify_many`` a
     verifier's (in-process ``Verifier.verify_many`` or ``VerifierClient.verify_many``).
@@ -133,10 +136,10 @@ def run_eval(model: str, benchmarks: str | Sequence[str], methods: str | Sequenc
     Raises ValueError (ModelNotFound included) for bad arguments, grpc.RpcError for refused calls.
     """
     benchmarks, methods = parse_benchmarks(benchmarks), parse_methods(methods)
-    if out is not None and not NAME_RE.match(out):
+    if out is not None and not NAME_RE.fullmatch(out):
         raise ValueError(f"--out {out!r}: use lowercase letters, digits, '.', '_' or '-' (max 128)")
     loaded = {b: load_problems(registry, b, limit) for b in benchmarks}
-    student = resolve_student(model, registry)
+    student = resolve_student(model, registry, allow_local_paths=allow_local_paths)
     engine = generator or open_generator(student.path, backend, max_new_tokens, batch_size)
     try:
         evaluation = evaluate(engine, {b: rows for b, (_, rows) in loaded.items()}, methods, verify_many, log)

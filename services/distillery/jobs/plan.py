@@ -56,13 +56,15 @@ def plan_stage(spec: JobSpec, stage: str, problems_ref: str, outputs: dict[str, 
         t = spec.teacher
         args = ["teacher", "generate", "--problems", problems_ref, "--types", ",".join(t.thought_types),
                 "--samples", str(t.samples), "--backend", t.backend, *_flag("--model", t.model),
-                *_flag("--endpoint", t.endpoint), "--out", f"{spec.name}-thoughts", *_flag("--limit", spec.problems.limit),
+                *_flag("--pool", t.pool), *_flag("--endpoint", t.endpoint), "--out", f"{spec.name}-thoughts", *_flag("--limit", spec.problems.limit),
                 "--batch-size", str(t.batch_size), "--temperature", str(t.sampling.temperature),
                 *_flag("--max-tokens", t.sampling.max_tokens), "--seed", str(t.sampling.seed), "--json"]
         return StagePlan(stage, args, stage_key(stage, problems_ref, spec.problems.limit, t.model_dump()))
     if stage == "train":
         s = spec.student
-        args = ["train", "--dataset", outputs["teacher"], "--base", s.base, "--out", f"{spec.name}-student",
+        # --no-local-paths: as for eval below, the CLI runs for a tenant on a shared node.
+        args = ["train", "--dataset", outputs["teacher"], "--base", s.base, "--no-local-paths",
+                "--out", f"{spec.name}-student",
                 "--types", s.recipe, "--workers", str(s.workers), *(["--gpu"] if s.gpu else []),
                 *_flag("--epochs", s.epochs), *_flag("--max-steps", s.max_steps),
                 *_flag("--lr", s.learning_rate), *_flag("--batch-tokens", s.batch_tokens),
@@ -73,7 +75,10 @@ def plan_stage(spec: JobSpec, stage: str, problems_ref: str, outputs: dict[str, 
         e = spec.evaluation
         model = spec.student.base if stage == "eval-base" else outputs["train"]
         out = f"eval-{spec.name}-{'base' if stage == 'eval-base' else 'student'}"
-        args = ["eval", "--model", model, "--benchmarks", ",".join(e.benchmarks), "--methods", ",".join(e.methods),
+        # --no-local-paths: the stage runs the CLI on a shared node for a tenant; only the spec's
+        # alias / registry reference may be loaded, never whatever a path would find there.
+        args = ["eval", "--model", model, "--no-local-paths", "--benchmarks", ",".join(e.benchmarks),
+                "--methods", ",".join(e.methods),
                 *_flag("--limit", e.limit), "--backend", e.backend, "--max-new-tokens", str(e.max_new_tokens),
                 "--out", out, "--json"]
         return StagePlan(stage, args, stage_key(stage, model, e.model_dump(exclude={"enabled", "baseline"})),

@@ -31,7 +31,7 @@ class JobServicer(pb_grpc.JobServiceServicer):
     def __init__(self, registry_address: str, controller: Controller) -> None:
         self.registry_address = registry_address
         self.controller = controller
-        self._principals = TokenCache(30.0, 2.0)
+        self._principals = TokenCache()  # trusted for DISTILLERY_TOKEN_CACHE_TTL_S at most
 
     def _caller(self, context: grpc.ServicerContext) -> tuple[str | None, str]:
         """(team, token); team None for the admin, who sees every team."""

@@ -12,9 +12,11 @@ import re
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from distillery.core.errors import field_errors
+from distillery.teacher.config import POOL_NAME, check_endpoint_url
+from distillery.core.model_refs import check_reference
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 ThoughtType = Literal["cot", "pot", "eot"]
@@ -36,20 +38,47 @@ class Sampling(_Section):
 
 
 class Teacher(_Section):
-    backend: Literal["annotations", "hf", "vllm", "openai"] = "annotations"
-    model: str | None = Field(None, description="HF directory or alias (hf, vllm), or the API's model name (openai).")
-    endpoint: str | None = Field(None, description="OpenAI-compatible base URL (openai); the key stays a secret.")
+    backend: Literal["annotations", "hf", "vllm", "openai"] = Field(
+        "annotations", description="Default: openai with `pool` or `endpoint`, else annotations.")
+    model: str | None = Field(None, description="Alias or registry model [TEAM/]NAME[@VERSION] (hf, vllm), or the "
+                                                "API's model name (openai).")
+    pool: str | None = Field(None, pattern=f"^{POOL_NAME}$",
+                             description="A teacher pool the operator configured (openai): its URL and key stay "
+                                         "with the teacher service.")
+    endpoint: str | None = Field(None, description="The team's own OpenAI-compatible base URL (openai), where the "
+                                                   "operator allows it; sent no key (a spec holds no secrets).")
     thought_types: list[ThoughtType] = Field(default_factory=lambda: ["eot", "pot", "cot"], min_length=1)
     samples: int = Field(1, ge=1, le=64)
     sampling: Sampling = Field(default_factory=Sampling)
     batch_size: int = Field(64, ge=1, le=4096)
 
+    @field_validator("model")
+    @classmethod
+    def _tenant_reference(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # hf / vllm load it on a shared node: never a path (it could name another team's files).
+        if value is not None and info.data.get("backend") in ("hf", "vllm"):
+            check_reference(value, None)
+        return value
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_url(cls, url: str | None) -> str | None:
+        return None if url is None else check_endpoint_url(url)
+
     @model_validator(mode="after")
     def _backend_needs(self) -> "Teacher":
-        if self.backend in ("hf", "vllm", "openai") and not self.model:
+        if "backend" not in self.model_fields_set and (self.pool or self.endpoint):
+            self.backend = "openai"  # a pool or an endpoint is the HTTP teacher
+        if self.backend in ("hf", "vllm") and not self.model:
             raise ValueError(f"backend {self.backend!r} needs `model`")
-        if self.backend == "openai" and not self.endpoint:
-            raise ValueError("backend 'openai' needs `endpoint`")
+        if self.backend == "openai":
+            if bool(self.pool) == bool(self.endpoint):
+                raise ValueError("backend 'openai' needs `pool` (one the operator configured) or `endpoint`, "
+                                 "not both")
+            if self.endpoint and not self.model:
+                raise ValueError("backend 'openai' with `endpoint` needs `model`")
+        elif self.pool or self.endpoint:
+            raise ValueError(f"`{'pool' if self.pool else 'endpoint'}` is for backend 'openai', not {self.backend!r}")
         return self
 
 
@@ -58,7 +87,8 @@ class Lora(_Section):
 
 
 class Student(_Section):
-    base: str = Field("smollm2-135m-instruct", description="Alias or HF directory the student starts from.")
+    base: str = Field("smollm2-135m-instruct", description="Alias or registry model [TEAM/]NAME[@VERSION] the "
+                                                           "student starts from (never a directory).")
     recipe: Literal["etd", "eotd", "potd", "cotd"] = Field("etd", description="Thought types learned (the paper's).")
     lora: Lora | None = None
     epochs: float | None = Field(None, gt=0)
@@ -70,6 +100,12 @@ class Student(_Section):
     seed: int | None = None
     workers: int = Field(2, ge=1, le=256)
     gpu: bool = Field(False, description="One GPU per worker.")
+
+    @field_validator("base")
+    @classmethod
+    def _tenant_reference(cls, value: str) -> str:
+        # Trained and evaluated on shared nodes: a path could load another team's files.
+        return check_reference(value, None)
 
     @model_validator(mode="after")
     def _one_length(self) -> "Student":
@@ -114,7 +150,7 @@ class JobSpec(_Section):
 
     @model_validator(mode="after")
     def _name(self) -> "JobSpec":
-        if not NAME.match(self.name):
+        if not NAME.fullmatch(self.name):
             raise ValueError(f"name {self.name!r}: lowercase letters, digits and '-', at most 41")
         return self
 

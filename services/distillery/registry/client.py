@@ -9,6 +9,7 @@ from pathlib import Path
 import grpc
 
 from distillery.core.auth import TokenCache, bearer_metadata
+from distillery.core.channels import open_channel
 from distillery.core.grpc_client import ServiceClient
 from distillery.v1 import registry_pb2 as pb
 from distillery.v1 import registry_pb2_grpc as pb_grpc
@@ -30,6 +31,26 @@ def file_chunks(path: str | Path, size: int = PUSH_CHUNK_BYTES) -> Iterator[byte
     with open(path, "rb") as handle:
         while chunk := handle.read(size):
             yield chunk
+
+
+class UnsafePath(OSError):
+    """The registry named a file path that would be written outside the target directory."""
+
+
+def safe_target(root: Path, path: str, ref: str = "") -> Path:
+    """``root / path`` if ``path`` is a plain relative '/'-separated path that stays inside ``root``
+    with every symlink resolved; raises :class:`UnsafePath` (naming the path) otherwise."""
+    parts = path.split("/")
+    if (not path or path.startswith("/") or "\\" in path or "\0" in path
+            or any(part in ("", ".", "..") for part in parts)):
+        raise UnsafePath(f"{ref + ': ' if ref else ''}file path {path!r} from the registry is not a relative "
+                         "'/'-separated path without '.' or '..'; refusing to write it")
+    target = root / path
+    resolved_root = root.resolve()
+    if not target.resolve().is_relative_to(resolved_root):
+        raise UnsafePath(f"{ref + ': ' if ref else ''}file path {path!r} from the registry resolves outside "
+                         f"{root}; refusing to write it")
+    return target
 
 
 class RegistryClient(ServiceClient):
@@ -75,17 +96,26 @@ class RegistryClient(ServiceClient):
 
         Every file is hashed as it arrives and checked against the manifest's sha256, so a
         corrupted transfer or object raises instead of leaving a plausible-looking model.
+        The registry's answers are not trusted to name paths: every path must be one the
+        manifest lists, relative, and land inside ``directory`` (symlinks resolved) -- checked
+        before anything is opened -- or nothing more is written and :class:`UnsafePath` is raised.
         """
         manifest = self.show(ref)  # pin the version: the digests and the bytes must match
-        expected = {stored.path: stored.sha256 for stored in manifest.files}
         root = Path(directory)
+        root.mkdir(parents=True, exist_ok=True)
+        expected: dict[str, str] = {}
+        for stored in manifest.files:  # the manifest comes from the same server: check it first
+            safe_target(root, stored.path, manifest.ref)
+            expected[stored.path] = stored.sha256
         written: list[Path] = []
+        done: set[str] = set()
         handle = digest = None
         current = None
 
         def finish() -> None:
             handle.close()
-            if digest.hexdigest() != expected.get(current):
+            done.add(current)
+            if digest.hexdigest() != expected[current]:
                 raise OSError(f"{manifest.ref}: {current} arrived corrupted (sha256 mismatch)")
 
         try:
@@ -93,9 +123,15 @@ class RegistryClient(ServiceClient):
                 if chunk.path != current:
                     if handle:
                         finish()
+                    if chunk.path not in expected:
+                        raise UnsafePath(f"{manifest.ref}: the registry sent file path {chunk.path!r}, which the "
+                                         "manifest does not list; refusing to write it")
+                    if chunk.path in done:
+                        raise UnsafePath(f"{manifest.ref}: the registry sent file path {chunk.path!r} twice")
                     current = chunk.path
-                    target = root / chunk.path
+                    target = safe_target(root, chunk.path, manifest.ref)
                     target.parent.mkdir(parents=True, exist_ok=True)
+                    safe_target(root, chunk.path, manifest.ref)  # again: mkdir may have met a symlink
                     handle, digest = open(target, "wb"), hashlib.sha256()
                     written.append(target)
                 handle.write(chunk.data)
@@ -106,6 +142,10 @@ class RegistryClient(ServiceClient):
         finally:
             if handle and not handle.closed:
                 handle.close()
+        missing = sorted(set(expected) - done)
+        if missing:
+            raise OSError(f"{manifest.ref}: the registry did not send {len(missing)} file(s) the manifest lists: "
+                          f"{', '.join(missing[:5])}")
         return written
 
     # -- metadata ----------------------------------------------------------------------
@@ -135,6 +175,18 @@ class RegistryClient(ServiceClient):
     def create_token(self, team: str) -> str:
         return self._stub.CreateToken(pb.CreateTokenRequest(team=team), metadata=self._metadata).token
 
+    def list_tokens(self, team: str = "") -> list[pb.TokenInfo]:
+        """``team``'s tokens (admin), or the caller's own team's (``team`` empty)."""
+        return list(self._stub.ListTokens(pb.ListTokensRequest(team=team), metadata=self._metadata).tokens)
+
+    def revoke_token(self, token_id: str, team: str = "") -> pb.TokenInfo:
+        return self._stub.RevokeToken(pb.RevokeTokenRequest(team=team, id=token_id), metadata=self._metadata)
+
+    def rotate_token(self, token_id: str = "", team: str = "", grace_s: float = 3600.0) -> pb.RotateTokenResponse:
+        """A new token; the old one (default: the one this client uses) expires after ``grace_s``."""
+        request = pb.RotateTokenRequest(team=team, id=token_id, grace_seconds=grace_s)
+        return self._stub.RotateToken(request, metadata=self._metadata)
+
     def whoami(self) -> pb.Principal:
         return self._stub.WhoAmI(pb.WhoAmIRequest(), metadata=self._metadata)
 
@@ -142,11 +194,13 @@ class RegistryClient(ServiceClient):
 class RegistryTokens:
     """A token validator for other services: a token is valid if the registry knows it.
 
-    Answers are cached (30 s valid, 2 s invalid) so a busy service asks rarely.
+    Answers are cached (valid: ``ttl_s``, default ``DISTILLERY_TOKEN_CACHE_TTL_S`` or 30 s;
+    invalid: 2 s) so a busy service asks rarely. ``ttl_s`` is therefore how long a token revoked
+    at the registry (or past its rotation grace period) can still pass here.
     """
 
-    def __init__(self, address: str, ttl_s: float = 30.0, negative_ttl_s: float = 2.0) -> None:
-        self._channel = grpc.insecure_channel(address)
+    def __init__(self, address: str, ttl_s: float | None = None, negative_ttl_s: float = 2.0) -> None:
+        self._channel = open_channel(address)
         self._stub = pb_grpc.RegistryServiceStub(self._channel)
         self._cache = TokenCache(ttl_s, negative_ttl_s)
 

@@ -6,10 +6,16 @@
     {team}/{name}/blobs/{upload_id}/shard-00000.jsonl.gz
     {team}/{name}/blobs/{upload_id}/files/{path}
     _auth/teams/{team}.json, _auth/tokens/{sha256(token)}.json
+    _jobs/...                                        the jobs controller's state (jobs/store.py)
+
+The top level is one prefix per team, and every other prefix starts with ``_``, which no team name
+can (names.TEAM_RE): no team can ever own, list or sweep keys of another kind of state, and other
+state can never land inside a team's namespace. Keep it that way when adding state to the bucket.
 """
 
 from __future__ import annotations
 
+SYSTEM_PREFIX = "_"
 AUTH_PREFIX = "_auth/"
 
 

@@ -7,26 +7,38 @@ from dataclasses import dataclass
 
 from distillery.registry.errors import InvalidArgument
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
-TEAM_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-TAG_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
-HASH_RE = re.compile(r"^sha256:[0-9a-f]{6,64}$")
+# Matched with fullmatch() only: with match(), "$" also matches before a trailing newline, so
+# "ok-name\n" would pass and become a different object key than the name shown to people.
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
+TEAM_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+TAG_RE = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,63}")
+HASH_RE = re.compile(r"sha256:[0-9a-f]{6,64}")
+# Team names that cannot be created: "controller" held the jobs controller's state in the
+# registry bucket before it moved under "_jobs/" (see layout.py); an old bucket may still hold it.
+RESERVED_TEAMS = frozenset({"controller"})
 
 
 def check_name(name: str) -> str:
-    if not NAME_RE.match(name or ""):
+    if not NAME_RE.fullmatch(name or ""):
         raise InvalidArgument(f"name {name!r}: use lowercase letters, digits, '.', '_' or '-' (max 128)")
     return name
 
 
 def check_team(team: str) -> str:
-    if not TEAM_RE.match(team or ""):
+    if not TEAM_RE.fullmatch(team or ""):
         raise InvalidArgument(f"team {team!r}: use lowercase letters, digits or '-' (max 63)")
     return team
 
 
+def check_new_team(team: str) -> str:
+    """A name a new team may take: valid, and not one the bucket layout has used for other state."""
+    if check_team(team) in RESERVED_TEAMS:
+        raise InvalidArgument(f"team {team!r} is a reserved name; choose another")
+    return team
+
+
 def check_tag(tag: str) -> str:
-    if not TAG_RE.match(tag or ""):
+    if not TAG_RE.fullmatch(tag or ""):
         raise InvalidArgument(f"tag {tag!r}: start with a letter; letters, digits, '.', '_' or '-' (max 64)")
     return tag
 
@@ -49,7 +61,8 @@ def format_ref(team: str, name: str, version: int) -> str:
 
 def parse_ref(text: str, default_team: str | None) -> Ref:
     """Parse a reference; ``default_team`` fills in a missing TEAM/."""
-    text = (text or "").strip()
+    # No strip(): a reference is matched exactly, like every name in it ("x\n" is not "x").
+    text = text or ""
     base, _, selector = text.partition("@")
     team, slash, name = base.rpartition("/")
     if not slash:
@@ -60,13 +73,13 @@ def parse_ref(text: str, default_team: str | None) -> Ref:
     check_name(name)
     if not selector:
         return Ref(team, name)
-    if selector.isdigit():
+    if selector.isascii() and selector.isdigit():  # isdigit() alone accepts other scripts' digits
         version = int(selector)
         if version < 1:
             raise InvalidArgument(f"reference {text!r}: versions start at 1")
         return Ref(team, name, version=version)
     if selector.startswith("sha256:"):
-        if not HASH_RE.match(selector):
+        if not HASH_RE.fullmatch(selector):
             raise InvalidArgument(f"reference {text!r}: give at least 6 hex digits after sha256:")
         return Ref(team, name, content_hash=selector.removeprefix("sha256:"))
     return Ref(team, name, tag=check_tag(selector))

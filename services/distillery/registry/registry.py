@@ -30,7 +30,8 @@ from distillery.registry import layout
 from distillery.registry.auth import Principal
 from distillery.registry.config import RegistryConfig
 from distillery.registry.errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from distillery.registry.names import Ref, check_name, check_tag, format_ref, parse_ref
+from distillery.registry.names import (RESERVED_TEAMS, TEAM_RE, Ref, check_name, check_tag, format_ref,
+                                       parse_ref)
 from distillery.registry.shards import RowStats, ShardBuilder, joined, line_aligned_chunks, open_shard, split_lines
 from distillery.registry.store import ObjectStore
 from distillery.v1 import registry_pb2 as pb
@@ -199,13 +200,20 @@ class Registry:
         foreign = not principal.admin and ref.team != principal.team
         try:
             manifest = self._resolve(ref)
-        except NotFound:
-            if foreign:  # do not reveal what another team has
-                raise PermissionDenied(f"team {principal.team!r} cannot read {text!r}") from None
+        except (NotFound, InvalidArgument):  # InvalidArgument: an ambiguous sha256 prefix
+            if foreign:
+                raise self._unreadable(principal, text) from None
             raise
         if foreign and not manifest.shared:
-            raise PermissionDenied(f"team {principal.team!r} cannot read {text!r}: it is not shared")
+            raise self._unreadable(principal, text)
         return self._decorate(manifest)
+
+    @staticmethod
+    def _unreadable(principal: Principal, text: str) -> PermissionDenied:
+        """The one answer to another team's reference that does not resolve to a shared version:
+        missing, deleted, unshared or in a team that does not exist all read the same, so the
+        answer reveals nothing about what another team has."""
+        return PermissionDenied(f"team {principal.team!r} cannot read {text!r}")
 
     def _resolve(self, ref: Ref) -> pb.Manifest:
         deleted = self._deleted(ref.team, ref.name)
@@ -262,20 +270,25 @@ class Registry:
 
     def list(self, principal: Principal, include_shared: bool = False, include_deleted: bool = False,
              name: str | None = None) -> list[pb.Manifest]:
+        if name:
+            check_name(name)
         teams = [principal.team] if principal.team else self._teams()
         if include_shared or principal.admin:
             teams = sorted(set(teams) | set(self._teams()))
         result = []
         for team in teams:
+            foreign = team != principal.team and not principal.admin
             names = [name] if name else self._names(team)
             for dataset in names:
                 deleted = self._deleted(team, dataset)
                 tags = self._tags(team, dataset)
                 for version in self._versions(team, dataset):
-                    if version in deleted and not include_deleted:
+                    # Another team's deleted version is gone for everyone but its owner (and the
+                    # admin): resolving it is refused, so listing it must not show it either.
+                    if version in deleted and (foreign or not include_deleted):
                         continue
                     manifest = self._load(team, dataset, version)
-                    if team != principal.team and not principal.admin and not manifest.shared:
+                    if foreign and not manifest.shared:
                         continue
                     result.append(self._decorate(manifest, deleted.get(version), tags))
         return result
@@ -387,8 +400,10 @@ class Registry:
         return markers
 
     def _teams(self) -> list[str]:
-        return sorted(o.key.rstrip("/") for o in self.store.list("", recursive=False)
-                      if o.key.endswith("/") and not o.key.startswith(layout.AUTH_PREFIX))
+        """Every top-level prefix that is a team's: valid team names only, never system state
+        (``_auth/``, ``_jobs/``) or the jobs controller's legacy ``controller/``."""
+        prefixes = (o.key.rstrip("/") for o in self.store.list("", recursive=False) if o.key.endswith("/"))
+        return sorted(p for p in prefixes if TEAM_RE.fullmatch(p) and p not in RESERVED_TEAMS)
 
     def _names(self, team: str) -> list[str]:
         return sorted(o.key[len(team) + 1:].rstrip("/") for o in self.store.list(f"{team}/", recursive=False)

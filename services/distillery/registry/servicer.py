@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
+from datetime import datetime, timezone
 
 import grpc
 
 from distillery.core.auth import bearer_token
-from distillery.registry.auth import Principal, TeamDirectory
+from distillery.registry.auth import Principal, TeamDirectory, TokenRecord
 from distillery.registry.errors import InvalidArgument, PermissionDenied, RegistryError, Unauthenticated
 from distillery.registry.registry import PushSpec, Registry
 from distillery.v1 import registry_pb2 as pb
@@ -118,9 +119,55 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
         return pb.TokenResponse(team=request.team, token=self.directory.create_token(request.team))
 
     @_unary
+    def ListTokens(self, request: pb.ListTokensRequest, context) -> pb.ListTokensResponse:
+        principal, team = self._token_owner(context, request.team)
+        return pb.ListTokensResponse(tokens=[_token_info(r, principal) for r in self.directory.tokens(team)])
+
+    @_unary
+    def RevokeToken(self, request: pb.RevokeTokenRequest, context) -> pb.TokenInfo:
+        principal, team = self._token_owner(context, request.team)
+        if not request.id:
+            raise InvalidArgument("id: name the token to revoke (see `distillery team token list`)")
+        return _token_info(self.directory.revoke(team, request.id, _who(principal)), principal)
+
+    @_unary
+    def RotateToken(self, request: pb.RotateTokenRequest, context) -> pb.RotateTokenResponse:
+        principal, team = self._token_owner(context, request.team)
+        token_id = request.id or principal.token_id
+        if not token_id:
+            raise InvalidArgument("id: name the token to rotate (the admin token is not a team token)")
+        token, issued, replaced = self.directory.rotate(team, token_id, request.grace_seconds, _who(principal))
+        return pb.RotateTokenResponse(team=team, token=token, issued=_token_info(issued, principal),
+                                      replaced=_token_info(replaced, principal))
+
+    def _token_owner(self, context: grpc.ServicerContext, team: str) -> tuple[Principal, str]:
+        """Who is calling, and whose tokens the call is about: the admin names any team; a team
+        token manages its own team's tokens only."""
+        principal = self._principal(context)
+        if principal.admin:
+            if not team:
+                raise InvalidArgument("team: the admin must name the team whose tokens to manage")
+            return principal, team
+        if team and team != principal.team:
+            raise PermissionDenied(f"team {principal.team!r} cannot manage the tokens of team {team!r}")
+        return principal, principal.team
+
+    @_unary
     def WhoAmI(self, request: pb.WhoAmIRequest, context) -> pb.Principal:
         principal = self._principal(context)
-        return pb.Principal(team=principal.team or "", admin=principal.admin)
+        expires = principal.expires_at.isoformat(timespec="milliseconds") if principal.expires_at else ""
+        return pb.Principal(team=principal.team or "", admin=principal.admin, token_id=principal.token_id,
+                            expires_at=expires)
+
+
+def _token_info(record: TokenRecord, caller: Principal) -> pb.TokenInfo:
+    return pb.TokenInfo(id=record.id, team=record.team, created_at=record.created_at, expires_at=record.expires_at,
+                        revoked_at=record.revoked_at, state=record.state(datetime.now(timezone.utc)),
+                        current=record.id == caller.token_id)
+
+
+def _who(principal: Principal) -> str:
+    return "admin" if principal.admin else f"team {principal.team} (token {principal.token_id})"
 
 
 def _header(request_iterator) -> pb.PushHeader:

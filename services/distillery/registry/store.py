@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from minio import Minio
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
@@ -28,9 +27,7 @@ class ObjectStore:
     def __init__(self, config: S3Config) -> None:
         self.config = config
         self.bucket = config.bucket
-        self.client = Minio(config.endpoint, access_key=config.access_key,
-                            secret_key=config.secret_key.get_secret_value(), secure=config.secure,
-                            region=config.region)
+        self.client = config.minio()
 
     def ensure_bucket(self) -> None:
         if not self.client.bucket_exists(self.bucket):

@@ -9,9 +9,14 @@ Child level, after fork and before the untrusted code runs (:func:`harden_child`
   * rlimits: address space, CPU seconds, file size, open files, no core dumps,
     no new processes (RLIMIT_NPROC -- not enforced for root, hence the next two);
   * privilege drop to ``nobody`` when the worker runs as root;
-  * Landlock: reads only beneath the interpreter's directories, writes only in the
-    private temp dir, no execution, no TCP, no signals out of the domain;
-  * seccomp: fork/clone/exec, sockets, kill, prlimit, namespaces, ... kill the process.
+  * Landlock: reads only the interpreter's files and those of the modules the worker
+    loaded (:func:`readable_roots`: never the working directory, never ``sys.path``
+    wholesale), writes only in the private temp dir, no execution, no TCP, no signals out
+    of the domain;
+  * seccomp: an allowlist of the calls a math program makes (memory, reading and writing
+    open descriptors, files under Landlock, clocks, its own signal mask, exit); anything
+    else -- fork/clone/exec, sockets, kill, fcntl(F_SETOWN), the mount API, ... -- kills
+    the process.
 
 A layer the machine cannot provide (no user namespaces in a locked-down pod, an old
 kernel without Landlock) is reported as missing -- in the log and in the isolation
@@ -26,6 +31,7 @@ import os
 import resource
 import signal
 import sys
+import sysconfig
 from dataclasses import asdict, dataclass, field
 
 from distillery.sandbox import landlock, seccomp
@@ -104,15 +110,79 @@ def enter_network_namespace(report: IsolationReport) -> None:
 
 @functools.lru_cache(maxsize=1)
 def readable_roots() -> list[str]:
-    """Directories the interpreter may need to read from inside a child."""
-    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, "/usr/lib", "/usr/lib64", "/lib", "/lib64"}
-    roots.update(p for p in sys.path if p and os.path.isabs(p))
-    return sorted(r for r in roots if os.path.isdir(r))
+    """What a child may read: the interpreter's files and those of the modules the worker loaded.
+
+    Computed once, in the worker, after it imported the allowed and preloaded modules (the
+    first call fixes the answer). Explicit by design: never ``sys.path`` wholesale, never the
+    working directory -- a service started from ``$HOME`` must not hand its programs
+    ``~/.distillery``. Granted:
+
+      * the standard library and its extension-module directory (lazy imports of stdlib
+        modules an allowed module reaches);
+      * the package directory (or single file) of every module in ``sys.modules``, i.e. the
+        allowed and preloaded modules and the worker's own code -- not the site-packages
+        directory they sit in;
+      * each shared library file the worker has mapped (libc, libpython, extension modules'
+        libraries), one file at a time, not their directories.
+    """
+    roots: set[str] = set()
+    stdlib = os.path.dirname(os.__file__)
+    roots.add(stdlib)
+    dynload = sysconfig.get_config_var("DESTSHARED")
+    if dynload:
+        roots.add(dynload)
+    for name, module in list(sys.modules.items()):
+        roots.update(_module_paths(name, module))
+    roots.update(_mapped_files())
+    existing = {os.path.realpath(root) for root in roots if root and os.path.isabs(root)}
+    existing = {root for root in existing if os.path.exists(root)}
+    # Keep the list short: drop what a granted directory already covers.
+    kept = [root for root in sorted(existing)
+            if not any(root != other and root.startswith(other.rstrip("/") + "/")
+                       for other in existing if os.path.isdir(other))]
+    return kept
+
+
+def _module_paths(name: str, module) -> list[str]:
+    """Where a loaded module's files are: its top-level package's directory, or its own file."""
+    top = sys.modules.get(name.partition(".")[0], module)
+    for candidate in (top, module):
+        path = getattr(candidate, "__path__", None)
+        if path is not None:  # a package (maybe a namespace package): its directories
+            try:
+                return [p for p in list(path) if isinstance(p, str)]
+            except TypeError:
+                continue
+        file = getattr(candidate, "__file__", None)
+        if isinstance(file, str):
+            archive = file.partition(".zip" + os.sep)
+            return [archive[0] + ".zip" if archive[1] else file]
+    return []
+
+
+def _mapped_files() -> list[str]:
+    """Regular files mapped into this process (shared libraries), from /proc/self/maps."""
+    try:
+        with open("/proc/self/maps") as maps:
+            lines = maps.read().splitlines()
+    except OSError:
+        return []
+    files = set()
+    for line in lines:
+        fields = line.split(None, 5)
+        if len(fields) == 6 and fields[5].startswith("/") and not fields[5].endswith(" (deleted)"):
+            files.add(fields[5])
+    return sorted(files)
 
 
 def probe_child_layers(report: IsolationReport, scratch_dir: str) -> None:
     """Find out, in a throwaway child, which per-child layers this machine supports."""
     report.privilege_drop = os.geteuid() == 0
+    if seccomp.available():
+        try:
+            seccomp.prepare()  # compiled here, once: children only install the bytes
+        except OSError as exc:
+            report.notes.append(f"seccomp filter could not be built: {exc}")
     for layer in ("landlock", "seccomp"):
         read_fd, write_fd = os.pipe()
         pid = os.fork()
@@ -147,9 +217,7 @@ def harden_child(report: IsolationReport, temp_dir: str, limits: dict, baseline_
     os.setsid()
     cpu = limits["cpu_seconds"]
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    _harden(report, temp_dir, limits, baseline_as, landlock_ruleset)
-    # After the identity change, which clears it: die with the worker.
-    set_parent_death_signal()
+    _harden(report, temp_dir, limits, baseline_as, landlock_ruleset, death_signal=True)
 
 
 def harden_worker(report: IsolationReport, scratch_dir: str, limits: dict, baseline_as: int,
@@ -163,7 +231,7 @@ def harden_worker(report: IsolationReport, scratch_dir: str, limits: dict, basel
 
 
 def _harden(report: IsolationReport, work_dir: str, limits: dict, baseline_as: int,
-            landlock_ruleset: int | None) -> None:
+            landlock_ruleset: int | None, death_signal: bool = False) -> None:
     os.chdir(work_dir)
     soft_as = baseline_as + limits["memory_mb"] * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (soft_as, soft_as))
@@ -175,6 +243,11 @@ def _harden(report: IsolationReport, work_dir: str, limits: dict, baseline_as: i
         os.setresgid(NOBODY, NOBODY, NOBODY)
         os.setresuid(NOBODY, NOBODY, NOBODY)
     resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+    if death_signal:
+        # After the identity change, which clears it, and before seccomp, which forbids prctl:
+        # die with the worker.
+        set_parent_death_signal()
+    # seccomp last: everything above needs calls the allowlist refuses.
     if report.landlock:
         landlock.restrict_self(landlock_ruleset)
         os.close(landlock_ruleset)

@@ -1,7 +1,8 @@
 """Landlock (Linux >= 5.13): an unprivileged file-system and network allowlist, via ctypes.
 
-Applied in each execution child: reading is allowed only beneath the interpreter's own
-directories (so it may still load modules) and the child's private temp dir; writing,
+Applied in each execution child: reading is allowed only in the files the worker says it
+needs (the interpreter's standard library, the packages it loaded, the shared libraries it
+mapped -- see ``isolation.readable_roots``) and the child's private temp dir; writing,
 creating and removing files only beneath that temp dir; executing files nowhere. On ABI >= 4 TCP bind/connect are denied and on
 ABI >= 6 signals to processes outside the sandbox domain (the worker, the service) are
 denied as well -- each a second wall behind seccomp.
@@ -78,8 +79,9 @@ def _handled_fs(abi: int) -> int:
 def create_ruleset(writable: str, readable: list[str]) -> int:
     """A ruleset fd allowing writes only beneath ``writable`` and reads beneath it and ``readable``.
 
-    Built once per worker; every child applies it with :func:`restrict_self`. Paths in
-    ``readable`` that do not exist are skipped.
+    Built once per worker; every child applies it with :func:`restrict_self`. ``readable``
+    holds directories (read beneath) and single files (read that file); paths that do not
+    exist are skipped.
     """
     abi = abi_version()
     if abi < 1:
@@ -101,6 +103,8 @@ def create_ruleset(writable: str, readable: list[str]) -> int:
         for path in readable:
             if os.path.isdir(path):
                 _allow_beneath(libc, ruleset, path, _READ_FILE | _READ_DIR)
+            elif os.path.isfile(path):  # a single file: only file rights may be granted on it
+                _allow_beneath(libc, ruleset, path, _READ_FILE)
     except BaseException:
         os.close(ruleset)
         raise
@@ -117,7 +121,7 @@ def restrict_self(ruleset: int) -> None:
 
 
 def _allow_beneath(libc, ruleset: int, path: str, access: int) -> None:
-    dir_fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    dir_fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
     try:
         rule = _PathBeneathAttr(allowed_access=access, parent_fd=dir_fd)
         if libc.syscall(_SYS_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(_RULE_PATH_BENEATH),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import threading
@@ -28,6 +29,7 @@ from distillery.core.outcome import Outcome, Status
 from distillery.sandbox.config import ExecutionLimits, SandboxConfig
 from distillery.sandbox.isolation import IsolationReport
 from distillery.sandbox.protocol import ChannelClosed, ChannelTimeout, read_frame, write_frame
+from distillery.sandbox.result import MalformedResult, check_result
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +57,29 @@ def _limits_message(limits: ExecutionLimits) -> dict:
 
 def _worker_environment() -> dict[str, str]:
     # A minimal environment: no tokens, credentials or proxies leak into the workers.
+    return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+
+
+# The worker runs isolated (-I: no working directory or script directory on sys.path, no
+# PYTHON* variables, no user site-packages; -B: writes no bytecode). Its path is the
+# interpreter's own, plus this very distillery package's root (appended, for a checkout that
+# is not installed), never the directory the service was started from.
+_WORKER_BOOTSTRAP = "import sys; sys.path.append(sys.argv[1]); from distillery.sandbox.worker import main; main()"
+
+
+def _worker_command() -> list[str]:
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(distillery.__file__)))
-    return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONPATH": package_root,
-            "PYTHONDONTWRITEBYTECODE": "1"}
+    return [sys.executable, "-I", "-B", "-c", _WORKER_BOOTSTRAP, package_root]
+
+
+def _own_scratch_dir(path: object) -> str | None:
+    """The worker's scratch dir, if it is what a worker creates (a sandbox temp dir), else None."""
+    if not isinstance(path, str):
+        return None
+    resolved = os.path.realpath(path)
+    if not os.path.isabs(path) or not os.path.basename(resolved).startswith("distillery-sandbox-"):
+        return None
+    return resolved
 
 
 class _WorkerProcess:
@@ -65,10 +87,11 @@ class _WorkerProcess:
         self.config = config
         self.process: subprocess.Popen | None = None
         self.isolation: IsolationReport | None = None
+        self.scratch: str | None = None
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-s", "-m", "distillery.sandbox.worker"],
+            _worker_command(),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
             start_new_session=True, env=_worker_environment(),
         )
@@ -82,6 +105,7 @@ class _WorkerProcess:
             self.stop()
             raise SandboxUnavailable(f"sandbox worker failed to start: {exc}") from exc
         self.isolation = IsolationReport.from_dict(hello["isolation"])
+        self.scratch = _own_scratch_dir(hello.get("scratch"))
 
     @property
     def alive(self) -> bool:
@@ -113,6 +137,9 @@ class _WorkerProcess:
             self.process.kill()
             self.process.wait()
         self.process = None
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
 
 
 class Sandbox:
@@ -212,5 +239,12 @@ class Sandbox:
             return ExecutionResult(Outcome.fail(Status.EXEC_ERROR, f"sandbox worker failed: {exc}"))
         finally:
             self._idle.put(worker)
-        outcome = Outcome(Status(reply["status"]), reply.get("answer"), reply.get("error"))
-        return ExecutionResult(outcome, reply.get("stdout", ""), reply.get("wall_ms", 0.0), reply.get("cpu_ms", 0.0))
+        # Checked again here: the worker is a separate process that runs untrusted code's
+        # children; whatever it says, only a well-formed result becomes an Outcome.
+        try:
+            reply = check_result(reply, limits.max_output_bytes, timing=True)
+        except MalformedResult as exc:
+            log.warning("sandbox worker sent a malformed result: %s", exc)
+            return ExecutionResult(Outcome.fail(Status.EXEC_ERROR, f"malformed result from the sandbox: {exc}"))
+        outcome = Outcome(Status(reply["status"]), reply["answer"], reply["error"])
+        return ExecutionResult(outcome, reply["stdout"], reply["wall_ms"], reply["cpu_ms"])

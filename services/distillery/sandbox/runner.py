@@ -21,9 +21,8 @@ import numbers
 import sys
 
 from distillery.core.outcome import Outcome, Status
-from distillery.sandbox.policy import MAX_SOURCE_CHARS, PolicyViolation, check_program, restricted_builtins
-
-PROGRAM_FILENAME = "<thought>"
+from distillery.sandbox import policy
+from distillery.sandbox.policy import MAX_SOURCE_CHARS, PROGRAM_FILENAME, PolicyViolation
 
 
 class OutputLimitExceeded(Exception):
@@ -90,9 +89,10 @@ def _run_python(task: dict, output: BoundedOutput) -> Outcome:
         return Outcome.fail(Status.PARSE_ERROR, f"{type(exc).__name__}: {exc}")
     except (MemoryError, RecursionError) as exc:
         return Outcome.fail(Status.RESOURCE_LIMIT, f"program too deeply nested to parse ({type(exc).__name__})")
+    enforce = task.get("ast_policy", True)
     try:
-        if task.get("ast_policy", True):
-            check_program(tree, task["allowed_imports"])
+        if enforce:
+            tree = policy.check_program(tree, task["allowed_imports"])  # checked, guarded loads rewritten
         code = compile(tree, PROGRAM_FILENAME, "exec")
     except PolicyViolation as exc:
         return Outcome.fail(Status.UNSAFE, str(exc))
@@ -104,12 +104,26 @@ def _run_python(task: dict, output: BoundedOutput) -> Outcome:
     def sandbox_print(*args, sep=" ", end="\n", file=None, flush=False):
         output.write(("" if sep is None else str(sep)).join(map(str, args)) + ("\n" if end is None else str(end)))
 
-    if task.get("ast_policy", True):
-        namespace = {"__builtins__": restricted_builtins(task["allowed_imports"], sandbox_print),
+    if enforce:
+        # Wrapped modules and guarded builtins, built once per worker before it forked.
+        namespace = {"__builtins__": policy.environment(task["allowed_imports"]).builtins(sandbox_print),
                      "__name__": "__thought__"}
     else:  # policy off (tests of the OS layers): the full interpreter, contained by the OS only
         namespace = {"__name__": "__thought__"}
+    policy.take_violations()
     sys.stdout = sys.stderr = output
+    try:
+        outcome = _execute(code, namespace, task)
+    finally:
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+    # A refusal at run time is the verdict even if the program caught the exception.
+    violations = policy.take_violations()
+    if violations:
+        return Outcome.fail(Status.UNSAFE, violations[0])
+    return outcome
+
+
+def _execute(code, namespace: dict, task: dict) -> Outcome:
     try:
         exec(code, namespace)  # noqa: S102 -- the point of this sandboxed child
         result_name, fallback = task["result_name"], task.get("fallback_function")
@@ -126,13 +140,20 @@ def _run_python(task: dict, output: BoundedOutput) -> Outcome:
     except PolicyViolation as exc:
         return Outcome.fail(Status.UNSAFE, str(exc))
     except (MemoryError, RecursionError, OutputLimitExceeded) as exc:
-        return Outcome.fail(Status.RESOURCE_LIMIT, f"{type(exc).__name__}: {exc}")
+        return Outcome.fail(Status.RESOURCE_LIMIT, f"{type(exc).__name__}: {_text(exc)}")
     except OverflowError as exc:
-        return Outcome.fail(Status.EXEC_ERROR, f"OverflowError: {exc}")
+        return Outcome.fail(Status.EXEC_ERROR, f"OverflowError: {_text(exc)}")
     except BaseException as exc:  # noqa: BLE001 -- any failure of the program is its result
         return Outcome.fail(Status.EXEC_ERROR, _describe(exc))
-    finally:
-        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+
+
+def _text(exc: BaseException) -> str:
+    """``str(exc)``, which runs the program's own ``__str__``: bounded, and never raising."""
+    try:
+        text = str(exc)
+        return text[:300] if isinstance(text, str) else "?"
+    except BaseException:  # noqa: BLE001
+        return "(unprintable exception)"
 
 
 def _describe(exc: BaseException) -> str:
@@ -143,7 +164,7 @@ def _describe(exc: BaseException) -> str:
             line = tb.tb_lineno
         tb = tb.tb_next
     where = f" (line {line})" if line else ""
-    return f"{type(exc).__name__}: {exc}{where}"
+    return f"{type(exc).__name__}: {_text(exc)}{where}"
 
 
 def run_call(task: dict, preloaded: tuple[str, ...]) -> dict:

@@ -11,7 +11,6 @@ turns how the child ended (result, signal, exit code) into a status.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import select
 import shutil
@@ -19,12 +18,14 @@ import signal
 import tempfile
 import time
 
-from distillery.sandbox import isolation, landlock, runner, seccomp
+from distillery.sandbox import isolation, landlock, policy, runner, seccomp
 from distillery.sandbox.protocol import ChannelClosed, read_frame, write_all, write_frame
+from distillery.sandbox.result import MAX_ERROR_CHARS, MalformedResult, decode_child_result, encode_child_result
 
 MAX_RESULT_BYTES = 17 * 1024 * 1024
 # Pre-serialised, so it can be sent even when the child has no memory left to build JSON.
-_OUT_OF_MEMORY = b'{"status":"resource_limit","answer":null,"error":"MemoryError","stdout":""}'
+_OUT_OF_MEMORY_RESULT = {"status": "resource_limit", "answer": None, "error": "MemoryError", "stdout": ""}
+_OUT_OF_MEMORY = encode_child_result(_OUT_OF_MEMORY_RESULT)
 
 
 class Worker:
@@ -59,8 +60,11 @@ class Worker:
             self.landlock_ruleset = landlock.create_ruleset(self.scratch, isolation.readable_roots())
         if self.report.seccomp:
             seccomp.prepare()
-        # Warm the interpreter paths a task takes (parse, compile, exec) so children start hot.
-        runner.run_python({"source": "ans = 1", "result_name": "ans", "allowed_imports": [],
+        # The wrapped modules and guarded builtins programs get, built once here so every
+        # child inherits them; then warm the paths a task takes (parse, check, compile, exec).
+        allowed = list(self.settings.get("allowed_imports", ()))
+        policy.environment(allowed)
+        runner.run_python({"source": "ans = 1", "result_name": "ans", "allowed_imports": allowed,
                            "limits": {"max_output_bytes": 0}})
         self.baseline_as = isolation.address_space_bytes()
         if not self.fork_per_task:
@@ -70,7 +74,10 @@ class Worker:
                                     self.landlock_ruleset)
 
     def serve(self, proto_in: int) -> None:
-        write_frame(self.proto_out, {"ready": True, "pid": os.getpid(), "isolation": self.report.to_dict()})
+        # The scratch dir is named so the service can remove it: a worker hardened in-process
+        # (fork_per_task off) cannot delete its own directory once Landlock is in force.
+        write_frame(self.proto_out, {"ready": True, "pid": os.getpid(), "scratch": self.scratch,
+                                     "isolation": self.report.to_dict()})
         while True:
             try:
                 task = read_frame(proto_in)
@@ -104,45 +111,56 @@ class Worker:
 
     def _execute_in_process(self, task: dict) -> dict:
         if task["kind"] != "call":  # untrusted programs always get a fresh child
-            return {"status": "unsafe", "answer": None, "stdout": "",
-                    "error": "this sandbox runs trusted functions only (fork_per_task is off)"}
+            return {**_failure("unsafe", "this sandbox runs trusted functions only (fork_per_task is off)"),
+                    "wall_ms": 0.0, "cpu_ms": 0.0}
         started = time.monotonic()
         cpu_started = time.process_time()
         try:
             result = runner.run_call(task, self.preloaded)
         except MemoryError:
-            result = json.loads(_OUT_OF_MEMORY)
+            result = dict(_OUT_OF_MEMORY_RESULT)
+        if isinstance(result.get("error"), str):
+            result["error"] = result["error"][:MAX_ERROR_CHARS]
         result["wall_ms"] = round((time.monotonic() - started) * 1000, 3)
         result["cpu_ms"] = round((time.process_time() - cpu_started) * 1000, 3)
         return result
 
     def _child(self, task: dict, temp_dir: str, read_fd: int, write_fd: int) -> None:
+        """Run one task and report it as exactly one result frame; never returns."""
+        code = 1
         try:
-            os.close(read_fd)
-            devnull = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(devnull, fd)
-            keep = sorted(fd for fd in (write_fd, self.landlock_ruleset) if fd is not None)
-            low = 3
-            for fd in keep:
-                os.closerange(low, fd)
-                low = fd + 1
-            os.closerange(low, 65536)
-            isolation.harden_child(self.report, temp_dir, task["limits"], self.baseline_as,
-                                   self.landlock_ruleset)
-        except BaseException as exc:  # noqa: BLE001
-            write_all(write_fd, json.dumps({"status": "exec_error", "answer": None, "stdout": "",
-                                             "error": f"sandbox setup failed: {exc}"}).encode())
-            os._exit(1)
-        try:
-            if task["kind"] == "python":
-                result = runner.run_python(task)
-            else:
-                result = runner.run_call(task, self.preloaded)
-            write_all(write_fd, json.dumps(result).encode())
-        except MemoryError:
-            write_all(write_fd, _OUT_OF_MEMORY)
-        os._exit(0)
+            try:
+                os.close(read_fd)
+                devnull = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(devnull, fd)
+                keep = sorted(fd for fd in (write_fd, self.landlock_ruleset) if fd is not None)
+                low = 3
+                for fd in keep:
+                    os.closerange(low, fd)
+                    low = fd + 1
+                os.closerange(low, 65536)
+                isolation.harden_child(self.report, temp_dir, task["limits"], self.baseline_as,
+                                       self.landlock_ruleset)
+            except BaseException as exc:  # noqa: BLE001
+                write_all(write_fd, encode_child_result(_failure("exec_error", f"sandbox setup failed: {exc}")))
+                return
+            try:
+                if task["kind"] == "python":
+                    result = runner.run_python(task)
+                else:
+                    result = runner.run_call(task, self.preloaded)
+                if isinstance(result.get("error"), str):
+                    result["error"] = result["error"][:MAX_ERROR_CHARS]
+                frame = encode_child_result(result)
+            except MemoryError:
+                frame = _OUT_OF_MEMORY
+            except BaseException as exc:  # noqa: BLE001 -- a bug here must not unwind into the worker's code
+                frame = encode_child_result(_failure("exec_error", f"sandbox runner failed: {type(exc).__name__}"))
+            write_all(write_fd, frame)
+            code = 0
+        finally:
+            os._exit(code)  # whatever happened, this forked child never returns into the worker
 
     @staticmethod
     def _collect(pid: int, read_fd: int, deadline: float) -> tuple[bytes, bool]:
@@ -188,13 +206,16 @@ class Worker:
                 return fail("resource_limit", "killed (out of memory)")
             return fail("exec_error", f"crashed with {signal.Signals(sig).name}")
         try:
-            result = json.loads(data)
-        except ValueError:
-            code = os.WEXITSTATUS(wait_status) if os.WIFEXITED(wait_status) else wait_status
-            return fail("exec_error", f"exited with code {code} without a result")
-        if not isinstance(result, dict) or "status" not in result:
-            return fail("exec_error", "malformed result")
-        return result
+            return decode_child_result(data, limits["max_output_bytes"])
+        except MalformedResult as exc:
+            if not data:
+                code = os.WEXITSTATUS(wait_status) if os.WIFEXITED(wait_status) else wait_status
+                return fail("exec_error", f"exited with code {code} without a result")
+            return fail("exec_error", f"malformed result from the child: {exc}"[:MAX_ERROR_CHARS])
+
+
+def _failure(status: str, error: str) -> dict:
+    return {"status": status, "answer": None, "error": error[:MAX_ERROR_CHARS], "stdout": ""}
 
 
 def _kill_group(pid: int) -> None:

@@ -3,17 +3,19 @@
 The registry owns teams, tokens and sharing, so the answer is the registry's: ``WhoAmI`` with
 the caller's token (unknown -> unauthenticated), then ``Show`` of the served model with the
 same token (another team's unshared model -> forbidden). A base-model alias is open to every
-team. Answers are cached per token hash -- allowed for 30 s, denied for 2 s -- so a busy
-endpoint asks the registry rarely.
+team. Answers are cached per token hash -- allowed for DISTILLERY_TOKEN_CACHE_TTL_S (default 30 s),
+denied for 2 s -- so a busy endpoint asks the registry rarely.
 """
 
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 import grpc
 
 from distillery.core.auth import TokenCache, bearer_metadata
+from distillery.core.channels import open_channel
 from distillery.v1 import registry_pb2 as pb
 from distillery.v1 import registry_pb2_grpc as pb_grpc
 
@@ -27,6 +29,18 @@ class Decision(enum.Enum):
         return self is Decision.ALLOWED
 
 
+ADMIN = "<admin>"  # the admin's key for per-team limits (no team name can contain '<')
+
+
+@dataclass(frozen=True)
+class Caller:
+    decision: Decision
+    team: str | None = None  # the authenticated team (ADMIN for the admin); None unless allowed
+
+    def __bool__(self) -> bool:  # TokenCache keeps truthy answers longer
+        return bool(self.decision)
+
+
 class RegistryUnavailable(RuntimeError):
     pass
 
@@ -34,31 +48,31 @@ class RegistryUnavailable(RuntimeError):
 class ModelAccess:
     """``check(token)`` for one served model (``model_ref`` None: a base-model alias, any team)."""
 
-    def __init__(self, registry_address: str, model_ref: str | None, ttl_s: float = 30.0,
+    def __init__(self, registry_address: str, model_ref: str | None, ttl_s: float | None = None,
                  negative_ttl_s: float = 2.0) -> None:
-        self._channel = grpc.insecure_channel(registry_address)
+        self._channel = open_channel(registry_address)
         self._stub = pb_grpc.RegistryServiceStub(self._channel)
         self._model_ref = model_ref
         self._cache = TokenCache(ttl_s, negative_ttl_s)
 
-    def check(self, token: str | None) -> Decision:
+    def check(self, token: str | None) -> Caller:
         if not token:
-            return Decision.UNAUTHENTICATED
+            return Caller(Decision.UNAUTHENTICATED)
         return self._cache.lookup(token, self._ask_registry)
 
-    def _ask_registry(self, token: str) -> Decision:
+    def _ask_registry(self, token: str) -> Caller:
         metadata = bearer_metadata(token)
         try:
-            self._stub.WhoAmI(pb.WhoAmIRequest(), metadata=metadata, timeout=10)
+            principal = self._stub.WhoAmI(pb.WhoAmIRequest(), metadata=metadata, timeout=10)
             if self._model_ref is not None:
                 self._stub.Show(pb.RefRequest(ref=self._model_ref), metadata=metadata, timeout=10)
         except grpc.RpcError as exc:
             if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
-                return Decision.UNAUTHENTICATED
+                return Caller(Decision.UNAUTHENTICATED)
             if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED):
-                return Decision.FORBIDDEN
+                return Caller(Decision.FORBIDDEN)
             raise RegistryUnavailable(f"registry: {exc.code().name}: {exc.details()}") from None
-        return Decision.ALLOWED
+        return Caller(Decision.ALLOWED, principal.team or ADMIN)
 
     def close(self) -> None:
         self._channel.close()

@@ -7,10 +7,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 
-import grpc
 from google.protobuf.json_format import MessageToDict
 
 from distillery.core.auth import bearer_metadata
+from distillery.core.channels import open_channel
 from distillery.v1 import student_pb2 as pb
 from distillery.v1 import student_pb2_grpc as pb_grpc
 
@@ -67,7 +67,7 @@ class StudentGrpcClient:
     """``Solve`` through Ray Serve's gRPC proxy; ``application`` is the deployment's name."""
 
     def __init__(self, address: str, application: str, token: str | None) -> None:
-        self._channel = grpc.insecure_channel(address)
+        self._channel = open_channel(address)
         self._stub = pb_grpc.StudentServiceStub(self._channel)
         self._metadata = (("application", application), *bearer_metadata(token))
 

@@ -42,6 +42,35 @@ class Autoscaling(BaseModel):
         return config
 
 
+MiB = 1024 * 1024
+BODY_BYTES_CEILING = 64 * MiB  # what Serve's HTTP proxy itself refuses (serving/proxy.py), for every deployment
+
+
+class Limits(BaseModel):
+    """What one request may ask of a deployment, and one team at once (per ingress replica).
+
+    A request is refused before it costs anything: the body by its Content-Length (then by the
+    bytes actually streamed) before it is parsed, the shapes before any generation is queued.
+    Each refusal names the limit by these field names, which are also the ``distillery serve``
+    flags (``--max-body-bytes``, ...).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_body_bytes: int = Field(MiB, ge=1024, le=BODY_BYTES_CEILING,
+                                description="Largest HTTP request body (413 beyond it).")
+    max_prompts: int = Field(64, ge=1, le=4096, description="Prompts in one /v1/completions request.")
+    max_choices: int = Field(64, ge=1, le=4096,
+                             description="n x prompts: completions one OpenAI request may generate.")
+    max_tokens: int = Field(2048, ge=1, le=4096, description="Largest max_tokens of an OpenAI request.")
+    max_messages: int = Field(64, ge=1, le=4096, description="Messages in one /v1/chat/completions request.")
+    max_question_chars: int = Field(4000, ge=1, le=100_000, description="Longest solve question.")
+    team_max_concurrent: int = Field(
+        16, ge=1, le=4096,
+        description="Requests one team may have in flight on an ingress replica; more get 429. Other teams "
+                    "are not affected: each team is counted apart, keyed by its authenticated token's team.")
+
+
 class ServeConfig(BaseModel):
     """One served student. Recorded in the Ray Serve application (``distillery serve ls``)."""
 
@@ -62,10 +91,11 @@ class ServeConfig(BaseModel):
     registry: str = Field(description="host:port of the registry (tokens, model files).")
     verifier: str = Field(description="host:port of the verifier (thoughts run in its sandbox).")
     token: SecretStr = Field(description="The deploying team's token: pulls the model, calls the verifier.")
+    limits: Limits = Field(default_factory=Limits, description="Request size and per-team concurrency limits.")
 
     @model_validator(mode="after")
     def _valid_name(self) -> "ServeConfig":
-        if not NAME.match(self.name):
+        if not NAME.fullmatch(self.name):
             raise ValueError(f"name {self.name!r}: lowercase letters, digits and '-', at most 63, "
                              "starting with a letter or digit")
         return self

@@ -8,7 +8,9 @@ HTTP proxy listens on ``http_host:http_port`` and its gRPC proxy on ``grpc_port`
 Ownership: each application's ingress knows the team that deployed it (``info``); listing
 shows a team its own deployments and removing another team's is refused. Reaching the Ray
 cluster at all is an operator's privilege (the stack, the chart's controller) -- calls to the
-students are what teams authenticate for.
+students are what teams authenticate for. Serve's proxies, shared by every team's deployments,
+start with the guards of :mod:`distillery.serving.proxy` (no route listing, no anonymous calls,
+a body ceiling).
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from ray import serve
 
 from distillery.serving.config import ServeConfig
 from distillery.serving.ingress import StudentAPI
+from distillery.serving.proxy import SERVICER, proxy_env
 from distillery.serving.replica import StudentModel
 
-SERVICER = "distillery.v1.student_pb2_grpc.add_StudentServiceServicer_to_server"
 INGRESS, MODEL = "StudentAPI", "StudentModel"
 
 
@@ -72,9 +74,13 @@ def app_builder(args: dict) -> serve.Application:
 
 
 def start_proxies(endpoint: ServeEndpoint) -> None:
-    """Ray Serve's HTTP and gRPC proxies (a no-op when Serve already runs on the cluster)."""
+    """Ray Serve's HTTP and gRPC proxies (a no-op when Serve already runs on the cluster).
+
+    The controller's environment reaches the proxy actors it creates: that is how the proxies
+    load our guards (Ray reads these variables when a proxy starts, not per request)."""
     serve.start(http_options={"host": endpoint.http_host, "port": endpoint.http_port},
-                grpc_options={"port": endpoint.grpc_port, "grpc_servicer_functions": [SERVICER]})
+                grpc_options={"port": endpoint.grpc_port, "grpc_servicer_functions": [SERVICER]},
+                controller_options={"runtime_env": {"env_vars": proxy_env()}})
 
 
 def deploy(config: ServeConfig, ray_address: str, endpoint: ServeEndpoint) -> str:

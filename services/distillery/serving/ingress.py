@@ -7,6 +7,13 @@ Bearer``), checked before the body is read: 401 / UNAUTHENTICATED without a vali
 PERMISSION_DENIED for a team that cannot see the model. Errors use OpenAI's shape
 ``{"error": {"message", "type", "code"}}`` on every route.
 
+One request must not take the replica down, nor one team the deployment (``Limits``): a team
+over ``team_max_concurrent`` requests in flight gets 429 (keyed by the authenticated team) before
+its body is read; a body over ``max_body_bytes`` gets 413 on its Content-Length, or as soon as
+the streamed bytes pass it, before it is parsed; counts and lengths over their limits get 400
+from validation, before anything is generated. No schema or docs are served (``openapi.json``
+would describe the deployment to anyone who asks).
+
 A solve asks the model replicas for each thought (concurrently, so they batch), has the
 verifier run them all in one call (PoT in its sandbox, EoT through its solver -- never here),
 and combines the answers. Generation is idempotent (greedy), so a thought whose replica died
@@ -23,6 +30,7 @@ import grpc
 import pydantic
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 from ray import serve
 from ray.exceptions import ActorUnavailableError, RayActorError
 from ray.serve.handle import DeploymentHandle
@@ -31,6 +39,7 @@ from distillery.core.auth import bearer_token
 from distillery.core.models import ALIASES
 from distillery.serving.access import Decision, ModelAccess, RegistryUnavailable
 from distillery.serving.config import ServeConfig
+from distillery.serving.limits import BodyCounter, LimitExceeded, TeamGate, check_declared_length, validation_context
 from distillery.serving.metrics import IngressMetrics
 from distillery.serving.openai_api import (ChatRequest, CompletionRequest, chat_response, completion_response,
                                            error_body, models_response)
@@ -52,10 +61,11 @@ class HttpError(Exception):
         self.status, self.kind, self.code = status, kind, code
 
 
-api = FastAPI(title="Distillery student", docs_url=None, redoc_url=None)
+api = FastAPI(title="Distillery student", docs_url=None, redoc_url=None, openapi_url=None)
 
 GRPC_CODES = {401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED,
-              400: grpc.StatusCode.INVALID_ARGUMENT, 503: grpc.StatusCode.UNAVAILABLE}
+              400: grpc.StatusCode.INVALID_ARGUMENT, 413: grpc.StatusCode.INVALID_ARGUMENT,
+              429: grpc.StatusCode.RESOURCE_EXHAUSTED, 503: grpc.StatusCode.UNAVAILABLE}
 
 
 @serve.deployment(name="StudentAPI", ray_actor_options={"num_cpus": 0})
@@ -70,6 +80,8 @@ class StudentAPI:
         self.verifier = VerifierClient(config.verifier, config.token.get_secret_value())
         self.metrics = IngressMetrics()
         self.created = int(time.time())
+        self.teams = TeamGate(config.limits.team_max_concurrent)
+        self.context = validation_context(config.limits)
 
     def info(self) -> dict:
         """What ``distillery serve ls`` shows (the token stays here)."""
@@ -110,21 +122,40 @@ class StudentAPI:
                     run: Callable[..., Awaitable[dict]]) -> JSONResponse:
         started = time.perf_counter()
         try:
-            await self._authorize(bearer_token([("authorization", request.headers.get("authorization", ""))]))
-            body = None
-            if schema is not None:
-                try:
-                    body = schema.model_validate_json(await request.body())
-                except pydantic.ValidationError as exc:
-                    raise HttpError(400, field_errors(exc.errors(), whole='request'), "invalid_request_error") from None
-            status, payload = 200, await run(body)
-        except HttpError as exc:
+            team = await self._authorize(bearer_token([("authorization", request.headers.get("authorization", ""))]))
+            if schema is None:  # /v1/models: nothing to read, nothing to generate
+                status, payload = 200, await run(None)
+            else:
+                with self.teams.admit(team):
+                    raw = await self._read_body(request)
+                    try:
+                        body = schema.model_validate_json(raw, context=self.context)
+                    except pydantic.ValidationError as exc:
+                        raise HttpError(400, field_errors(exc.errors(), whole='request'),
+                                        "invalid_request_error") from None
+                    del raw  # only the parsed request is kept while it generates
+                    status, payload = 200, await run(body)
+        except (HttpError, LimitExceeded) as exc:
             status, payload = exc.status, error_body(str(exc), exc.kind, exc.code)
         except ServiceUnavailable as exc:
             status, payload = 503, error_body(str(exc), "service_unavailable")
         self.metrics.request(route, status, (time.perf_counter() - started) * 1000)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        headers = {401: {"WWW-Authenticate": "Bearer"}, 429: {"Retry-After": "1"}}.get(status)
         return JSONResponse(payload, status_code=status, headers=headers)
+
+    async def _read_body(self, request: Request) -> bytes:
+        """The body, refused (413) on its Content-Length, else as soon as the streamed bytes pass
+        ``max_body_bytes`` -- never held whole when too large."""
+        limit = self.config.limits.max_body_bytes
+        check_declared_length(request.headers.get("content-length"), limit)
+        counter, chunks = BodyCounter(limit), []
+        try:
+            async for chunk in request.stream():
+                counter.add(chunk)
+                chunks.append(chunk)
+        except ClientDisconnect:  # the client, or the proxy's ceiling, ended the body
+            raise HttpError(400, "the request body was not received whole", "invalid_request_error") from None
+        return b"".join(chunks)
 
     # --- gRPC (method named as the RPC; Ray Serve's gRPC proxy calls it) ----------------------
 
@@ -132,21 +163,23 @@ class StudentAPI:
         started = time.perf_counter()
         status = 200
         try:
-            await self._authorize(bearer_token(grpc_context.invocation_metadata()))
-            fields = {"question": request.question, "strategy": request.strategy or "vote"}
-            if request.methods:
-                fields["methods"] = list(request.methods)
-            try:
-                body = SolveRequest.model_validate(fields)
-            except pydantic.ValidationError as exc:
-                raise HttpError(400, field_errors(exc.errors(), whole='request'), "invalid_request_error") from None
-            reply = await self._solve(body)
+            team = await self._authorize(bearer_token(grpc_context.invocation_metadata()))
+            with self.teams.admit(team):
+                fields = {"question": request.question, "strategy": request.strategy or "vote"}
+                if request.methods:
+                    fields["methods"] = list(request.methods)
+                try:
+                    body = SolveRequest.model_validate(fields, context=self.context)
+                except pydantic.ValidationError as exc:
+                    raise HttpError(400, field_errors(exc.errors(), whole='request'),
+                                    "invalid_request_error") from None
+                reply = await self._solve(body)
             return pb.SolveResponse(answer=reply.answer, method=reply.method or "", latency_ms=reply.latency_ms,
                                     model=reply.model, thoughts=[
                                         pb.ThoughtResult(type=t.type, text=t.text, answer=t.answer, status=t.status,
                                                          error=t.error or "") for t in reply.thoughts])
-        except (HttpError, ServiceUnavailable) as exc:
-            status = exc.status if isinstance(exc, HttpError) else 503
+        except (HttpError, LimitExceeded, ServiceUnavailable) as exc:
+            status = 503 if isinstance(exc, ServiceUnavailable) else exc.status
             grpc_context.set_code(GRPC_CODES[status])
             grpc_context.set_details(str(exc))
             return pb.SolveResponse()
@@ -159,16 +192,19 @@ class StudentAPI:
     def _label(self) -> str:
         return self.config.model
 
-    async def _authorize(self, token: str | None) -> None:
+    async def _authorize(self, token: str | None) -> str:
+        """The caller's team (the key of its limits), or 401 / 403."""
         try:
-            decision = await asyncio.to_thread(self.access.check, token)
+            caller = await asyncio.to_thread(self.access.check, token)
         except RegistryUnavailable as exc:
             raise ServiceUnavailable(str(exc)) from None
+        decision = caller.decision
         if decision is Decision.UNAUTHENTICATED:
             message = "missing bearer token" if not token else "invalid bearer token"
             raise HttpError(401, message, "authentication_error", "invalid_api_key")
         if decision is Decision.FORBIDDEN:
             raise HttpError(403, f"your team may not use {self.config.model}", "permission_error")
+        return caller.team
 
     def _check_model_name(self, model: str | None) -> None:
         if model not in (None, "", self._label, self.config.name):

@@ -6,6 +6,8 @@ Supported: ``prompt`` (a string or a list of strings), ``messages`` (the tokeniz
 template), ``max_tokens``, ``temperature``, ``top_p``, ``stop``, ``n``. ``seed`` is accepted
 and, as OpenAI documents it, best-effort: a sampled request shares a batch with others, so it
 is not reproducible. Streaming, logprobs and tools are refused with a 400 naming the field.
+Sizes are bounded by the deployment's ``Limits`` (validation context): ``max_tokens``, the
+number of prompts and messages, and ``n`` x prompts -- each refusal names its limit.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ import time
 import uuid
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from distillery.core.generation import Completion, Sampling
+from distillery.serving.limits import limits_from
 
-MAX_TOKENS = 2048
 MAX_N = 16
 
 
@@ -27,7 +29,7 @@ class _GenerationParams(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     model: str | None = None
-    max_tokens: int = Field(16, ge=1, le=MAX_TOKENS)
+    max_tokens: int = Field(16, ge=1)
     temperature: float = Field(1.0, ge=0, le=2)
     top_p: float = Field(1.0, gt=0, le=1)
     stop: str | list[str] | None = None
@@ -35,6 +37,21 @@ class _GenerationParams(BaseModel):
     seed: int | None = None
     stream: bool = False
     logprobs: bool | int | None = None
+
+    @field_validator("max_tokens")
+    @classmethod
+    def _max_tokens(cls, value: int, info: ValidationInfo) -> int:
+        limit = limits_from(info).max_tokens
+        if value > limit:
+            raise ValueError(f"is {value}; at most {limit} (max_tokens)")
+        return value
+
+    def _check_choices(self, prompts: int, info: ValidationInfo) -> None:
+        """Every prompt gets ``n`` completions: that product is what the replicas generate."""
+        limit = limits_from(info).max_choices
+        if self.n * prompts > limit:
+            what = "n" if prompts == 1 else "n x prompts"
+            raise ValueError(f"{what} is {self.n * prompts}; at most {limit} (max_choices)")
 
     @field_validator("stream")
     @classmethod
@@ -58,9 +75,9 @@ class _GenerationParams(BaseModel):
             raise ValueError("up to 4 non-empty stop strings")
         return stops
 
-    def sampling(self, max_new_tokens_cap: int = MAX_TOKENS) -> Sampling:
-        return Sampling(max_new_tokens=min(self.max_tokens, max_new_tokens_cap), temperature=self.temperature,
-                        top_p=self.top_p, stop=tuple(self.stop or ()))
+    def sampling(self) -> Sampling:
+        return Sampling(max_new_tokens=self.max_tokens, temperature=self.temperature, top_p=self.top_p,
+                        stop=tuple(self.stop or ()))
 
 
 class CompletionRequest(_GenerationParams):
@@ -68,11 +85,19 @@ class CompletionRequest(_GenerationParams):
 
     @field_validator("prompt")
     @classmethod
-    def _prompts(cls, value):
+    def _prompts(cls, value, info: ValidationInfo):
         prompts = [value] if isinstance(value, str) else value
+        limit = limits_from(info).max_prompts
+        if len(prompts) > limit:
+            raise ValueError(f"{len(prompts)} prompts; at most {limit} (max_prompts)")
         if not prompts or any(not p for p in prompts):
             raise ValueError("must be a non-empty string or a non-empty list of non-empty strings")
         return value
+
+    @model_validator(mode="after")
+    def _choices(self, info: ValidationInfo) -> "CompletionRequest":
+        self._check_choices(len(self.prompts()), info)
+        return self
 
     def prompts(self) -> list[str]:
         return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
@@ -87,6 +112,19 @@ class ChatMessage(BaseModel):
 
 class ChatRequest(_GenerationParams):
     messages: list[ChatMessage] = Field(min_length=1)
+
+    @field_validator("messages")
+    @classmethod
+    def _messages(cls, value: list[ChatMessage], info: ValidationInfo) -> list[ChatMessage]:
+        limit = limits_from(info).max_messages
+        if len(value) > limit:
+            raise ValueError(f"{len(value)} messages; at most {limit} (max_messages)")
+        return value
+
+    @model_validator(mode="after")
+    def _choices(self, info: ValidationInfo) -> "ChatRequest":
+        self._check_choices(1, info)
+        return self
 
 
 def _usage(prompt_tokens: int, completions: list[Completion]) -> dict:

@@ -38,7 +38,9 @@ class StudentModel:
         from distillery.registry.client import RegistryClient
 
         with RegistryClient(config.registry, config.token.get_secret_value()) as registry:
-            model_dir = resolve_student(config.model, registry).path  # pulled once per node, sha256-checked
+            # An alias or a registry model only (never a path), asked for with the deploying team's
+            # token before the node's cache is used; pulled once per node, sha256-checked.
+            model_dir = resolve_student(config.model, registry, field="model").path
         self.context = min(getattr(AutoConfig.from_pretrained(model_dir), "max_position_embeddings", 2048),
                            MAX_CONTEXT)
         self.generator = open_generator(model_dir, config.backend, config.max_new_tokens,

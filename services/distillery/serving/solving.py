@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from distillery.core.ensemble import fallback, vote
 from distillery.core.thought_text import THOUGHT_TYPES
+from distillery.serving.limits import DEFAULT_LIMITS, limits_from
 
-MAX_QUESTION_CHARS = 4000
+MAX_QUESTION_CHARS = DEFAULT_LIMITS.max_question_chars  # a deployment sets its own (Limits.max_question_chars)
 Method = Literal["eot", "pot", "cot"]
 Strategy = Literal["vote", "fallback", "single"]
 
@@ -30,12 +31,13 @@ class SolveRequest(BaseModel):
 
     @field_validator("question")
     @classmethod
-    def _question(cls, value: str) -> str:
+    def _question(cls, value: str, info: ValidationInfo) -> str:
         value = value.strip()
         if not value:
             raise ValueError("must not be empty")
-        if len(value) > MAX_QUESTION_CHARS:
-            raise ValueError(f"is {len(value)} characters; at most {MAX_QUESTION_CHARS}")
+        limit = limits_from(info).max_question_chars
+        if len(value) > limit:
+            raise ValueError(f"is {len(value)} characters; at most {limit} (max_question_chars)")
         return value
 
     @field_validator("methods")

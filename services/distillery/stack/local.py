@@ -28,6 +28,7 @@ import os
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -38,6 +39,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import BaseModel
 
 from distillery.core.auth import hash_token
+from distillery.core.channels import open_channel
 from distillery.core.jsonl import atomic_writer
 from distillery.stack.s3server import SeaweedS3, free_port, wait_until_ready
 
@@ -127,7 +129,7 @@ def _alive(info: ProcessInfo) -> bool:
 
 
 def _healthy(address: str, timeout_s: float = 2.0) -> bool:
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(address) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout_s)
         except grpc.RpcError:
@@ -159,7 +161,33 @@ def ray_client_env(home: Path) -> dict[str, str]:
 
 
 def ray_temp_dir(home: Path) -> Path:
+    """This stack's private directory for Ray's files: short (Ray's socket paths must fit in
+    107 bytes, hence /tmp rather than the home) and so predictable -- see prepare_ray_temp_dir."""
     return Path("/tmp") / f"distillery-ray-{hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:12]}"
+
+
+def prepare_ray_temp_dir(home: Path) -> Path:
+    """Create ray_temp_dir(home) 0700 and return Ray's ``--temp-dir`` inside it.
+
+    Ray makes its own temp dir 0777 (sessions, logs, sockets, object spill), so it goes one level
+    down, beneath a directory only we can enter. The name is predictable, so an existing entry is
+    used only if it is a real directory (not a symlink), ours, and closed to everyone else;
+    anything else was planted or left by someone else and is refused, never repaired.
+    """
+    private = ray_temp_dir(home)
+    try:
+        os.mkdir(private, 0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(private)
+    if not stat.S_ISDIR(info.st_mode):
+        raise RuntimeError(f"{private} is not a directory (a symlink or file put there?); remove it")
+    if info.st_uid != os.getuid():
+        raise RuntimeError(f"{private} is owned by uid {info.st_uid}, not by this user; remove it")
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        raise RuntimeError(f"{private} has permissions {stat.S_IMODE(info.st_mode):04o}, open to other users; "
+                           "expected 0700: remove it")
+    return private / "ray"
 
 
 def _ray_head_command(home: Path, gcs_port: int, ports: RayPorts) -> list[str]:
@@ -169,7 +197,7 @@ def _ray_head_command(home: Path, gcs_port: int, ports: RayPorts) -> list[str]:
             f"--dashboard-port={ports.dashboard}", f"--metrics-export-port={ports.metrics}",
             # Ray's fixed defaults (52365, 10001) would collide with another stack on the machine.
             f"--dashboard-agent-listen-port={free_port()}", f"--ray-client-server-port={free_port()}",
-            "--disable-usage-stats", f"--temp-dir={ray_temp_dir(home)}"]
+            "--disable-usage-stats", f"--temp-dir={prepare_ray_temp_dir(home)}"]
 
 
 def _wait_ray(info: ProcessInfo, process: subprocess.Popen, log_offset: int, timeout_s: float = 120.0) -> None:
@@ -184,6 +212,19 @@ def _wait_ray(info: ProcessInfo, process: subprocess.Popen, log_offset: int, tim
                 return
         time.sleep(0.5)
     raise TimeoutError(f"the Ray head did not start in {timeout_s} s; see {info.log}")
+
+
+def _service_environment() -> dict[str, str]:
+    """The environment the stack's processes start with: the caller's, minus server-only settings.
+
+    The local stack speaks plaintext on 127.0.0.1 (its clients do too); a certificate left in
+    the user's shell must not turn one of its services into a TLS server nobody can reach.
+    """
+    from distillery.core.channels import ENV_CERT, ENV_CLIENT_CA, ENV_HEALTH_PORT, ENV_KEY
+
+    # A fixed health port, too: every service of the stack would try to bind the same one.
+    server_only = (ENV_CERT, ENV_KEY, ENV_CLIENT_CA, ENV_HEALTH_PORT)
+    return {k: v for k, v in os.environ.items() if k not in server_only}
 
 
 def _spawn(command: list[str], log: Path, env: dict[str, str], address: str,
@@ -241,7 +282,7 @@ def up(home: Path | None = None) -> StackState:
     s3 = SeaweedS3(home / "s3", credentials["access_key"], credentials["secret_key"],
                    log_path=home / "logs" / "s3.log")
     s3_command = s3.command()
-    s3_info, s3_process = _spawn(s3_command, home / "logs" / "s3.log", dict(os.environ), s3.endpoint.endpoint)
+    s3_info, s3_process = _spawn(s3_command, home / "logs" / "s3.log", _service_environment(), s3.endpoint.endpoint)
     started = [s3_process]
     try:
         wait_until_ready(s3.endpoint, 60, s3_process)
@@ -251,10 +292,10 @@ def up(home: Path | None = None) -> StackState:
         ray_log = home / "logs" / "ray.log"
         ray_log_offset = ray_log.stat().st_size if ray_log.exists() else 0
         ray_info, ray_process = _spawn(_ray_head_command(home, gcs_port, ray_ports), ray_log,
-                                       {**os.environ, **ray_client_env(home)}, f"127.0.0.1:{gcs_port}")
+                                       {**_service_environment(), **ray_client_env(home)}, f"127.0.0.1:{gcs_port}")
         started.append(ray_process)
         _wait_ray(ray_info, ray_process, ray_log_offset)
-        env = {**os.environ, "DISTILLERY_S3_SECRET_KEY": credentials["secret_key"],
+        env = {**_service_environment(), "DISTILLERY_S3_SECRET_KEY": credentials["secret_key"],
                "DISTILLERY_ADMIN_TOKEN_SHA256": hash_token(admin_token), **ray_client_env(home)}
         env.pop("DISTILLERY_TOKEN", None)
         registry_address = f"127.0.0.1:{free_port()}"
@@ -269,7 +310,7 @@ def up(home: Path | None = None) -> StackState:
         verifier_info, verifier_process = _spawn(
             [sys.executable, "-m", "distillery.cli.main", "verifier", "serve", "--port",
              verifier_address.rsplit(":", 1)[1], "--auth-registry", registry_address],
-            home / "logs" / "verifier.log", dict(os.environ), verifier_address, with_metrics=True)
+            home / "logs" / "verifier.log", _service_environment(), verifier_address, with_metrics=True)
         started.append(verifier_process)
         _wait_healthy(verifier_info, verifier_process)
         teacher_address = f"127.0.0.1:{free_port()}"
@@ -277,7 +318,7 @@ def up(home: Path | None = None) -> StackState:
             [sys.executable, "-m", "distillery.cli.main", "teacher", "serve", "--port",
              teacher_address.rsplit(":", 1)[1], "--registry", registry_address, "--verifier", verifier_address,
              "--work-dir", str(home / "teacher-jobs")],
-            home / "logs" / "teacher.log", dict(os.environ), teacher_address, with_metrics=True)
+            home / "logs" / "teacher.log", _service_environment(), teacher_address, with_metrics=True)
         started.append(teacher_process)
         _wait_healthy(teacher_info, teacher_process)
         trainer_address = f"127.0.0.1:{free_port()}"

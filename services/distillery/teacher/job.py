@@ -28,6 +28,10 @@ from distillery.verifier.records import ThoughtRecord, Verdict
 VerifyMany = Callable[[Iterable[ThoughtRecord]], Iterator[Verdict]]
 
 
+class GenerationFailed(RuntimeError):
+    """A batch's generation failed (the endpoint refused or is down); nothing of it was kept."""
+
+
 @dataclass
 class JobProgress:
     problems_total: int = 0
@@ -139,6 +143,9 @@ def run_job(config: TeacherJobConfig, problems_ref: str, problems: list[dict], b
         batch = problems[start:start + config.batch_size]
         requests = [GenerationRequest(p, t, config.samples) for p in batch for t in config.thought_types]
         generations = backend.generate(requests, config.sampling)
+        failed = next((g for g in generations if g.failed), None)
+        if failed:  # stop before the checkpoint: the batch is redone on resume, no problem silently lost
+            raise GenerationFailed(failed.errors[0] if failed.errors else "generation failed")
         candidates: list[tuple[dict, str, int, str]] = []
         for request, generation in zip(requests, generations):
             progress.output_tokens += generation.output_tokens
@@ -189,4 +196,4 @@ def run_job(config: TeacherJobConfig, problems_ref: str, problems: list[dict], b
     yield JobResult(dataset=dataset, rejected=rejected, progress=progress, yield_by_type=yields)
 
 
-__all__ = ["JobProgress", "JobResult", "job_key", "run_job"]
+__all__ = ["GenerationFailed", "JobProgress", "JobResult", "job_key", "run_job"]

@@ -1,4 +1,7 @@
-"""gRPC ``TeacherService``: jobs run in the calling thread, with the caller's token."""
+"""gRPC ``TeacherService``: jobs run in the calling thread, with the caller's token.
+
+HTTP teachers come from the operator's pools (or, if allowed, the team's own endpoint with the
+team's key): :mod:`distillery.teacher.pools`."""
 
 from __future__ import annotations
 
@@ -12,9 +15,11 @@ from pydantic import ValidationError
 from distillery.core.auth import bearer_token
 from distillery.registry.client import RegistryClient, header
 from distillery.teacher.backends.base import GenerationRequest
-from distillery.teacher.backends.factory import BackendCache, BackendUnavailable
+from distillery.teacher.backends.factory import LOCAL_ENGINES, BackendCache, BackendUnavailable
+from distillery.core.model_refs import ModelRefError, resolve_student
 from distillery.teacher.config import Sampling, TeacherJobConfig
-from distillery.teacher.job import JobProgress, run_job
+from distillery.teacher.job import GenerationFailed, JobProgress, run_job
+from distillery.teacher.pools import EndpointRefused, TeacherServiceConfig, UnknownPool, http_backend
 from distillery.v1 import teacher_pb2 as pb
 from distillery.v1 import teacher_pb2_grpc as pb_grpc
 from distillery.verifier.client import VerifierClient
@@ -30,10 +35,12 @@ def _sampling(message: pb.Sampling | None) -> Sampling:
 
 
 def job_config(message: pb.TeacherJob) -> TeacherJobConfig:
-    fields = {"problems": message.problems, "backend": message.backend or "annotations", "out": message.out,
+    # A pool or an endpoint means the HTTP teacher; otherwise the default is the annotations one.
+    default_backend = "openai" if message.pool or message.endpoint else "annotations"
+    fields = {"problems": message.problems, "backend": message.backend or default_backend, "out": message.out,
               "share": message.share, "samples": message.samples or 1,
               "sampling": _sampling(message.sampling if message.HasField("sampling") else None)}
-    for name in ("model", "endpoint"):
+    for name in ("model", "pool", "endpoint"):
         if getattr(message, name):
             fields[name] = getattr(message, name)
     if message.limit:
@@ -54,15 +61,18 @@ def progress_to_pb(progress: JobProgress) -> pb.TeacherJobProgress:
 
 
 class TeacherServicer(pb_grpc.TeacherServiceServicer):
-    def __init__(self, registry_address: str, verifier_address: str, work_dir: Path | None = None) -> None:
+    def __init__(self, registry_address: str, verifier_address: str, work_dir: Path | None = None,
+                 service_config: TeacherServiceConfig | None = None) -> None:
         self.registry_address = registry_address
         self.verifier_address = verifier_address
         self.work_dir = work_dir or Path(tempfile.gettempdir()) / "distillery-teacher"
         self.backends = BackendCache()
+        self.service_config = service_config or TeacherServiceConfig()
+        self.pool_backends: dict = {}  # pool name -> its backend (one rate limiter per pool)
 
     def RunJob(self, request: pb.TeacherJob, context: grpc.ServicerContext) -> Iterator[pb.TeacherJobEvent]:
         token = bearer_token(context.invocation_metadata())
-        config, backend = self._prepare(request, context)
+        config, backend = self._prepare(request, context, token)
         with RegistryClient(self.registry_address, token) as registry, \
                 VerifierClient(self.verifier_address, token) as verifier:
             try:
@@ -87,21 +97,52 @@ class TeacherServicer(pb_grpc.TeacherServiceServicer):
                             dataset=event.dataset, rejected=event.rejected or "", yield_by_type=event.yield_by_type))
             except grpc.RpcError as exc:  # the registry or verifier refused: pass its verdict on
                 context.abort(exc.code(), exc.details())
+            except GenerationFailed as exc:  # nothing of the batch was kept: re-running resumes
+                context.abort(grpc.StatusCode.UNAVAILABLE, f"{exc}; the job stopped, run it again to resume")
 
-    def _prepare(self, request: pb.TeacherJob, context: grpc.ServicerContext):
+    def _prepare(self, request: pb.TeacherJob, context: grpc.ServicerContext, token: str | None):
         try:
             config = job_config(request)
-            return config, self.backends.get(config)
+            if config.backend == "openai":
+                return config, http_backend(config, self.service_config, lambda: self._team(token),
+                                            request.endpoint_api_key or None, self.pool_backends)
+            if request.endpoint_api_key:
+                raise UnknownPool("endpoint_api_key: only with `endpoint`")
+            return config, self.backends.get(config, self._model_dir(config, token, context))
         except ValidationError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, field_errors(exc.errors(), whole="job"))
+        except UnknownPool as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except EndpointRefused as exc:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
         except BackendUnavailable as exc:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
 
+    def _model_dir(self, config: TeacherJobConfig, token: str | None, context: grpc.ServicerContext) -> Path | None:
+        """The engine's checkpoint for ``model`` (hf, vllm): an alias, or a registry model this
+        caller may read -- asked of the registry with the caller's token on every job, even when
+        the engine is already loaded. Never a path from the request."""
+        if config.backend not in LOCAL_ENGINES or not config.model:
+            return None
+        with RegistryClient(self.registry_address, token) as registry:
+            try:
+                return resolve_student(config.model, registry, field="model").path
+            except ModelRefError as exc:  # a path, or no such model: the field is named
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            except grpc.RpcError as exc:  # the registry refused this team the model
+                context.abort(exc.code(), f"model: {exc.details()}")
+
+    def _team(self, token: str | None) -> str:
+        """The caller's team (asked of the registry only when a pool lists teams)."""
+        with RegistryClient(self.registry_address, token) as registry:
+            return registry.whoami().team
+
     def Generate(self, request: pb.GenerateRequest, context) -> Iterator[pb.GeneratedThought]:
         message = pb.TeacherJob(backend=request.backend, model=request.model, endpoint=request.endpoint,
+                                pool=request.pool, endpoint_api_key=request.endpoint_api_key,
                                 thought_types=request.thought_types, samples=request.samples,
                                 sampling=request.sampling, problems="inline", out="inline")
-        config, backend = self._prepare(message, context)
+        config, backend = self._prepare(message, context, bearer_token(context.invocation_metadata()))
         for problem in request.problems:
             row = {"id": problem.id, "question": problem.question, "rationale": problem.rationale,
                    "equation": problem.equation}
@@ -109,6 +150,9 @@ class TeacherServicer(pb_grpc.TeacherServiceServicer):
                 row["answer"] = problem.answer
             requests = [GenerationRequest(row, t, config.samples) for t in config.thought_types]
             for generation_request, generation in zip(requests, backend.generate(requests, config.sampling)):
+                if generation.failed:  # say so instead of streaming nothing
+                    context.abort(grpc.StatusCode.UNAVAILABLE, generation.errors[0] if generation.errors
+                                  else "generation failed")
                 for index, text in enumerate(generation.texts):
                     yield pb.GeneratedThought(problem_id=problem.id, thought_type=generation_request.thought_type,
                                               sample_index=index, text=text)

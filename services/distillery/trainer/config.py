@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from distillery.core.model_refs import check_reference
 from distillery.core.s3 import S3Config
 from distillery.core.thought_text import THOUGHT_TYPES
 
@@ -35,7 +36,8 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dataset: str = Field(description="NAME@VERSION of a verified thought dataset in the registry.")
-    base: str = Field("smollm2-135m-instruct", description="Student to start from: an alias or an HF directory.")
+    base: str = Field("smollm2-135m-instruct", description="Student to start from: an alias or a registry model "
+                                                           "[TEAM/]NAME[@VERSION] (the service pins the version).")
     out: str = Field(description="Name of the model to register; the same name resumes an interrupted job.")
     thought_types: tuple[str, ...] = Field(THOUGHT_TYPES, description="Types to learn: one (EoTD/PoTD/CoTD) or all (ETD).")
     epochs: float = Field(3, gt=0, description="Passes over the data (ignored when max_steps is set).")
@@ -54,6 +56,13 @@ class TrainConfig(BaseModel):
     max_failures: int = Field(2, ge=0, description="Worker-group restarts Ray Train may make, each from the last checkpoint.")
     seed: int = 0
     bf16: bool = Field(True, description="bfloat16 autocast on GPU (CPU trains in float32).")
+
+    @field_validator("base")
+    @classmethod
+    def _tenant_reference(cls, value: str) -> str:
+        # Jobs arrive on a team's behalf and run on shared nodes: a directory could be another
+        # team's cached model. The CLI pushes a local directory to the registry first.
+        return check_reference(value, None)
 
     @field_validator("thought_types", mode="before")
     @classmethod

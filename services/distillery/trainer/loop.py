@@ -41,7 +41,8 @@ def train_loop_per_worker(loop_config: dict) -> None:
     device = ray.train.torch.get_device()
     torch.manual_seed(config.seed + rank)
 
-    student = load_student(config.base, config.lora)
+    student = load_student(config.base, config.lora, registry_address=loop_config["registry_address"],
+                           token=loop_config["token"])
     examples = _encode_shard(student, config, loop_config, rank, world)
     lengths = [len(ids) + (len(labels) if student.seq2seq else 0) for ids, labels in examples]
     first_plan = shuffled_batches(lengths, config.batch_tokens, 0)

@@ -22,7 +22,6 @@ import ray.train
 from ray.train.torch import TorchTrainer
 
 import distillery
-from distillery.core.models import resolve_model
 from distillery.core.s3 import S3Config
 from distillery.registry.client import RegistryClient, header
 from distillery.trainer.config import TrainConfig
@@ -44,7 +43,8 @@ class TrainingResult:
 def checkpoint_filesystem(s3: S3Config) -> pyarrow.fs.S3FileSystem:
     filesystem = pyarrow.fs.S3FileSystem(
         access_key=s3.access_key, secret_key=s3.secret_key.get_secret_value(), endpoint_override=s3.endpoint,
-        scheme="https" if s3.secure else "http", region=s3.region or "us-east-1", allow_bucket_creation=True)
+        scheme="https" if s3.secure else "http", region=s3.region or "us-east-1", allow_bucket_creation=True,
+        tls_ca_file_path=str(s3.ca_bundle) if s3.ca_bundle else None)
     if filesystem.get_file_info(s3.bucket).type == pyarrow.fs.FileType.NotFound:
         filesystem.create_dir(s3.bucket)
     return filesystem
@@ -75,9 +75,12 @@ def run_training(config: TrainConfig, team: str, registry_address: str, token: s
     resolves and checks what the caller named before the job is queued).
     """
     dataset_ref = config.dataset
-    # Convert an alias once here, not in every worker at the same time (workers on this
-    # machine then find it; workers on other nodes convert their own copy).
-    resolve_model(config.base)
+    from distillery.trainer.students import base_model_dir  # transformers: only once a job runs
+
+    # Convert an alias or pull a registry model once here, not in every worker at the same time
+    # (workers on this machine then find it; workers on other nodes fetch their own copy, each
+    # after the registry has checked the job's token).
+    base_model_dir(config.base, registry_address, token)
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"train": config.model_dump(mode="json"), "dataset_ref": dataset_ref,

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from distillery.core.auth import bearer_token
 from distillery.core.errors import field_errors
+from distillery.core.model_refs import ModelRefError, is_alias, show_model
 from distillery.registry.client import RegistryClient
 from distillery.trainer.config import TrainConfig
 from distillery.trainer.jobs import TERMINAL, Job, JobManager
@@ -70,10 +71,26 @@ class TrainerServicer(pb_grpc.TrainerServiceServicer):
                 dataset = registry.show(config.dataset)
             except grpc.RpcError as exc:
                 context.abort(exc.code(), f"dataset: {exc.details()}")
-        if dataset.kind != registry_pb.KIND_DATASET:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"dataset: {dataset.ref} is not a thought dataset")
-        config = config.model_copy(update={"dataset": dataset.ref})
+            if dataset.kind != registry_pb.KIND_DATASET:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"dataset: {dataset.ref} is not a thought dataset")
+            base = self._base(registry, config.base, context)  # pinned too: part of the run key
+        config = config.model_copy(update={"dataset": dataset.ref, "base": base})
         return job_to_pb(self.jobs.submit(config, team, token, request.share))
+
+    @staticmethod
+    def _base(registry: RegistryClient, base: str, context: grpc.ServicerContext) -> str:
+        """The student to start from, checked with the caller's token and pinned (TEAM/NAME@V).
+
+        A registry model must be one this team may read: without this check a job could copy
+        another team's unshared weights into its own namespace."""
+        if is_alias(base):
+            return base
+        try:
+            return show_model(registry, base, "base").ref
+        except ModelRefError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except grpc.RpcError as exc:
+            context.abort(exc.code(), f"base: {exc.details()}")
 
     def GetJob(self, request: pb.JobRef, context: grpc.ServicerContext) -> pb.TrainJob:
         return job_to_pb(self._job(request, context))

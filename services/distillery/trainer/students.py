@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
-from distillery.core.models import resolve_model
+from distillery.core.model_refs import resolve_student
+from distillery.registry.client import RegistryClient
 from distillery.trainer.config import LoraConfig
 
 TRAINABLE_FILE = "trainable.safetensors"
@@ -29,8 +30,17 @@ class Student:
     lora: bool
 
 
-def load_student(base: str, lora: LoraConfig | None = None) -> Student:
-    path = resolve_model(base)
+def base_model_dir(base: str, registry_address: str, token: str) -> Path:
+    """The HF directory of ``base`` (an alias, or a pinned registry model) on this node.
+
+    Registry models are asked for with the job's token each time, before the node's cache is
+    used: the cached copy is handed out only to a team the registry lets read it."""
+    with RegistryClient(registry_address, token) as registry:
+        return resolve_student(base, registry, field="base").path
+
+
+def load_student(base: str, lora: LoraConfig | None = None, *, registry_address: str, token: str) -> Student:
+    path = base_model_dir(base, registry_address, token)
     config = AutoConfig.from_pretrained(path)
     seq2seq = bool(getattr(config, "is_encoder_decoder", False))
     model_class = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM

@@ -131,12 +131,76 @@ class WhoAmIRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Principal(_message.Message):
-    __slots__ = ("team", "admin")
+    __slots__ = ("team", "admin", "token_id", "expires_at")
     TEAM_FIELD_NUMBER: _ClassVar[int]
     ADMIN_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     team: str
     admin: bool
-    def __init__(self, team: _Optional[str] = ..., admin: _Optional[bool] = ...) -> None: ...
+    token_id: str
+    expires_at: str
+    def __init__(self, team: _Optional[str] = ..., admin: _Optional[bool] = ..., token_id: _Optional[str] = ..., expires_at: _Optional[str] = ...) -> None: ...
+
+class TokenInfo(_message.Message):
+    __slots__ = ("id", "team", "created_at", "expires_at", "revoked_at", "state", "current")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    team: str
+    created_at: str
+    expires_at: str
+    revoked_at: str
+    state: str
+    current: bool
+    def __init__(self, id: _Optional[str] = ..., team: _Optional[str] = ..., created_at: _Optional[str] = ..., expires_at: _Optional[str] = ..., revoked_at: _Optional[str] = ..., state: _Optional[str] = ..., current: _Optional[bool] = ...) -> None: ...
+
+class ListTokensRequest(_message.Message):
+    __slots__ = ("team",)
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    team: str
+    def __init__(self, team: _Optional[str] = ...) -> None: ...
+
+class ListTokensResponse(_message.Message):
+    __slots__ = ("tokens",)
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    tokens: _containers.RepeatedCompositeFieldContainer[TokenInfo]
+    def __init__(self, tokens: _Optional[_Iterable[_Union[TokenInfo, _Mapping]]] = ...) -> None: ...
+
+class RevokeTokenRequest(_message.Message):
+    __slots__ = ("team", "id")
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    team: str
+    id: str
+    def __init__(self, team: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
+
+class RotateTokenRequest(_message.Message):
+    __slots__ = ("team", "id", "grace_seconds")
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    GRACE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    team: str
+    id: str
+    grace_seconds: float
+    def __init__(self, team: _Optional[str] = ..., id: _Optional[str] = ..., grace_seconds: _Optional[float] = ...) -> None: ...
+
+class RotateTokenResponse(_message.Message):
+    __slots__ = ("team", "token", "issued", "replaced")
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_FIELD_NUMBER: _ClassVar[int]
+    REPLACED_FIELD_NUMBER: _ClassVar[int]
+    team: str
+    token: str
+    issued: TokenInfo
+    replaced: TokenInfo
+    def __init__(self, team: _Optional[str] = ..., token: _Optional[str] = ..., issued: _Optional[_Union[TokenInfo, _Mapping]] = ..., replaced: _Optional[_Union[TokenInfo, _Mapping]] = ...) -> None: ...
 
 class Shard(_message.Message):
     __slots__ = ("key", "rows", "bytes", "compressed_bytes", "sha256")

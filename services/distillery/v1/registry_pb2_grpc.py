@@ -94,6 +94,21 @@ class RegistryServiceStub:
                 request_serializer=distillery_dot_v1_dot_registry__pb2.CreateTokenRequest.SerializeToString,
                 response_deserializer=distillery_dot_v1_dot_registry__pb2.TokenResponse.FromString,
                 _registered_method=True)
+        self.ListTokens = channel.unary_unary(
+                '/distillery.v1.RegistryService/ListTokens',
+                request_serializer=distillery_dot_v1_dot_registry__pb2.ListTokensRequest.SerializeToString,
+                response_deserializer=distillery_dot_v1_dot_registry__pb2.ListTokensResponse.FromString,
+                _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/distillery.v1.RegistryService/RevokeToken',
+                request_serializer=distillery_dot_v1_dot_registry__pb2.RevokeTokenRequest.SerializeToString,
+                response_deserializer=distillery_dot_v1_dot_registry__pb2.TokenInfo.FromString,
+                _registered_method=True)
+        self.RotateToken = channel.unary_unary(
+                '/distillery.v1.RegistryService/RotateToken',
+                request_serializer=distillery_dot_v1_dot_registry__pb2.RotateTokenRequest.SerializeToString,
+                response_deserializer=distillery_dot_v1_dot_registry__pb2.RotateTokenResponse.FromString,
+                _registered_method=True)
         self.WhoAmI = channel.unary_unary(
                 '/distillery.v1.RegistryService/WhoAmI',
                 request_serializer=distillery_dot_v1_dot_registry__pb2.WhoAmIRequest.SerializeToString,
@@ -187,6 +202,30 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListTokens(self, request, context):
+        """A team's tokens (never their secrets). The admin names any team; a team token only its own.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeToken(self, request, context):
+        """Revoke a token at once: the registry refuses it from this call on, every other service
+        within its token cache TTL (DISTILLERY_TOKEN_CACHE_TTL_S, default 30 s). Admin: any team's;
+        a team token: its own team's (including itself).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateToken(self, request, context):
+        """Issue a new token and let the old one expire after a grace period (0: at once), so clients
+        can switch without an outage. Admin: any team's token; a team token: its own team's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WhoAmI(self, request, context):
         """Who the presented token belongs to (other services validate tokens with this).
         """
@@ -256,6 +295,21 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.CreateToken,
                     request_deserializer=distillery_dot_v1_dot_registry__pb2.CreateTokenRequest.FromString,
                     response_serializer=distillery_dot_v1_dot_registry__pb2.TokenResponse.SerializeToString,
+            ),
+            'ListTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTokens,
+                    request_deserializer=distillery_dot_v1_dot_registry__pb2.ListTokensRequest.FromString,
+                    response_serializer=distillery_dot_v1_dot_registry__pb2.ListTokensResponse.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=distillery_dot_v1_dot_registry__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=distillery_dot_v1_dot_registry__pb2.TokenInfo.SerializeToString,
+            ),
+            'RotateToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateToken,
+                    request_deserializer=distillery_dot_v1_dot_registry__pb2.RotateTokenRequest.FromString,
+                    response_serializer=distillery_dot_v1_dot_registry__pb2.RotateTokenResponse.SerializeToString,
             ),
             'WhoAmI': grpc.unary_unary_rpc_method_handler(
                     servicer.WhoAmI,
@@ -587,6 +641,87 @@ class RegistryService:
             '/distillery.v1.RegistryService/CreateToken',
             distillery_dot_v1_dot_registry__pb2.CreateTokenRequest.SerializeToString,
             distillery_dot_v1_dot_registry__pb2.TokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/distillery.v1.RegistryService/ListTokens',
+            distillery_dot_v1_dot_registry__pb2.ListTokensRequest.SerializeToString,
+            distillery_dot_v1_dot_registry__pb2.ListTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/distillery.v1.RegistryService/RevokeToken',
+            distillery_dot_v1_dot_registry__pb2.RevokeTokenRequest.SerializeToString,
+            distillery_dot_v1_dot_registry__pb2.TokenInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/distillery.v1.RegistryService/RotateToken',
+            distillery_dot_v1_dot_registry__pb2.RotateTokenRequest.SerializeToString,
+            distillery_dot_v1_dot_registry__pb2.RotateTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -19,7 +19,7 @@ class Sampling(_message.Message):
     def __init__(self, temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., max_tokens: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class TeacherJob(_message.Message):
-    __slots__ = ("problems", "limit", "backend", "model", "endpoint", "thought_types", "samples", "sampling", "out", "share", "batch_size")
+    __slots__ = ("problems", "limit", "backend", "model", "endpoint", "thought_types", "samples", "sampling", "out", "share", "batch_size", "pool", "endpoint_api_key")
     PROBLEMS_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
@@ -31,6 +31,8 @@ class TeacherJob(_message.Message):
     OUT_FIELD_NUMBER: _ClassVar[int]
     SHARE_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_API_KEY_FIELD_NUMBER: _ClassVar[int]
     problems: str
     limit: int
     backend: str
@@ -42,7 +44,9 @@ class TeacherJob(_message.Message):
     out: str
     share: bool
     batch_size: int
-    def __init__(self, problems: _Optional[str] = ..., limit: _Optional[int] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., endpoint: _Optional[str] = ..., thought_types: _Optional[_Iterable[str]] = ..., samples: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., out: _Optional[str] = ..., share: _Optional[bool] = ..., batch_size: _Optional[int] = ...) -> None: ...
+    pool: str
+    endpoint_api_key: str
+    def __init__(self, problems: _Optional[str] = ..., limit: _Optional[int] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., endpoint: _Optional[str] = ..., thought_types: _Optional[_Iterable[str]] = ..., samples: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., out: _Optional[str] = ..., share: _Optional[bool] = ..., batch_size: _Optional[int] = ..., pool: _Optional[str] = ..., endpoint_api_key: _Optional[str] = ...) -> None: ...
 
 class TeacherJobProgress(_message.Message):
     __slots__ = ("problems_total", "problems_done", "generated", "duplicates", "accepted", "rejected", "output_tokens", "tokens_per_s", "elapsed_s", "resumed_from")
@@ -122,7 +126,7 @@ class Problem(_message.Message):
     def __init__(self, id: _Optional[str] = ..., question: _Optional[str] = ..., answer: _Optional[float] = ..., rationale: _Optional[str] = ..., equation: _Optional[str] = ...) -> None: ...
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("problems", "backend", "model", "endpoint", "thought_types", "samples", "sampling")
+    __slots__ = ("problems", "backend", "model", "endpoint", "thought_types", "samples", "sampling", "pool", "endpoint_api_key")
     PROBLEMS_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -130,6 +134,8 @@ class GenerateRequest(_message.Message):
     THOUGHT_TYPES_FIELD_NUMBER: _ClassVar[int]
     SAMPLES_FIELD_NUMBER: _ClassVar[int]
     SAMPLING_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_API_KEY_FIELD_NUMBER: _ClassVar[int]
     problems: _containers.RepeatedCompositeFieldContainer[Problem]
     backend: str
     model: str
@@ -137,7 +143,9 @@ class GenerateRequest(_message.Message):
     thought_types: _containers.RepeatedScalarFieldContainer[str]
     samples: int
     sampling: Sampling
-    def __init__(self, problems: _Optional[_Iterable[_Union[Problem, _Mapping]]] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., endpoint: _Optional[str] = ..., thought_types: _Optional[_Iterable[str]] = ..., samples: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ...) -> None: ...
+    pool: str
+    endpoint_api_key: str
+    def __init__(self, problems: _Optional[_Iterable[_Union[Problem, _Mapping]]] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., endpoint: _Optional[str] = ..., thought_types: _Optional[_Iterable[str]] = ..., samples: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., pool: _Optional[str] = ..., endpoint_api_key: _Optional[str] = ...) -> None: ...
 
 class GeneratedThought(_message.Message):
     __slots__ = ("problem_id", "thought_type", "sample_index", "text")

@@ -24,17 +24,17 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x64istillery/v1/verifier.proto\x12\rdistillery.v1\"q\n\x07Thought\x12\n\n\x02id\x18\x01 \x01(\t\x12\x30\n\x0cthought_type\x18\x02 \x01(\x0e\x32\x1a.distillery.v1.ThoughtType\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x11\n\x04gold\x18\x04 \x01(\x01H\x00\x88\x01\x01\x42\x07\n\x05_gold\"+\n\x07Grading\x12\x0f\n\x07\x61\x62s_tol\x18\x01 \x01(\x01\x12\x0f\n\x07rel_tol\x18\x02 \x01(\x01\"s\n\rVerifyRequest\x12(\n\x08thoughts\x18\x01 \x03(\x0b\x32\x16.distillery.v1.Thought\x12,\n\x07grading\x18\x02 \x01(\x0b\x32\x16.distillery.v1.GradingH\x00\x88\x01\x01\x42\n\n\x08_grading\"\xa3\x01\n\x07Verdict\x12\r\n\x05index\x18\x01 \x01(\x04\x12\n\n\x02id\x18\x02 \x01(\t\x12\x13\n\x06\x61nswer\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12,\n\x06status\x18\x04 \x01(\x0e\x32\x1c.distillery.v1.VerdictStatus\x12\x14\n\x07\x63orrect\x18\x05 \x01(\x08H\x01\x88\x01\x01\x12\r\n\x05\x65rror\x18\x06 \x01(\tB\t\n\x07_answerB\n\n\x08_correct\":\n\x0eVerifyResponse\x12(\n\x08verdicts\x18\x01 \x03(\x0b\x32\x16.distillery.v1.Verdict\"\x10\n\x0eGetInfoRequest\"\xc8\x01\n\x0fIsolationLayers\x12\x19\n\x11network_namespace\x18\x01 \x01(\x08\x12\x16\n\x0euser_namespace\x18\x02 \x01(\x08\x12\x0f\n\x07seccomp\x18\x03 \x01(\x08\x12\x14\n\x0clandlock_abi\x18\x04 \x01(\r\x12\x16\n\x0eprivilege_drop\x18\x05 \x01(\x08\x12\x0f\n\x07rlimits\x18\x06 \x01(\x08\x12\x12\n\nast_policy\x18\x07 \x01(\x08\x12\x0f\n\x07missing\x18\x08 \x03(\t\x12\r\n\x05notes\x18\t \x03(\t\"\xc1\x01\n\x0cVerifierInfo\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x31\n\tisolation\x18\x02 \x01(\x0b\x32\x1e.distillery.v1.IsolationLayers\x12\x0f\n\x07workers\x18\x03 \x01(\r\x12\x15\n\rpot_timeout_s\x18\x04 \x01(\x01\x12\x15\n\reot_timeout_s\x18\x05 \x01(\x01\x12\x15\n\rpot_memory_mb\x18\x06 \x01(\r\x12\x17\n\x0f\x61llowed_imports\x18\x07 \x03(\t*m\n\x0bThoughtType\x12\x1c\n\x18THOUGHT_TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10THOUGHT_TYPE_COT\x10\x01\x12\x14\n\x10THOUGHT_TYPE_POT\x10\x02\x12\x14\n\x10THOUGHT_TYPE_EOT\x10\x03*\xfd\x01\n\rVerdictStatus\x12\x1e\n\x1aVERDICT_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11VERDICT_STATUS_OK\x10\x01\x12\x1c\n\x18VERDICT_STATUS_NO_ANSWER\x10\x02\x12\x1e\n\x1aVERDICT_STATUS_PARSE_ERROR\x10\x03\x12\x1d\n\x19VERDICT_STATUS_EXEC_ERROR\x10\x04\x12\x1a\n\x16VERDICT_STATUS_TIMEOUT\x10\x05\x12!\n\x1dVERDICT_STATUS_RESOURCE_LIMIT\x10\x06\x12\x19\n\x15VERDICT_STATUS_UNSAFE\x10\x07\x32\xe3\x01\n\x0fVerifierService\x12\x45\n\x06Verify\x12\x1c.distillery.v1.VerifyRequest\x1a\x1d.distillery.v1.VerifyResponse\x12\x42\n\x0cVerifyStream\x12\x16.distillery.v1.Thought\x1a\x16.distillery.v1.Verdict(\x01\x30\x01\x12\x45\n\x07GetInfo\x12\x1d.distillery.v1.GetInfoRequest\x1a\x1b.distillery.v1.VerifierInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x64istillery/v1/verifier.proto\x12\rdistillery.v1\"q\n\x07Thought\x12\n\n\x02id\x18\x01 \x01(\t\x12\x30\n\x0cthought_type\x18\x02 \x01(\x0e\x32\x1a.distillery.v1.ThoughtType\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x11\n\x04gold\x18\x04 \x01(\x01H\x00\x88\x01\x01\x42\x07\n\x05_gold\"+\n\x07Grading\x12\x0f\n\x07\x61\x62s_tol\x18\x01 \x01(\x01\x12\x0f\n\x07rel_tol\x18\x02 \x01(\x01\"s\n\rVerifyRequest\x12(\n\x08thoughts\x18\x01 \x03(\x0b\x32\x16.distillery.v1.Thought\x12,\n\x07grading\x18\x02 \x01(\x0b\x32\x16.distillery.v1.GradingH\x00\x88\x01\x01\x42\n\n\x08_grading\"\xa3\x01\n\x07Verdict\x12\r\n\x05index\x18\x01 \x01(\x04\x12\n\n\x02id\x18\x02 \x01(\t\x12\x13\n\x06\x61nswer\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12,\n\x06status\x18\x04 \x01(\x0e\x32\x1c.distillery.v1.VerdictStatus\x12\x14\n\x07\x63orrect\x18\x05 \x01(\x08H\x01\x88\x01\x01\x12\r\n\x05\x65rror\x18\x06 \x01(\tB\t\n\x07_answerB\n\n\x08_correct\":\n\x0eVerifyResponse\x12(\n\x08verdicts\x18\x01 \x03(\x0b\x32\x16.distillery.v1.Verdict\"\x10\n\x0eGetInfoRequest\"\x8e\x02\n\x0fIsolationLayers\x12\x19\n\x11network_namespace\x18\x01 \x01(\x08\x12\x16\n\x0euser_namespace\x18\x02 \x01(\x08\x12\x0f\n\x07seccomp\x18\x03 \x01(\x08\x12\x14\n\x0clandlock_abi\x18\x04 \x01(\r\x12\x16\n\x0eprivilege_drop\x18\x05 \x01(\x08\x12\x0f\n\x07rlimits\x18\x06 \x01(\x08\x12\x12\n\nast_policy\x18\x07 \x01(\x08\x12\x0f\n\x07missing\x18\x08 \x03(\t\x12\r\n\x05notes\x18\t \x03(\t\x12\x17\n\x0frequired_layers\x18\n \x03(\t\x12\x19\n\x11overridden_layers\x18\x0b \x03(\t\x12\x10\n\x08\x64\x65graded\x18\x0c \x01(\x08\"\xe0\x02\n\x0cVerifierInfo\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x31\n\tisolation\x18\x02 \x01(\x0b\x32\x1e.distillery.v1.IsolationLayers\x12\x0f\n\x07workers\x18\x03 \x01(\r\x12\x15\n\rpot_timeout_s\x18\x04 \x01(\x01\x12\x15\n\reot_timeout_s\x18\x05 \x01(\x01\x12\x15\n\rpot_memory_mb\x18\x06 \x01(\r\x12\x17\n\x0f\x61llowed_imports\x18\x07 \x03(\t\x12\x1d\n\x15max_thoughts_per_call\x18\x08 \x01(\r\x12\x1f\n\x17max_thoughts_per_stream\x18\t \x01(\x04\x12\x19\n\x11max_thought_chars\x18\n \x01(\r\x12&\n\x1emax_inflight_thoughts_per_team\x18\x0b \x01(\r\x12\x1a\n\x12max_calls_per_team\x18\x0c \x01(\r*m\n\x0bThoughtType\x12\x1c\n\x18THOUGHT_TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10THOUGHT_TYPE_COT\x10\x01\x12\x14\n\x10THOUGHT_TYPE_POT\x10\x02\x12\x14\n\x10THOUGHT_TYPE_EOT\x10\x03*\xfd\x01\n\rVerdictStatus\x12\x1e\n\x1aVERDICT_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11VERDICT_STATUS_OK\x10\x01\x12\x1c\n\x18VERDICT_STATUS_NO_ANSWER\x10\x02\x12\x1e\n\x1aVERDICT_STATUS_PARSE_ERROR\x10\x03\x12\x1d\n\x19VERDICT_STATUS_EXEC_ERROR\x10\x04\x12\x1a\n\x16VERDICT_STATUS_TIMEOUT\x10\x05\x12!\n\x1dVERDICT_STATUS_RESOURCE_LIMIT\x10\x06\x12\x19\n\x15VERDICT_STATUS_UNSAFE\x10\x07\x32\xe3\x01\n\x0fVerifierService\x12\x45\n\x06Verify\x12\x1c.distillery.v1.VerifyRequest\x1a\x1d.distillery.v1.VerifyResponse\x12\x42\n\x0cVerifyStream\x12\x16.distillery.v1.Thought\x1a\x16.distillery.v1.Verdict(\x01\x30\x01\x12\x45\n\x07GetInfo\x12\x1d.distillery.v1.GetInfoRequest\x1a\x1b.distillery.v1.VerifierInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'distillery.v1.verifier_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_THOUGHTTYPE']._serialized_start=967
-  _globals['_THOUGHTTYPE']._serialized_end=1076
-  _globals['_VERDICTSTATUS']._serialized_start=1079
-  _globals['_VERDICTSTATUS']._serialized_end=1332
+  _globals['_THOUGHTTYPE']._serialized_start=1196
+  _globals['_THOUGHTTYPE']._serialized_end=1305
+  _globals['_VERDICTSTATUS']._serialized_start=1308
+  _globals['_VERDICTSTATUS']._serialized_end=1561
   _globals['_THOUGHT']._serialized_start=47
   _globals['_THOUGHT']._serialized_end=160
   _globals['_GRADING']._serialized_start=162
@@ -48,9 +48,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETINFOREQUEST']._serialized_start=550
   _globals['_GETINFOREQUEST']._serialized_end=566
   _globals['_ISOLATIONLAYERS']._serialized_start=569
-  _globals['_ISOLATIONLAYERS']._serialized_end=769
-  _globals['_VERIFIERINFO']._serialized_start=772
-  _globals['_VERIFIERINFO']._serialized_end=965
-  _globals['_VERIFIERSERVICE']._serialized_start=1335
-  _globals['_VERIFIERSERVICE']._serialized_end=1562
+  _globals['_ISOLATIONLAYERS']._serialized_end=839
+  _globals['_VERIFIERINFO']._serialized_start=842
+  _globals['_VERIFIERINFO']._serialized_end=1194
+  _globals['_VERIFIERSERVICE']._serialized_start=1564
+  _globals['_VERIFIERSERVICE']._serialized_end=1791
 # @@protoc_insertion_point(module_scope)

@@ -92,7 +92,7 @@ class GetInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class IsolationLayers(_message.Message):
-    __slots__ = ("network_namespace", "user_namespace", "seccomp", "landlock_abi", "privilege_drop", "rlimits", "ast_policy", "missing", "notes")
+    __slots__ = ("network_namespace", "user_namespace", "seccomp", "landlock_abi", "privilege_drop", "rlimits", "ast_policy", "missing", "notes", "required_layers", "overridden_layers", "degraded")
     NETWORK_NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     USER_NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     SECCOMP_FIELD_NUMBER: _ClassVar[int]
@@ -102,6 +102,9 @@ class IsolationLayers(_message.Message):
     AST_POLICY_FIELD_NUMBER: _ClassVar[int]
     MISSING_FIELD_NUMBER: _ClassVar[int]
     NOTES_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_LAYERS_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDDEN_LAYERS_FIELD_NUMBER: _ClassVar[int]
+    DEGRADED_FIELD_NUMBER: _ClassVar[int]
     network_namespace: bool
     user_namespace: bool
     seccomp: bool
@@ -111,10 +114,13 @@ class IsolationLayers(_message.Message):
     ast_policy: bool
     missing: _containers.RepeatedScalarFieldContainer[str]
     notes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, network_namespace: _Optional[bool] = ..., user_namespace: _Optional[bool] = ..., seccomp: _Optional[bool] = ..., landlock_abi: _Optional[int] = ..., privilege_drop: _Optional[bool] = ..., rlimits: _Optional[bool] = ..., ast_policy: _Optional[bool] = ..., missing: _Optional[_Iterable[str]] = ..., notes: _Optional[_Iterable[str]] = ...) -> None: ...
+    required_layers: _containers.RepeatedScalarFieldContainer[str]
+    overridden_layers: _containers.RepeatedScalarFieldContainer[str]
+    degraded: bool
+    def __init__(self, network_namespace: _Optional[bool] = ..., user_namespace: _Optional[bool] = ..., seccomp: _Optional[bool] = ..., landlock_abi: _Optional[int] = ..., privilege_drop: _Optional[bool] = ..., rlimits: _Optional[bool] = ..., ast_policy: _Optional[bool] = ..., missing: _Optional[_Iterable[str]] = ..., notes: _Optional[_Iterable[str]] = ..., required_layers: _Optional[_Iterable[str]] = ..., overridden_layers: _Optional[_Iterable[str]] = ..., degraded: _Optional[bool] = ...) -> None: ...
 
 class VerifierInfo(_message.Message):
-    __slots__ = ("version", "isolation", "workers", "pot_timeout_s", "eot_timeout_s", "pot_memory_mb", "allowed_imports")
+    __slots__ = ("version", "isolation", "workers", "pot_timeout_s", "eot_timeout_s", "pot_memory_mb", "allowed_imports", "max_thoughts_per_call", "max_thoughts_per_stream", "max_thought_chars", "max_inflight_thoughts_per_team", "max_calls_per_team")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ISOLATION_FIELD_NUMBER: _ClassVar[int]
     WORKERS_FIELD_NUMBER: _ClassVar[int]
@@ -122,6 +128,11 @@ class VerifierInfo(_message.Message):
     EOT_TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
     POT_MEMORY_MB_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_IMPORTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_THOUGHTS_PER_CALL_FIELD_NUMBER: _ClassVar[int]
+    MAX_THOUGHTS_PER_STREAM_FIELD_NUMBER: _ClassVar[int]
+    MAX_THOUGHT_CHARS_FIELD_NUMBER: _ClassVar[int]
+    MAX_INFLIGHT_THOUGHTS_PER_TEAM_FIELD_NUMBER: _ClassVar[int]
+    MAX_CALLS_PER_TEAM_FIELD_NUMBER: _ClassVar[int]
     version: str
     isolation: IsolationLayers
     workers: int
@@ -129,4 +140,9 @@ class VerifierInfo(_message.Message):
     eot_timeout_s: float
     pot_memory_mb: int
     allowed_imports: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, version: _Optional[str] = ..., isolation: _Optional[_Union[IsolationLayers, _Mapping]] = ..., workers: _Optional[int] = ..., pot_timeout_s: _Optional[float] = ..., eot_timeout_s: _Optional[float] = ..., pot_memory_mb: _Optional[int] = ..., allowed_imports: _Optional[_Iterable[str]] = ...) -> None: ...
+    max_thoughts_per_call: int
+    max_thoughts_per_stream: int
+    max_thought_chars: int
+    max_inflight_thoughts_per_team: int
+    max_calls_per_team: int
+    def __init__(self, version: _Optional[str] = ..., isolation: _Optional[_Union[IsolationLayers, _Mapping]] = ..., workers: _Optional[int] = ..., pot_timeout_s: _Optional[float] = ..., eot_timeout_s: _Optional[float] = ..., pot_memory_mb: _Optional[int] = ..., allowed_imports: _Optional[_Iterable[str]] = ..., max_thoughts_per_call: _Optional[int] = ..., max_thoughts_per_stream: _Optional[int] = ..., max_thought_chars: _Optional[int] = ..., max_inflight_thoughts_per_team: _Optional[int] = ..., max_calls_per_team: _Optional[int] = ...) -> None: ...

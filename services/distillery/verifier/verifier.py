@@ -12,29 +12,34 @@ a sandbox child too, with its own limits. Both pools start on first use.
 from __future__ import annotations
 
 import collections
+import logging
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from distillery.core.outcome import Outcome
+from distillery.core.outcome import Outcome, Status
 from distillery.sandbox import IsolationReport, Sandbox, SandboxConfig
 from distillery.verifier.config import VerifierConfig
 from distillery.verifier.cot import extract_cot_answer
 from distillery.verifier.grade import GradingConfig, is_correct
 from distillery.verifier.records import ThoughtRecord, ThoughtType, Verdict
 
+log = logging.getLogger(__name__)
+
 EOT_SOLVER = "distillery.verifier.eot.solve:solve_eot"
 
 
 class Verifier:
-    def __init__(self, config: VerifierConfig | None = None) -> None:
+    def __init__(self, config: VerifierConfig | None = None, *, pot_sandbox: SandboxConfig | None = None) -> None:
+        """``pot_sandbox`` replaces the PoT pool's settings (tests of the OS layers run
+        programs with ``ast_policy=False`` through the whole verifier this way)."""
         self.config = config or VerifierConfig()
-        self._pot = Sandbox(SandboxConfig(
+        self._pot = Sandbox(pot_sandbox or SandboxConfig(
             workers=self.config.workers, limits=self.config.pot_limits,
-            allowed_imports=self.config.allowed_imports, require=self.config.require_isolation,
+            allowed_imports=self.config.allowed_imports, require=self.config.enforced_isolation,
         ))
         self._eot = Sandbox(SandboxConfig(
             workers=self.config.workers, limits=self.config.eot_limits, allowed_imports=(),
-            preload=("sympy", EOT_SOLVER.split(":")[0]), require=self.config.require_isolation,
+            preload=("sympy", EOT_SOLVER.split(":")[0]), require=self.config.enforced_isolation,
             # Our own solver on untrusted data: no fork per system (a SymPy-sized fork costs
             # more than most solves); a solve past its limit costs the worker a restart.
             fork_per_task=False,
@@ -77,8 +82,15 @@ class Verifier:
 
     def verify(self, record: ThoughtRecord, grading: GradingConfig | None = None) -> Verdict:
         outcome = self.answer(record.thought_type, record.text)
-        correct = is_correct(outcome.answer, record.gold, grading or self.config.grading)
-        return Verdict(answer=outcome.answer, status=outcome.status, correct=correct, error=outcome.error)
+        try:
+            correct = is_correct(outcome.answer, record.gold, grading or self.config.grading)
+            return Verdict(answer=outcome.answer, status=outcome.status, correct=correct, error=outcome.error)
+        except (TypeError, ValueError) as exc:
+            # The sandbox checks every result, so this is a last line: an answer that cannot be
+            # graded is this thought's exec_error, never the failure of the batch it came in.
+            log.warning("thought %r: ungradable outcome %r (%s)", record.id, outcome, exc)
+            return Verdict(answer=None, status=Status.EXEC_ERROR, correct=False if record.gold is not None else None,
+                           error=f"malformed result: {type(exc).__name__}")
 
     # -- many at once ------------------------------------------------------------------
     def submit(self, record: ThoughtRecord, grading: GradingConfig | None = None) -> "Future[Verdict]":

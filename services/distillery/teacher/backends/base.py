@@ -19,7 +19,10 @@ class GenerationRequest:
 class Generation:
     texts: list[str]  # one per sample (fewer when the backend is deterministic)
     output_tokens: int = 0
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # why a problem got no thought (e.g. no rationale)
+    # The request itself failed (endpoint down, refused, bad reply): not an answer about the problem.
+    # A job stops rather than record the problem as done; errors[0] says why, safe to show the caller.
+    failed: bool = False
 
 
 class TeacherBackend(Protocol):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+from pathlib import Path
 
 from distillery.teacher.backends.base import TeacherBackend
 from distillery.teacher.config import TeacherJobConfig
@@ -24,27 +25,28 @@ LOCAL_ENGINES = {
 }
 
 
-def make_backend(config: TeacherJobConfig) -> TeacherBackend:
+def make_backend(config: TeacherJobConfig, model_dir: Path | None = None) -> TeacherBackend:
+    """``model_dir``: the checkpoint the service resolved for ``config.model`` (alias or registry
+    model, access checked); without it only an alias is loaded, never a path."""
     if config.backend == "annotations":
         from distillery.teacher.backends.annotations import AnnotationsBackend
 
         return AnnotationsBackend()
     if config.backend in LOCAL_ENGINES:
         if not config.model:
-            raise BackendUnavailable(f"backend {config.backend!r} needs a model (an HF directory or smollm2-135m-instruct)")
+            raise BackendUnavailable(f"backend {config.backend!r} needs a model (smollm2-135m-instruct or a "
+                                     "registry model NAME@VERSION)")
         module_name, class_name = LOCAL_ENGINES[config.backend]
         try:
             engine_class = getattr(importlib.import_module(module_name), class_name)
         except ImportError as exc:
             raise BackendUnavailable(
                 f"backend {config.backend!r} needs the teacher extra (pip install 'distillery[teacher]'): {exc}")
-        return engine_class(config.model)
+        return engine_class(config.model, path=model_dir)
     if config.backend == "openai":
-        if not config.endpoint or not config.model:
-            raise BackendUnavailable("backend 'openai' needs --endpoint URL and --model NAME")
-        from distillery.teacher.backends.openai_http import OpenAIBackend
-
-        return OpenAIBackend(config.endpoint, config.model)
+        # Where an HTTP teacher runs and with which key is the operator's call, not the job's:
+        # the service builds it from its pools (distillery.teacher.pools.http_backend).
+        raise BackendUnavailable("backend 'openai' is built from the service's pools, not here")
     raise BackendUnavailable(f"unknown backend {config.backend!r}")
 
 
@@ -56,13 +58,14 @@ class BackendCache:
         self._key: tuple | None = None
         self._backend: TeacherBackend | None = None
 
-    def get(self, config: TeacherJobConfig) -> TeacherBackend:
-        key = (config.backend, config.model, config.endpoint)
+    def get(self, config: TeacherJobConfig, model_dir: Path | None = None) -> TeacherBackend:
+        # Keyed by the resolved checkpoint too: a name re-pointed to new content loads it anew.
+        key = (config.backend, config.model, str(model_dir) if model_dir else None)
         with self._lock:
             if key != self._key:
                 if self._backend is not None:
                     self._backend.close()
-                self._backend, self._key = _Serialised(make_backend(config)), key
+                self._backend, self._key = _Serialised(make_backend(config, model_dir)), key
             return self._backend
 
 

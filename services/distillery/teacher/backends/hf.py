@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from distillery.core.models import resolve_model
 from distillery.teacher.backends.base import Generation, GenerationRequest
 from distillery.teacher.config import Sampling
@@ -12,12 +14,12 @@ from distillery.core.thought_text import clean_thought
 class HFBackend:
     name = "hf"
 
-    def __init__(self, model: str, batch_size: int = 16) -> None:
+    def __init__(self, model: str, batch_size: int = 16, path: Path | None = None) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.model = model
-        path = resolve_model(model)
+        path = path or resolve_model(model)  # the service resolves (and access-checks) registry models
         self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token

@@ -8,6 +8,8 @@ spawns worker processes, so whatever constructs this must sit behind an entry-po
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from distillery.core.models import resolve_model
 from distillery.core.thought_text import clean_thought
 from distillery.core.vllm_options import engine_options
@@ -20,13 +22,14 @@ from distillery.teacher.prompts import STOP, chat_prompt, completion_prompt
 class VLLMBackend:
     name = "vllm"
 
-    def __init__(self, model: str, max_model_len: int = 4096) -> None:
+    def __init__(self, model: str, max_model_len: int = 4096, path: Path | None = None) -> None:
         import torch
         from vllm import LLM
 
         self.model = model
         on_gpu = self.on_gpu = torch.cuda.is_available()
-        self.engine = LLM(model=str(resolve_model(model)), max_model_len=max_model_len, seed=0,
+        # ``path``: resolved (and access-checked) by the service; else only an alias.
+        self.engine = LLM(model=str(path or resolve_model(model)), max_model_len=max_model_len, seed=0,
                           **engine_options(on_gpu))
         self.tokenizer = self.engine.get_tokenizer()
 
