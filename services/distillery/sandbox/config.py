@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from distillery.sandbox.isolation import LAYERS
+from distillery.sandbox.isolation import check_layers
 from distillery.sandbox.policy import DEFAULT_ALLOWED_IMPORTS
 
 
@@ -71,7 +71,4 @@ class SandboxConfig(BaseModel):
     @field_validator("require")
     @classmethod
     def _known_layers(cls, layers: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = sorted(set(layers) - set(LAYERS))
-        if unknown:
-            raise ValueError(f"unknown isolation layer(s) {', '.join(unknown)}; choose from {', '.join(LAYERS)}")
-        return layers
+        return check_layers(layers)

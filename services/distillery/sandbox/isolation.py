@@ -44,6 +44,14 @@ NOBODY = 65534
 LAYERS = ("network_namespace", "seccomp", "landlock", "privilege_drop")
 
 
+def check_layers(layers: tuple[str, ...]) -> tuple[str, ...]:
+    """``layers`` if every one is a known layer name, else ValueError naming the unknown ones."""
+    unknown = sorted(set(layers) - set(LAYERS))
+    if unknown:
+        raise ValueError(f"unknown isolation layer(s) {', '.join(unknown)}; choose from {', '.join(LAYERS)}")
+    return layers
+
+
 @dataclass
 class IsolationReport:
     network_namespace: bool = False

@@ -16,7 +16,7 @@ import os
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from distillery.sandbox.config import ExecutionLimits
-from distillery.sandbox.isolation import LAYERS
+from distillery.sandbox.isolation import LAYERS, check_layers
 from distillery.sandbox.policy import DEFAULT_ALLOWED_IMPORTS
 from distillery.verifier.grade import GradingConfig
 
@@ -37,10 +37,10 @@ def expected_layers() -> tuple[str, ...]:
 def parse_layers(value: str, flag: str) -> tuple[str, ...]:
     """A comma-separated layer list from a flag; ``none``/empty: no layers. Names the flag on error."""
     layers = tuple(x.strip() for x in value.split(",") if x.strip() and x.strip() != "none")
-    unknown = sorted(set(layers) - set(LAYERS))
-    if unknown:
-        raise ValueError(f"{flag}: unknown isolation layer(s) {', '.join(unknown)}; choose from {', '.join(LAYERS)}")
-    return layers
+    try:
+        return check_layers(layers)
+    except ValueError as exc:
+        raise ValueError(f"{flag}: {exc}") from None
 
 
 class VerifierConfig(BaseModel):
@@ -82,10 +82,7 @@ class VerifierConfig(BaseModel):
     @field_validator("require_isolation", "allow_missing_isolation")
     @classmethod
     def _known_layers(cls, layers: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = sorted(set(layers) - set(LAYERS))
-        if unknown:
-            raise ValueError(f"unknown isolation layer(s) {', '.join(unknown)}; choose from {', '.join(LAYERS)}")
-        return tuple(dict.fromkeys(layers))
+        return tuple(dict.fromkeys(check_layers(layers)))
 
     @model_validator(mode="after")
     def _batch_fits_the_team_limit(self) -> "VerifierConfig":
