@@ -17,11 +17,23 @@ from tests.crds import validate_custom_resource
 PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
 
 
-@pytest.mark.parametrize("name", ["local", "etd", "eotd", "potd", "cotd"])
+SHIPPED = sorted(path.stem for path in PIPELINES.glob("*.yaml"))
+
+
+def test_every_pipeline_is_checked():
+    assert set(SHIPPED) >= {"local", "etd", "eotd", "potd", "cotd", "etd-augmented"}
+
+
+@pytest.mark.parametrize("name", SHIPPED)
 def test_the_shipped_pipelines_are_valid_specs(name):
     spec = parse_spec((PIPELINES / f"{name}.yaml").read_text(), name)
     recipe = spec.student.recipe
-    assert recipe == ("etd" if name == "local" else name)
+    assert recipe == ("etd" if name in ("local", "etd-augmented") else name)
+    # The annotations teacher's default format and the default guard, stated in the comments.
+    text = (PIPELINES / f"{name}.yaml").read_text()
+    assert spec.teacher.model == "gold-annotations-v2" and "gold-annotations-v1" in text
+    assert spec.teacher.contamination_guard == ["gsm8k-test", "svamp", "asdiv", "multiarith"]
+    assert spec.teacher.variants == (10 if name == "etd-augmented" else 0)
     if recipe != "etd":  # a single-type student needs only its own thoughts and is scored on them
         assert spec.teacher.thought_types == [recipe[:3]] and spec.evaluation.methods == [recipe[:3]]
 
@@ -42,6 +54,17 @@ def test_the_shipped_pipelines_are_valid_specs(name):
     ("name: x\nteacher: {backend: hf, model: smollm2-135m-instruct, pool: vllm}", "`pool` is for backend 'openai'"),
     ("name: x\nteacher: {endpoint: 'http://user:pw@a.example/v1', model: m}",
      "teacher.endpoint: must not carry credentials"),
+    ("name: x\nteacher: {variants: -1}", "teacher.variants: Input should be greater than or equal to 0"),
+    ("name: x\nteacher: {variants: 65}", "teacher.variants: Input should be less than or equal to 64"),
+    ("name: x\nteacher: {contamination_guard: [Svamp]}", "teacher.contamination_guard: 'Svamp' is not"),
+    ("name: x\nteacher: {contamination_guard: [svamp@1]}", "'svamp@1' is not a dataset name"),
+    ("name: x\nteacher: {contamination_guard: [default/svamp]}", "'default/svamp' is not a dataset name"),
+    ("name: x\nteacher: {contamination_guard: [svamp, svamp]}", "teacher.contamination_guard: repeats"),
+    ("name: x\nteacher: {contamination_guard: svamp}", "teacher.contamination_guard: Input should be a valid list"),
+    ("name: x\nteacher: {model: gold-annotations-v3}",
+     "teacher: model: the annotations teacher has versions gold-annotations-v1, gold-annotations-v2"),
+    ("name: x\nteacher: {backend: annotations, model: smollm2-135m-instruct}",
+     "teacher: model: the annotations teacher has versions"),
 ])
 def test_bad_specs_are_refused_with_the_path_of_the_field(text, message):
     with pytest.raises(SpecError) as refused:
@@ -59,6 +82,36 @@ def test_the_llm_teacher_of_the_pipelines_is_a_pool_by_name(name):
     assert spec.teacher.backend == "openai" and spec.teacher.pool == "vllm" and spec.teacher.endpoint is None
     args = plan_stage(spec, "teacher", "t/gsm8k-train@1", {}).args
     assert args[args.index("--pool") + 1] == "vllm" and "--endpoint" not in args
+
+
+def test_the_teacher_command_carries_variants_the_guard_and_the_annotation_format():
+    def teacher_args(text: str) -> list[str]:
+        return plan_stage(parse_spec(text), "teacher", "t/gsm8k-train@1", {}).args
+
+    def values(args: list[str], flag: str) -> list[str]:
+        return [args[i + 1] for i, arg in enumerate(args) if arg == flag]
+
+    default = teacher_args("name: x")
+    assert values(default, "--variants") == ["0"] and values(default, "--model") == ["gold-annotations-v2"]
+    assert values(default, "--guard") == ["gsm8k-test", "svamp", "asdiv", "multiarith"] and "--no-guard" not in default
+    chosen = teacher_args("name: x\nteacher: {variants: 10, model: gold-annotations-v1, contamination_guard: [mine]}")
+    assert values(chosen, "--variants") == ["10"] and values(chosen, "--model") == ["gold-annotations-v1"]
+    assert values(chosen, "--guard") == ["mine"] and "--no-guard" not in chosen
+    off = teacher_args("name: x\nteacher: {contamination_guard: []}")
+    assert "--no-guard" in off and "--guard" not in off
+    # Every one of them is part of the teacher stage's key (a different dataset comes out).
+    keys = {plan_stage(parse_spec(text), "teacher", "t/gsm8k-train@1", {}).key for text in (
+        "name: x", "name: x\nteacher: {variants: 10}", "name: x\nteacher: {contamination_guard: []}",
+        "name: x\nteacher: {model: gold-annotations-v1}")}
+    assert len(keys) == 4
+    assert (plan_stage(parse_spec("name: x"), "teacher", "t/gsm8k-train@1", {}).key
+            == plan_stage(parse_spec("name: x\nteacher: {model: gold-annotations-v2}"), "teacher",
+                          "t/gsm8k-train@1", {}).key)  # the default is the v2 format, named or not
+    # The CLI the stage runs accepts the command as planned.
+    from distillery.cli.teacher import generate_command
+
+    for args in (default, chosen, off):
+        assert generate_command.make_context("generate", args[2:]).params["variants"] in (0, 10)
 
 
 def test_json_specs_work_too():

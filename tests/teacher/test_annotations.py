@@ -8,6 +8,7 @@ import pytest
 
 from distillery.registry.benchmarks import load_benchmark
 from distillery.teacher.annotations import derive, derive_equation, derive_gsm8k
+from distillery.teacher.config import ANNOTATION_VERSIONS, DEFAULT_ANNOTATION_VERSION
 from distillery.verifier.records import ThoughtRecord
 
 RATIONALE = ("Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n"
@@ -56,15 +57,27 @@ def test_single_equation_benchmarks(equation, expected):
 
 def test_non_arithmetic_equation_is_refused():
     assert derive_equation("N=apples+3", 4.0).failure == "equation is not plain arithmetic"
-    assert derive({"id": 1, "question": "q", "answer": 1}).failure.startswith("problem has neither")
+    for version in ANNOTATION_VERSIONS:
+        assert derive({"id": 1, "question": "q", "answer": 1}, version).failure.startswith("problem has neither")
+        assert derive({"id": 1, "question": "q", "equation": "N=apples+3", "answer": 4}, version).failure == \
+            "equation is not plain arithmetic"
 
 
-def test_gsm8k_train_yield_through_the_real_verifier(shared_data, verifier):
-    """The issue's bar: >= 95% of GSM8K-train problems get a verified PoT *and* EoT thought."""
+def test_v1_is_what_derive_gives_for_gold_annotations_v1():
+    problem = {"id": 1, "question": QUESTION, "rationale": RATIONALE, "answer": 72}
+    assert derive(problem, "gold-annotations-v1").thoughts == derive_gsm8k(RATIONALE, 72.0, QUESTION).thoughts
+    equation = {"id": 2, "question": "q", "equation": "7+2=9", "answer": 9}
+    assert derive(equation, "gold-annotations-v1").thoughts == derive_equation("7+2=9", 9.0).thoughts
+
+
+@pytest.mark.parametrize("version", [DEFAULT_ANNOTATION_VERSION])  # v1: benchmarks/teacher_formats.py
+def test_gsm8k_train_yield_through_the_real_verifier(shared_data, verifier, version):
+    """The issue's bar: >= 95% of GSM8K-train problems get a verified PoT *and* EoT thought, in
+    either format."""
     problems = load_benchmark("gsm8k-train", shared_data).rows
     records, failures = [], collections.Counter()
     for problem in problems:
-        derived = derive(problem)
+        derived = derive(problem, version)
         if derived.failure:
             failures[derived.failure] += 1
             continue
@@ -75,7 +88,7 @@ def test_gsm8k_train_yield_through_the_real_verifier(shared_data, verifier):
         if verdict.correct:
             verified[record.thought_type.value].add(record.id)
     both = verified["pot"] & verified["eot"]
-    print(f"\nGSM8K train: PoT {len(verified['pot'])}, EoT {len(verified['eot'])}, CoT {len(verified['cot'])}, "
+    print(f"\nGSM8K train, {version}: PoT {len(verified['pot'])}, EoT {len(verified['eot'])}, CoT {len(verified['cot'])}, "
           f"PoT&EoT {len(both)} of {len(problems)}; not derivable: {dict(failures)}")
     assert len(both) >= 0.95 * len(problems)
     assert sum(failures.values()) < 0.05 * len(problems)

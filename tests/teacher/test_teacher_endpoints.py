@@ -152,6 +152,8 @@ PROBLEM = pb.Problem(id="p1", question="Tom has 3 apples and gets 4 more. How ma
 
 
 def generate(address: str, token: str, **fields) -> list[pb.GeneratedThought]:
+    # This registry holds no evaluation sets: the guard is off unless a test names one.
+    fields.setdefault("no_contamination_guard", not fields.get("contamination_guard"))
     request = pb.GenerateRequest(problems=[PROBLEM], thought_types=["pot"], samples=1, **fields)
     with TeacherClient(address, token) as client:
         return list(client.generate(request))
@@ -165,6 +167,20 @@ def refused(address: str, token: str, **fields) -> grpc.RpcError:
 
 def platform_key_seen(listener: Listener) -> bool:
     return any(PLATFORM_KEY in value for r in listener.requests for value in r["headers"].values())
+
+
+def test_inline_problems_get_the_contamination_guard_too(teachers, tokens, registry_server, tmp_path):
+    """Generate refuses a question of the team's held-out set before any teacher sees it."""
+    held_out = tmp_path / "held-out.jsonl"
+    held_out.write_text(json.dumps({"id": "h1", "question": PROBLEM.question.replace("3", "5"), "answer": 9}) + "\n")
+    with RegistryClient(registry_server[0], tokens["alpha"]) as registry:
+        registry.push_file(header("held-out", "problems", [], {}, False, "test", {}), held_out)
+    error = refused(teachers["open"], tokens["alpha"], backend="annotations", contamination_guard=["held-out"])
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "problems[0]" in error.details() and "held-out" in error.details()
+    # Another team's guard cannot be named: the dataset is resolved in the caller's team.
+    missing = refused(teachers["open"], tokens["beta"], backend="annotations", contamination_guard=["held-out"])
+    assert missing.code() == grpc.StatusCode.FAILED_PRECONDITION and "held-out" in missing.details()
 
 
 # ---------------------------------------------------------------- team endpoints
@@ -282,7 +298,8 @@ def test_upstream_replies_never_reach_the_caller(teachers, tokens, listeners, re
     problems.write_text(json.dumps({"id": "p1", "question": PROBLEM.question, "answer": 7}) + "\n")
     with RegistryClient(registry_server[0], tokens["alpha"]) as alpha:
         alpha.push_file(header("tiny-problems", "problems"), problems)
-    job = pb.TeacherJob(problems="tiny-problems@1", pool="leaky", thought_types=["pot"], out="leaky-thoughts")
+    job = pb.TeacherJob(problems="tiny-problems@1", pool="leaky", thought_types=["pot"], out="leaky-thoughts",
+                        no_contamination_guard=True)  # this registry has no benchmarks to guard against
     with TeacherClient(teachers["locked"], tokens["alpha"]) as client, pytest.raises(grpc.RpcError) as caught:
         list(client.run_job(job))
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE and "HTTP 400" in caught.value.details()

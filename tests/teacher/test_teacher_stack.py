@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
 
 import pytest
 
+from distillery.registry.benchmarks import load_benchmark
 from tests.conftest import CLI, local_stack
 
 
@@ -58,7 +60,8 @@ def test_annotations_job_end_to_end(stack, tmp_path):
 
 def test_single_type_job_is_eotd(stack, tmp_path):
     _, env = stack
-    result = json.loads(generate(env, "--problems", "svamp@1", "--types", "eot", "--limit", "50",
+    # SVAMP is an evaluation set: the default contamination guard would refuse every problem.
+    result = json.loads(generate(env, "--problems", "svamp@1", "--types", "eot", "--limit", "50", "--no-guard",
                                  "--out", "eotd-svamp").stdout)
     rows = pull_rows(env, result["dataset"], tmp_path)
     assert {r["thought_type"] for r in rows} == {"eot"} and len(rows) >= 48
@@ -66,7 +69,9 @@ def test_single_type_job_is_eotd(stack, tmp_path):
 
 def test_killed_job_resumes_without_losing_or_duplicating(stack, tmp_path):
     home, env = stack
-    args = ["--problems", "gsm8k-train@1", "--limit", "1500", "--batch-size", "25", "--types", "pot,eot"]
+    # With variants: the resumed job must also remake the same variants of the batches it redoes.
+    args = ["--problems", "gsm8k-train@1", "--limit", "800", "--batch-size", "25", "--types", "pot,eot",
+            "--variants", "1", "--seed", "7"]
     client = subprocess.Popen([str(CLI), "teacher", "generate", "--json", *args, "--out", "resumable"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
@@ -80,16 +85,68 @@ def test_killed_job_resumes_without_losing_or_duplicating(stack, tmp_path):
         time.sleep(0.05)
     client.send_signal(signal.SIGKILL)
     client.wait()
-    assert 200 <= done < 1500, done
+    assert 200 <= done < 800, done
     resumed = json.loads(generate(env, *args, "--out", "resumable").stdout)
     assert resumed["resumed_from"] >= 200
     reference = json.loads(generate(env, *args, "--out", "uninterrupted").stdout)
     assert reference["resumed_from"] == 0
     got = pull_rows(env, resumed["dataset"], tmp_path)
     expected = pull_rows(env, reference["dataset"], tmp_path)
-    assert len(got) == len(expected) > 2800
-    assert [(r["id"], r["text"]) for r in got] == [(r["id"], r["text"]) for r in expected]
+    assert len(got) == len(expected) > 2000
+    assert [(r["id"], r["text"], r["question"]) for r in got] == [(r["id"], r["text"], r["question"])
+                                                                   for r in expected]
     assert len({r["id"] for r in got}) == len(got)  # nothing twice
+    assert sum("parent_id" in r for r in got) > 400 and resumed["variants_kept"] == reference["variants_kept"]
+    assert pull_rows(env, resumed["variants"], tmp_path) == pull_rows(env, reference["variants"], tmp_path)
+
+
+def test_variation_keeps_only_variants_whose_thoughts_all_verify(stack, tmp_path, shared_data):
+    _, env = stack
+    result = json.loads(generate(env, "--problems", "gsm8k-train@1", "--limit", "40", "--variants", "3",
+                                 "--out", "etd-varied").stdout)
+    rows = pull_rows(env, result["dataset"], tmp_path)
+    variants = pull_rows(env, result["variants"], tmp_path)
+    assert result["variants_kept"] == len(variants) >= 60 and result["variants_dropped"] >= 0
+    by_variant: dict[str, list[dict]] = {}
+    for row in rows:
+        if "parent_id" in row:
+            by_variant.setdefault(row["problem_id"], []).append(row)
+    assert set(by_variant) == {v["id"] for v in variants}
+    parents = {str(r["id"]): r for r in load_benchmark("gsm8k-train", shared_data).rows[:40]}
+    for variant in variants:
+        thoughts = by_variant[variant["id"]]
+        assert sorted(t["thought_type"] for t in thoughts) == ["cot", "eot", "pot"]
+        assert all(t["correct"] and t["gold"] == variant["answer"] for t in thoughts)
+        parent = parents[variant["parent_id"]]
+        assert variant["question"] != parent["question"] and variant["variation"]["numbers"]
+        assert all(old in parent["question"] for old in variant["variation"]["numbers"])
+    show = json.loads(subprocess.run([str(CLI), "registry", "show", result["variants"], "--json"], env=env,
+                                     capture_output=True, text=True).stdout)
+    assert show["kind"] == "KIND_PROBLEMS" and show["lineage"]["parents"] == ["default/gsm8k-train@1"]
+    # The kept variants are a problems source like any other: a PoT-only job on them.
+    again = json.loads(generate(env, "--problems", result["variants"], "--types", "pot", "--out", "pot-of-variants").stdout)
+    assert again["yield_by_type"]["pot"] >= 0.95
+
+
+def test_contamination_guard_refuses_planted_benchmark_questions(stack, tmp_path, shared_data):
+    _, env = stack
+    train = load_benchmark("gsm8k-train", shared_data).rows[:20]
+    test = load_benchmark("gsm8k-test", shared_data).rows[:3]
+    svamp = load_benchmark("svamp", shared_data).rows[:1]
+    renumbered = {**test[1], "id": "planted-renumbered",
+                  "question": re.sub(r"\d+", lambda m: str(int(m.group(0)) + 3), test[1]["question"])}
+    planted = [*train[:10], *test, renumbered, *svamp, *train[10:]]
+    path = tmp_path / "planted.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in planted))
+    subprocess.run([str(CLI), "registry", "push", "planted", str(path), "--kind", "problems"], env=env,
+                   check=True, capture_output=True)
+    result = json.loads(generate(env, "--problems", "planted", "--variants", "2", "--out", "guarded").stdout)
+    assert result["contaminated"] == 5
+    emitted = {row["question"] for row in pull_rows(env, result["dataset"], tmp_path)}
+    assert not emitted & {row["question"] for row in [*test, renumbered, *svamp]}
+    assert {row["question"] for row in train} <= emitted
+    unguarded = json.loads(generate(env, "--problems", "planted", "--no-guard", "--out", "unguarded").stdout)
+    assert unguarded["contaminated"] == 0
 
 
 def test_bad_jobs_are_refused_clearly(stack):

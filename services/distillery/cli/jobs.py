@@ -261,8 +261,10 @@ def run_command(spec, token, as_json):
         raise click.ClickException(str(exc)) from None
     click.echo("starting the local stack ...", err=True)
     state = up()
-    needed = {parsed.problems.dataset.split("@")[0]} | {"gsm8k-test" if b == "gsm8k" else b
-                                                        for b in parsed.evaluation.benchmarks}
+    # The problems, the evaluation sets, and the datasets of the teacher's contamination guard.
+    needed = ({parsed.problems.dataset.split("@")[0]} | {"gsm8k-test" if b == "gsm8k" else b
+                                                         for b in parsed.evaluation.benchmarks}
+              | set(parsed.teacher.contamination_guard))
     with RegistryClient(state.registry.address, team_token(token)) as registry:
         from distillery.registry.benchmarks import BENCHMARKS
 

@@ -25,9 +25,17 @@ def teacher_group() -> None:
 @click.option("--problems", required=True, metavar="NAME@V", help="A `problems` dataset (see registry import-benchmarks).")
 @click.option("--types", "thought_types", default="cot,pot,eot", show_default=True, help="Comma-separated thought types.")
 @click.option("--samples", type=click.IntRange(1, 64), default=1, show_default=True, help="Samples per problem and type.")
+@click.option("--variants", type=click.IntRange(0, 64), default=0, show_default=True, metavar="K",
+              help="Also K variants of each problem with new numbers, re-derived and verified (seeded by --seed).")
+@click.option("--guard", "guard", multiple=True, metavar="NAME",
+              help="A `problems` dataset of your team whose questions no row may carry (repeat it) "
+                   "[default: gsm8k-test, svamp, asdiv, multiarith].")
+@click.option("--no-guard", is_flag=True, help="Turn the contamination guard off (recorded in the lineage).")
 @click.option("--backend", type=click.Choice(["annotations", "hf", "vllm", "openai"]), default=None,
               help="[default: openai with --pool/--endpoint, else annotations]")
-@click.option("--model", default=None, help="Alias or registry ref (hf, vllm); one of the pool's models (openai).")
+@click.option("--model", default=None, help="Alias or registry ref (hf, vllm); one of the pool's models (openai); "
+                                            "the format, gold-annotations-v1 or gold-annotations-v2 (annotations, "
+                                            "default v2).")
 @click.option("--pool", default=None, help="A teacher pool the operator configured (openai).")
 @click.option("--endpoint", default=None,
               help="Your own OpenAI-compatible base URL, where the operator allows it (openai); sent your key only.")
@@ -43,23 +51,19 @@ def teacher_group() -> None:
 @click.option("--teacher", "teacher", default=None, envvar="DISTILLERY_TEACHER", help="host:port (default: local stack).")
 @token_option
 @json_option
-def generate_command(problems, thought_types, samples, backend, model, pool, endpoint, endpoint_key_file, out, limit,
-                     batch_size, temperature, max_tokens, seed, share, teacher, token, as_json):
+def generate_command(problems, thought_types, samples, variants, guard, no_guard, backend, model, pool, endpoint,
+                     endpoint_key_file, out, limit, batch_size, temperature, max_tokens, seed, share, teacher, token,
+                     as_json):
     """Generate, verify and store a teacher dataset; prints NAME@VERSION. Re-run to resume."""
     from distillery.teacher.client import TeacherClient
-    from distillery.v1 import teacher_pb2 as pb
 
-    sampling = pb.Sampling(temperature=0.7 if temperature is None else temperature, top_p=0.95,
-                           max_tokens=max_tokens or 0, seed=seed or 0)
     # The key travels in the request, not on the command line (ps shows arguments) nor in the job.
     endpoint_key = (endpoint_key_file.read_text().strip() if endpoint_key_file
                     else os.environ.get("DISTILLERY_TEACHER_ENDPOINT_KEY", ""))
     if endpoint_key_file and not endpoint:
         raise click.UsageError("--endpoint-key-file goes with --endpoint (a pool uses the operator's key)")
-    job = pb.TeacherJob(problems=problems, limit=limit or 0, backend=backend or "", model=model or "",
-                        pool=pool or "", endpoint=endpoint or "", endpoint_api_key=endpoint_key if endpoint else "",
-                        thought_types=[t.strip() for t in thought_types.split(",") if t.strip()], samples=samples,
-                        sampling=sampling, out=out, share=share, batch_size=batch_size)
+    job = teacher_job(problems, thought_types, samples, variants, guard, no_guard, backend, model, pool, endpoint,
+                      endpoint_key, out, limit, batch_size, temperature, max_tokens, seed, share)
     result = None
     with TeacherClient(service_address("teacher", teacher), team_token(token)) as client:
         try:
@@ -68,8 +72,8 @@ def generate_command(problems, thought_types, samples, backend, model, pool, end
                 if sys.stderr.isatty() or event.HasField("result"):
                     accepted = sum(p.accepted.values())
                     click.echo(f"\r{p.problems_done}/{p.problems_total} problems, {p.generated} thoughts, "
-                               f"{accepted} verified, {p.tokens_per_s:.0f} tok/s", err=True,
-                               nl=event.HasField("result"))
+                               f"{accepted} verified, {p.tokens_per_s:.0f} tok/s{progress_extras(p, variants)}",
+                               err=True, nl=event.HasField("result"))
                 if event.HasField("result"):
                     result = event
         except grpc.RpcError as exc:
@@ -79,13 +83,43 @@ def generate_command(problems, thought_types, samples, backend, model, pool, end
     short = result.result.dataset.split("/", 1)[1]
     if as_json:
         click.echo(json.dumps({"dataset": result.result.dataset, "rejected": result.result.rejected or None,
+                               "variants": result.result.variants or None,
                                "yield_by_type": dict(result.result.yield_by_type),
                                "accepted": dict(result.progress.accepted), "rejected_by_type": dict(result.progress.rejected),
                                "generated": result.progress.generated, "duplicates": result.progress.duplicates,
                                "output_tokens": result.progress.output_tokens,
-                               "resumed_from": result.progress.resumed_from}))
+                               "resumed_from": result.progress.resumed_from,
+                               "variants_kept": result.progress.variants_kept,
+                               "variants_dropped": result.progress.variants_dropped,
+                               "contaminated": result.progress.contaminated}))
     else:
         click.echo(short)
+
+
+def teacher_job(problems, thought_types, samples, variants, guard, no_guard, backend, model, pool, endpoint,
+                endpoint_key, out, limit, batch_size, temperature, max_tokens, seed, share):
+    """The ``TeacherJob`` request for ``generate``'s options (no --guard: the service's default list)."""
+    from distillery.v1 import teacher_pb2 as pb
+
+    if guard and no_guard:
+        raise click.UsageError("--guard and --no-guard exclude each other")
+    sampling = pb.Sampling(temperature=0.7 if temperature is None else temperature, top_p=0.95,
+                           max_tokens=max_tokens or 0, seed=seed or 0)
+    return pb.TeacherJob(problems=problems, limit=limit or 0, backend=backend or "", model=model or "",
+                         pool=pool or "", endpoint=endpoint or "", endpoint_api_key=endpoint_key if endpoint else "",
+                         thought_types=[t.strip() for t in thought_types.split(",") if t.strip()], samples=samples,
+                         sampling=sampling, out=out, share=share, batch_size=batch_size, variants=variants,
+                         contamination_guard=list(guard), no_contamination_guard=no_guard)
+
+
+def progress_extras(progress, variants: int) -> str:
+    """The progress line's tail: variants when the job asks for them, problems the guard refused."""
+    extras = ""
+    if variants:
+        extras += f", {progress.variants_kept} variants kept ({progress.variants_dropped} dropped)"
+    if progress.contaminated:
+        extras += f", {progress.contaminated} refused by the contamination guard"
+    return extras
 
 
 @teacher_group.command("serve")

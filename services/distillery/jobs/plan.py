@@ -55,7 +55,9 @@ def plan_stage(spec: JobSpec, stage: str, problems_ref: str, outputs: dict[str, 
     if stage == "teacher":
         t = spec.teacher
         args = ["teacher", "generate", "--problems", problems_ref, "--types", ",".join(t.thought_types),
-                "--samples", str(t.samples), "--backend", t.backend, *_flag("--model", t.model),
+                "--samples", str(t.samples), "--variants", str(t.variants), "--backend", t.backend,
+                *_flag("--model", t.model),
+                *([f for name in t.contamination_guard for f in ("--guard", name)] or ["--no-guard"]),
                 *_flag("--pool", t.pool), *_flag("--endpoint", t.endpoint), "--out", f"{spec.name}-thoughts", *_flag("--limit", spec.problems.limit),
                 "--batch-size", str(t.batch_size), "--temperature", str(t.sampling.temperature),
                 *_flag("--max-tokens", t.sampling.max_tokens), "--seed", str(t.sampling.seed), "--json"]

@@ -1,7 +1,7 @@
 """A distillation job spec: YAML or JSON on the wire, validated here with the path of every bad field.
 
 Sections: ``problems`` (the dataset), ``teacher`` (backend, model, prompts' thought types,
-samples, sampling), ``student`` (base, recipe, full or LoRA,
+samples, variants, sampling, contamination guard), ``student`` (base, recipe, full or LoRA,
 hyper-parameters, workers and resources), ``evaluation`` (benchmarks, methods, slice, baseline)
 and ``deploy`` (serve the student or not, replicas). Defaults are the laptop slice.
 """
@@ -15,7 +15,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from distillery.core.errors import field_errors
-from distillery.teacher.config import POOL_NAME, check_endpoint_url
+from distillery.teacher.config import (ANNOTATION_VERSIONS, DEFAULT_ANNOTATION_VERSION, DEFAULT_CONTAMINATION_GUARD,
+                                       MAX_VARIANTS, POOL_NAME, annotation_version_error, check_endpoint_url,
+                                       check_guard_names)
 from distillery.core.model_refs import check_reference
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
@@ -40,8 +42,10 @@ class Sampling(_Section):
 class Teacher(_Section):
     backend: Literal["annotations", "hf", "vllm", "openai"] = Field(
         "annotations", description="Default: openai with `pool` or `endpoint`, else annotations.")
-    model: str | None = Field(None, description="Alias or registry model [TEAM/]NAME[@VERSION] (hf, vllm), or the "
-                                                "API's model name (openai).")
+    model: str | None = Field(None, description="Alias or registry model [TEAM/]NAME[@VERSION] (hf, vllm), the "
+                                                "API's model name (openai), or the annotations teacher's format: "
+                                                f"{' or '.join(ANNOTATION_VERSIONS)} "
+                                                f"(default {DEFAULT_ANNOTATION_VERSION}).")
     pool: str | None = Field(None, pattern=f"^{POOL_NAME}$",
                              description="A teacher pool the operator configured (openai): its URL and key stay "
                                          "with the teacher service.")
@@ -49,8 +53,14 @@ class Teacher(_Section):
                                                    "operator allows it; sent no key (a spec holds no secrets).")
     thought_types: list[ThoughtType] = Field(default_factory=lambda: ["eot", "pot", "cot"], min_length=1)
     samples: int = Field(1, ge=1, le=64)
+    variants: int = Field(0, ge=0, le=MAX_VARIANTS, description="Also K variants of each problem with new numbers, "
+                                                                "re-derived and verified (seeded by sampling.seed).")
     sampling: Sampling = Field(default_factory=Sampling)
     batch_size: int = Field(64, ge=1, le=4096)
+    contamination_guard: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_CONTAMINATION_GUARD),
+        description="`problems` datasets of the team (registry import-benchmarks names) whose questions no thought "
+                    "may carry, original or varied; [] turns the guard off.")
 
     @field_validator("model")
     @classmethod
@@ -65,10 +75,20 @@ class Teacher(_Section):
     def _endpoint_url(cls, url: str | None) -> str | None:
         return None if url is None else check_endpoint_url(url)
 
+    @field_validator("contamination_guard")
+    @classmethod
+    def _guard_names(cls, names: list[str]) -> list[str]:
+        return list(check_guard_names(names))
+
     @model_validator(mode="after")
     def _backend_needs(self) -> "Teacher":
         if "backend" not in self.model_fields_set and (self.pool or self.endpoint):
             self.backend = "openai"  # a pool or an endpoint is the HTTP teacher
+        if self.backend == "annotations" and not self.pool and not self.endpoint:
+            if self.model is None:  # the format is part of the stage's key: a new default makes new thoughts
+                self.model = DEFAULT_ANNOTATION_VERSION
+            elif self.model not in ANNOTATION_VERSIONS:
+                raise ValueError(f"model: {annotation_version_error()}")
         if self.backend in ("hf", "vllm") and not self.model:
             raise ValueError(f"backend {self.backend!r} needs `model`")
         if self.backend == "openai":

@@ -14,6 +14,12 @@ Variable names come from the words after the step's result ("24 clips in May" �
 ``clips_in_may``). A final step written without an annotation (``$18.50 − $6.50 = $12``) is
 recovered from the text. SVAMP, ASDiv and MultiArith give one equation per problem.
 
+That is format ``gold-annotations-v1``: one text three ways (PoT and EoT are the same lines).
+``gold-annotations-v2`` (the default) builds a :class:`~distillery.teacher.dataflow.Dataflow` from
+the same steps and renders three different texts (:mod:`distillery.teacher.formats`): PoT with the
+question's givens as named variables, EoT as a system with the asked quantity as unknown ``x`` and
+equations to solve, CoT in words. :func:`derive` takes the version.
+
 Everything here is pure string work; the thoughts are checked by the verifier like any
 teacher's (:func:`derive` never claims a thought is right).
 """
@@ -24,6 +30,8 @@ import keyword
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
+
+from distillery.teacher.config import ANNOTATION_VERSIONS, DEFAULT_ANNOTATION_VERSION, annotation_version_error
 
 ANNOTATION = re.compile(r"<<([^<>=]*)=([^<>]*)>>")
 # An un-annotated "a op b [op c ...] = c" in prose, e.g. "$18.50 − $6.50 = $12".
@@ -74,8 +82,13 @@ def _content_words(text: str) -> list[str]:
 def _name_from(words_after: str, words_before: str, taken: set[str], index: int) -> str:
     """Name a result by what follows it ("24 clips in May"), else by what precedes it."""
     after = _content_words(" ".join(re.findall(r"[A-Za-z]+", words_after)[:6]))[:3]
-    name = "_".join(after or _content_words(words_before)[-3:]) or f"step_{index}"
-    if keyword.iskeyword(name) or name in ("ans", "x"):
+    return unique_name("_".join(after or _content_words(words_before)[-3:]) or f"step_{index}", taken)
+
+
+def unique_name(name: str, taken: set[str], reserved: frozenset[str] | set[str] = frozenset()) -> str:
+    """``name`` made a usable variable: never a keyword, `ans`, `x` or a reserved word, and not one
+    already ``taken`` (then ``_2``, ``_3`` ...); the result is added to ``taken``."""
+    if keyword.iskeyword(name) or name in ("ans", "x") or name in reserved:
         name = f"{name}_value"
     candidate, n = name, 2
     while candidate in taken:
@@ -184,10 +197,51 @@ def derive_equation(equation: str, gold: float) -> Derivation:
     })
 
 
-def derive(problem: dict) -> Derivation:
-    """Thoughts for a registry ``problems`` row (see registry.benchmarks for the schema)."""
+def _cot_text(rationale: str, gold: float) -> str:
+    lines = [ANNOTATION.sub("", line).strip() for line in rationale.splitlines() if not line.startswith("####")]
+    return " ".join(line for line in lines if line) + f" The answer is {_number_text(str(gold))}."
+
+
+def derive_gsm8k_v2(rationale: str, gold: float, question: str) -> Derivation:
+    """v2: the rationale's dataflow rendered as three different texts (:mod:`.formats`)."""
+    from distillery.teacher import dataflow, formats  # they import this module
+
+    try:
+        flow = dataflow.from_annotations(question, rationale, gold)
+    except dataflow.DataflowError as exc:
+        return Derivation(failure=str(exc))
+    return Derivation(thoughts=formats.render_v2(flow, _cot_text(rationale, gold)))
+
+
+def derive_equation_v2(equation: str, gold: float, question: str) -> Derivation:
+    """v2 of a one-equation benchmark: the numbers the question states become named givens."""
+    from distillery.teacher import dataflow, formats
+
+    v1 = derive_equation(equation, gold)
+    if v1.failure:
+        return v1
+    expression = v1.thoughts["pot"].removeprefix("ans = ")
+    try:
+        flow = dataflow.from_program(question, f"ans = {expression}")
+    except (dataflow.DataflowError, ZeroDivisionError, OverflowError):
+        return v1  # outside the dataflow grammar (a power, a ratio "2:3"): the one-liner, for the verifier to judge
+    return Derivation(thoughts=formats.render_v2(flow, v1.thoughts["cot"]))
+
+
+def derive(problem: dict, version: str = DEFAULT_ANNOTATION_VERSION) -> Derivation:
+    """Thoughts for a registry ``problems`` row (see registry.benchmarks for the schema), in the
+    format ``version``: ``gold-annotations-v1`` (one text three ways, the first derivation) or
+    ``gold-annotations-v2`` (:mod:`distillery.teacher.formats`)."""
+    if version not in ANNOTATION_VERSIONS:
+        raise ValueError(f"unknown annotations version {version!r}; {annotation_version_error()}")
+    v2 = version == "gold-annotations-v2"
+    question = problem.get("question", "")
     if problem.get("rationale"):
-        return derive_gsm8k(problem["rationale"], float(problem["answer"]), problem.get("question", ""))
+        if v2:
+            return derive_gsm8k_v2(problem["rationale"], float(problem["answer"]), question)
+        return derive_gsm8k(problem["rationale"], float(problem["answer"]), question)
     if problem.get("equation"):
+        if v2:
+            return derive_equation_v2(problem["equation"], float(problem["answer"]), question)
         return derive_equation(problem["equation"], float(problem["answer"]))
     return Derivation(failure="problem has neither a rationale nor an equation")

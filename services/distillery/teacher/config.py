@@ -1,6 +1,6 @@
-"""What a teacher job does. Groups: input (``problems``), generation (``backend``, ``model``,
-``pool`` / ``endpoint``, ``thought_types``, ``samples``, ``sampling``), output (``out``), execution
-(``batch_size``).
+"""What a teacher job does. Groups: input (``problems``, ``contamination_guard``), generation
+(``backend``, ``model``, ``pool`` / ``endpoint``, ``thought_types``, ``samples``, ``variants``,
+``sampling``), output (``out``), execution (``batch_size``).
 
 A job names *where* an HTTP teacher runs only by ``pool`` (the operator's named endpoints, see
 :mod:`distillery.teacher.pools`) or, where the operator allows it, by its own ``endpoint``. No key
@@ -9,8 +9,8 @@ lineage."""
 
 from __future__ import annotations
 
+import re
 from typing import Literal
-
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -18,6 +18,33 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 ThoughtTypeName = Literal["cot", "pot", "eot"]
 BackendName = Literal["annotations", "hf", "vllm", "openai"]
 POOL_NAME = r"[a-z0-9][a-z0-9-]{0,30}"
+# A dataset name as the registry spells it (distillery.registry.names.NAME_RE), no team, no version.
+DATASET_NAME = r"[a-z0-9][a-z0-9._-]{0,127}"
+
+# The annotations teacher's derivation formats, chosen with `model` (v1: the first derivation;
+# v2: faithful PoT / EoT / CoT). A job that names none gets the default, recorded in its config.
+ANNOTATION_VERSIONS = ("gold-annotations-v1", "gold-annotations-v2")
+DEFAULT_ANNOTATION_VERSION = "gold-annotations-v2"
+# The evaluation sets (as `registry import-benchmarks` names them) whose questions no teacher job
+# may emit or vary unless the job turns the guard off (an empty list).
+DEFAULT_CONTAMINATION_GUARD = ("gsm8k-test", "svamp", "asdiv", "multiarith")
+MAX_VARIANTS = 64
+
+
+def annotation_version_error() -> str:
+    return f"the annotations teacher has versions {', '.join(ANNOTATION_VERSIONS)}"
+
+
+def check_guard_names(names) -> tuple[str, ...]:
+    """Distinct registry dataset names (``NAME``, no team or version); ValueError otherwise."""
+    names = tuple(names)
+    for name in names:
+        if not isinstance(name, str) or not re.fullmatch(DATASET_NAME, name):
+            raise ValueError(f"{name!r} is not a dataset name (lowercase letters, digits, '.', '_' or '-'; "
+                             "no team or @version)")
+    if len(set(names)) != len(names):
+        raise ValueError("repeats a dataset")
+    return names
 
 
 def check_endpoint_url(url: str) -> str:
@@ -55,7 +82,9 @@ class TeacherJobConfig(BaseModel):
     limit: int | None = Field(None, ge=1, description="Only the first N problems (slices for tests and demos).")
     # generation
     backend: BackendName = Field("annotations", description="annotations (no LLM), hf, vllm or openai.")
-    model: str | None = Field(None, description="hf/vllm: alias or registry ref; openai: one of the pool's models.")
+    model: str | None = Field(None, description="hf/vllm: alias or registry ref; openai: one of the pool's models; "
+                                                "annotations: the derivation format, gold-annotations-v1 or "
+                                                "gold-annotations-v2 (default).")
     pool: str | None = Field(None, pattern=f"^{POOL_NAME}$",
                              description="A teacher pool the operator configured (openai backend).")
     endpoint: str | None = Field(None, max_length=2048,
@@ -63,6 +92,13 @@ class TeacherJobConfig(BaseModel):
                                              "where the operator allows it; sent the team's key, never the platform's.")
     thought_types: tuple[ThoughtTypeName, ...] = Field(("cot", "pot", "eot"), min_length=1)
     samples: int = Field(1, ge=1, le=64, description="Samples per problem and thought type.")
+    variants: int = Field(0, ge=0, le=MAX_VARIANTS,
+                          description="Also K variants of each problem with new numbers, re-derived and verified "
+                                      "(seeded by sampling.seed); 0: the problems as they are.")
+    contamination_guard: tuple[str, ...] = Field(
+        DEFAULT_CONTAMINATION_GUARD,
+        description="`problems` datasets of the caller's team (as `registry import-benchmarks` names them) whose "
+                    "questions no output row may carry, original or varied; empty: the guard is off.")
     sampling: Sampling = Field(default_factory=Sampling)
     # output
     out: str = Field(description="Name of the verified dataset; rejected thoughts go to OUT-rejected.")
@@ -74,6 +110,20 @@ class TeacherJobConfig(BaseModel):
     @classmethod
     def _endpoint_url(cls, url: str | None) -> str | None:
         return None if url is None else check_endpoint_url(url)
+
+    @field_validator("contamination_guard")
+    @classmethod
+    def _guard_names(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        return check_guard_names(names)
+
+    @model_validator(mode="after")
+    def _annotation_version(self) -> "TeacherJobConfig":
+        if self.backend == "annotations":
+            if self.model is None:
+                self.model = DEFAULT_ANNOTATION_VERSION  # recorded: the job's identity names its format
+            elif self.model not in ANNOTATION_VERSIONS:
+                raise ValueError(f"model: {annotation_version_error()}")
+        return self
 
     @model_validator(mode="after")
     def _where_it_runs(self) -> "TeacherJobConfig":

@@ -22,6 +22,9 @@ from pathlib import Path
 
 from distillery.teacher.backends.base import GenerationRequest, TeacherBackend
 from distillery.teacher.config import TeacherJobConfig
+from distillery.teacher.contamination import ContaminationGuard
+from distillery.teacher.dataflow import Dataflow, DataflowError, from_annotations, from_program
+from distillery.teacher.variation import make_variants
 from distillery.teacher.prompts import PROMPT_VERSION, prompt_hash
 from distillery.verifier.records import ThoughtRecord, Verdict
 
@@ -43,6 +46,9 @@ class JobProgress:
     output_tokens: int = 0
     elapsed_s: float = 0.0
     resumed_from: int = 0
+    variants_kept: int = 0  # problem variants derived and verified
+    variants_dropped: int = 0  # variants that could not be derived or verified
+    contaminated: int = 0  # problems refused by the contamination guard
 
     @property
     def tokens_per_s(self) -> float:
@@ -59,11 +65,12 @@ class JobResult:
     rejected: str | None
     progress: JobProgress
     yield_by_type: dict[str, float]
+    variants: str | None = None  # TEAM/NAME@VERSION of the kept variants, a `problems` dataset
 
 
-def job_key(config: TeacherJobConfig, problems_ref: str) -> str:
+def job_key(config: TeacherJobConfig, problems_ref: str, lineage: dict | None = None) -> str:
     material = json.dumps({"config": config.model_dump(mode="json"), "problems": problems_ref,
-                           "prompts": prompt_hash()}, sort_keys=True)
+                           "prompts": prompt_hash(), **({"lineage": lineage} if lineage else {})}, sort_keys=True)
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
@@ -72,12 +79,13 @@ def normalise(text: str) -> str:
 
 
 class _Checkpoint:
-    """The job's durable progress: two append-only JSONL files and a state file."""
+    """The job's durable progress: append-only JSONL files (accepted and rejected thoughts, kept
+    variant problems) and a state file."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
-        self.files = {"accepted": directory / "accepted.jsonl", "rejected": directory / "rejected.jsonl"}
+        self.files = {kind: directory / f"{kind}.jsonl" for kind in ("accepted", "rejected", "variants")}
         self.state_path = directory / "state.json"
         state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
         self.done = state.get("problems_done", 0)
@@ -110,43 +118,54 @@ class _Checkpoint:
         self.done = problems_done
         self._write_state({"problems_done": problems_done, "lengths": lengths, "counters": counters})
 
-    def verified_problems(self) -> dict[str, set]:
-        """Problem ids with at least one verified thought, by thought type (read from the rows)."""
+    def verified_problems(self, problem_ids: set[str]) -> dict[str, set]:
+        """The job's own problems (not the variants it made) with a verified thought, by thought type."""
         verified: dict[str, set] = {}
         with open(self.files["accepted"], "rb") as handle:
             for line in handle:
                 row = json.loads(line)
+                if str(row["problem_id"]) not in problem_ids:
+                    continue
                 verified.setdefault(row["thought_type"], set()).add(str(row["problem_id"]))
         return verified
 
 
-def run_job(config: TeacherJobConfig, problems_ref: str, problems: list[dict], backend: TeacherBackend,
-            verify_many: VerifyMany, push: Callable[[str, Path, list[str], dict, dict], str],
-            work_dir: Path) -> Iterator[JobProgress | JobResult]:
-    """Run (or resume) the job: yields progress after every batch, then the result.
+COUNTERS = ("generated", "duplicates", "output_tokens", "accepted", "rejected", "elapsed_s", "variants_kept",
+            "variants_dropped", "contaminated")
 
-    ``push(name, path, parents, config, meta)`` stores a dataset and returns its reference.
-    Stopping the iteration between batches (a cancelled call) loses nothing.
-    """
-    if config.limit:
-        problems = problems[: config.limit]
-    checkpoint = _Checkpoint(work_dir / job_key(config, problems_ref))
-    progress = JobProgress(problems_total=len(problems), problems_done=checkpoint.done,
-                           resumed_from=checkpoint.done)
-    for name, value in checkpoint.counters.items():
-        setattr(progress, name, Counter(value) if isinstance(value, dict) else value)
-    started = time.monotonic() - progress.elapsed_s
-    teacher = {"backend": backend.name, "model": backend.model, "prompt_version": PROMPT_VERSION,
-               "prompt_hash": prompt_hash()}
 
-    for start in range(checkpoint.done, len(problems), config.batch_size):
-        batch = problems[start:start + config.batch_size]
-        requests = [GenerationRequest(p, t, config.samples) for p in batch for t in config.thought_types]
-        generations = backend.generate(requests, config.sampling)
+@dataclass
+class _Thought:
+    problem: dict
+    thought_type: str
+    sample_index: int
+    record: ThoughtRecord
+    verdict: Verdict
+
+    def row(self, teacher: dict) -> dict:
+        row = {"id": self.record.id, "thought_type": self.thought_type, "text": self.record.text,
+               "gold": self.record.gold, **self.verdict.contract_fields(), "problem_id": self.problem["id"],
+               "question": self.problem["question"], "sample_index": self.sample_index, "teacher": teacher}
+        if "parent_id" in self.problem:  # a variant: where it came from and which numbers changed
+            row.update(parent_id=self.problem["parent_id"], variation=self.problem["variation"])
+        return row
+
+
+class _Teacher:
+    """One batch's generation and verification, shared by problems and their variants."""
+
+    def __init__(self, config: TeacherJobConfig, backend: TeacherBackend, verify_many: VerifyMany,
+                 progress: JobProgress) -> None:
+        self.config, self.backend, self.verify_many, self.progress = config, backend, verify_many, progress
+
+    def thoughts(self, problems: list[dict]) -> list[_Thought]:
+        config, progress = self.config, self.progress
+        requests = [GenerationRequest(p, t, config.samples) for p in problems for t in config.thought_types]
+        generations = self.backend.generate(requests, config.sampling)
         failed = next((g for g in generations if g.failed), None)
         if failed:  # stop before the checkpoint: the batch is redone on resume, no problem silently lost
             raise GenerationFailed(failed.errors[0] if failed.errors else "generation failed")
-        candidates: list[tuple[dict, str, int, str]] = []
+        candidates: list[tuple[dict, str, int, ThoughtRecord]] = []
         for request, generation in zip(requests, generations):
             progress.output_tokens += generation.output_tokens
             seen: set[str] = set()
@@ -157,43 +176,127 @@ def run_job(config: TeacherJobConfig, problems_ref: str, problems: list[dict], b
                     progress.duplicates += 1
                     continue
                 seen.add(key)
-                candidates.append((request.problem, request.thought_type, sample_index, text))
-        records = [ThoughtRecord(id=f"{p['id']}-{t}-{i}", thought_type=t, text=text, gold=p["answer"])
-                   for p, t, i, text in candidates]
-        rows = {"accepted": [], "rejected": []}
-        for (problem, thought_type, sample_index, _), record, verdict in zip(candidates, records,
-                                                                             verify_many(records)):
-            row = {"id": record.id, "thought_type": thought_type, "text": record.text, "gold": record.gold,
-                   **verdict.contract_fields(), "problem_id": problem["id"], "question": problem["question"],
-                   "sample_index": sample_index, "teacher": teacher}
-            if verdict.correct:
-                rows["accepted"].append(row)
-                progress.accepted[thought_type] += 1
-            else:
-                rows["rejected"].append(row)
-                progress.rejected[thought_type] += 1
-        progress.problems_done = start + len(batch)
+                problem, thought_type = request.problem, request.thought_type
+                record = ThoughtRecord(id=f"{problem['id']}-{thought_type}-{sample_index}", thought_type=thought_type,
+                                       text=text, gold=problem["answer"])
+                candidates.append((problem, thought_type, sample_index, record))
+        verdicts = self.verify_many([record for *_, record in candidates])
+        return [_Thought(p, t, i, record, verdict) for (p, t, i, record), verdict in zip(candidates, verdicts)]
+
+
+def _variation_source(problem: dict, thoughts: list[_Thought]) -> Dataflow | None:
+    """The verified program a problem's variants are computed from: GSM8K's annotation program when
+    the problem has a rationale and the teacher's PoT verified (or PoT was not asked for), else the
+    teacher's first verified PoT thought (an LLM teacher's program)."""
+    verified_pot = [t for t in thoughts if t.thought_type == "pot" and t.verdict.correct]
+    asked_pot = any(t.thought_type == "pot" for t in thoughts)
+    try:
+        if problem.get("rationale") and (verified_pot or not asked_pot):
+            return from_annotations(problem["question"], problem["rationale"], float(problem["answer"]))
+        if verified_pot:
+            return from_program(problem["question"], verified_pot[0].record.text)
+    except DataflowError:
+        return None
+    return None
+
+
+def run_job(config: TeacherJobConfig, problems_ref: str, problems: list[dict], backend: TeacherBackend,
+            verify_many: VerifyMany, push: Callable[..., str], work_dir: Path,
+            guard: ContaminationGuard | None = None,
+            lineage: dict | None = None) -> Iterator[JobProgress | JobResult]:
+    """Run (or resume) the job: yields progress after every batch, then the result.
+
+    ``push(name, path, parents, config, meta, kind)`` stores a dataset (kind ``dataset`` or
+    ``problems``) and returns its reference. ``guard`` refuses benchmark questions; ``lineage``
+    adds to the datasets' recorded config. Stopping the iteration between batches (a cancelled
+    call) loses nothing.
+    """
+    if config.limit:
+        problems = problems[: config.limit]
+    checkpoint = _Checkpoint(work_dir / job_key(config, problems_ref, lineage))
+    progress = JobProgress(problems_total=len(problems), problems_done=checkpoint.done,
+                           resumed_from=checkpoint.done)
+    for name, value in checkpoint.counters.items():
+        setattr(progress, name, Counter(value) if isinstance(value, dict) else value)
+    started = time.monotonic() - progress.elapsed_s
+    teacher = {"backend": backend.name, "model": backend.model, "prompt_version": PROMPT_VERSION,
+               "prompt_hash": prompt_hash()}
+    generation = _Teacher(config, backend, verify_many, progress)
+
+    def clean(candidates: list[dict]) -> list[dict]:
+        kept = [p for p in candidates if guard is None or guard.match(p["question"]) is None]
+        progress.contaminated += len(candidates) - len(kept)
+        return kept
+
+    for start in range(checkpoint.done, len(problems), config.batch_size):
+        batch = clean(problems[start:start + config.batch_size])
+        rows: dict[str, list[dict]] = {"accepted": [], "rejected": [], "variants": []}
+        thoughts = generation.thoughts(batch)
+        if config.variants:
+            thoughts += _variant_thoughts(config, batch, thoughts, generation, clean, rows["variants"])
+        for thought in thoughts:
+            kind = "accepted" if thought.verdict.correct else "rejected"
+            rows[kind].append(thought.row(teacher))
+            (progress.accepted if thought.verdict.correct else progress.rejected)[thought.thought_type] += 1
+        progress.problems_done = start + len(problems[start:start + config.batch_size])
         progress.elapsed_s = time.monotonic() - started
         checkpoint.append(rows, progress.problems_done, {
-            "generated": progress.generated, "duplicates": progress.duplicates, "output_tokens": progress.output_tokens,
-            "accepted": dict(progress.accepted), "rejected": dict(progress.rejected), "elapsed_s": progress.elapsed_s})
+            name: dict(getattr(progress, name)) if isinstance(getattr(progress, name), Counter)
+            else getattr(progress, name) for name in COUNTERS})
         yield progress
 
-    yields = progress.yield_by_type(checkpoint.verified_problems())
+    yields = progress.yield_by_type(checkpoint.verified_problems({str(p["id"]) for p in problems}))
     if checkpoint.result:  # finished and pushed before: the same job is the same datasets
         yield JobResult(dataset=checkpoint.result["dataset"], rejected=checkpoint.result["rejected"],
-                        progress=progress, yield_by_type=yields)
+                        progress=progress, yield_by_type=yields, variants=checkpoint.result.get("variants"))
         return
-    lineage_config = {**config.model_dump(mode="json"), "teacher": teacher, "problems_resolved": problems_ref}
+    lineage_config = {**config.model_dump(mode="json"), "teacher": teacher, "problems_resolved": problems_ref,
+                      **(lineage or {})}
     meta = {"dataset_kind": config.dataset_kind, "generated": str(progress.generated),
-            "duplicates_collapsed": str(progress.duplicates),
+            "duplicates_collapsed": str(progress.duplicates), "contaminated_refused": str(progress.contaminated),
+            **({"variants_kept": str(progress.variants_kept), "variants_dropped": str(progress.variants_dropped)}
+               if config.variants else {}),
             **{f"yield_{t}": f"{y:.4f}" for t, y in yields.items()}}
-    dataset = push(config.out, checkpoint.files["accepted"], [problems_ref], lineage_config, meta)
-    rejected = None
+    dataset = push(config.out, checkpoint.files["accepted"], [problems_ref], lineage_config, meta, "dataset")
+    rejected = variants = None
     if checkpoint.files["rejected"].stat().st_size:
-        rejected = push(f"{config.out}-rejected", checkpoint.files["rejected"], [problems_ref], lineage_config, meta)
-    checkpoint.record_result({"dataset": dataset, "rejected": rejected})
-    yield JobResult(dataset=dataset, rejected=rejected, progress=progress, yield_by_type=yields)
+        rejected = push(f"{config.out}-rejected", checkpoint.files["rejected"], [problems_ref], lineage_config, meta,
+                        "dataset")
+    if checkpoint.files["variants"].stat().st_size:
+        variants = push(f"{config.out}-variants", checkpoint.files["variants"], [problems_ref], lineage_config, meta,
+                        "problems")
+    checkpoint.record_result({"dataset": dataset, "rejected": rejected, "variants": variants})
+    yield JobResult(dataset=dataset, rejected=rejected, progress=progress, yield_by_type=yields, variants=variants)
+
+
+def _variant_thoughts(config: TeacherJobConfig, batch: list[dict], thoughts: list[_Thought], generation: _Teacher,
+                      clean: Callable[[list[dict]], list[dict]], variant_rows: list[dict]) -> list[_Thought]:
+    """Variants of the batch's problems with verified programs, their thoughts, verified; a variant
+    whose thought types do not all verify (they disagree on its answer) is dropped whole."""
+    by_problem: dict[str, list[_Thought]] = {}
+    for thought in thoughts:
+        by_problem.setdefault(str(thought.problem["id"]), []).append(thought)
+    variants: list[dict] = []
+    for problem in batch:
+        flow = _variation_source(problem, by_problem.get(str(problem["id"]), []))
+        if flow is None:
+            continue
+        made, _ = make_variants(problem, flow, config.variants, config.sampling.seed)
+        variants += clean([v.problem for v in made])
+    kept: list[_Thought] = []
+    by_variant: dict[str, list[_Thought]] = {}
+    for thought in generation.thoughts(variants):
+        by_variant.setdefault(str(thought.problem["id"]), []).append(thought)
+    for variant in variants:
+        variant_thoughts = by_variant.get(str(variant["id"]), [])
+        verified_types = {t.thought_type for t in variant_thoughts if t.verdict.correct}
+        if verified_types == set(config.thought_types):
+            generation.progress.variants_kept += 1
+            kept += variant_thoughts
+            variant_rows.append(variant)
+        else:
+            generation.progress.variants_dropped += 1
+    return kept
 
 
 __all__ = ["GenerationFailed", "JobProgress", "JobResult", "job_key", "run_job"]

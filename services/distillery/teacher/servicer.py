@@ -6,6 +6,8 @@ team's key): :mod:`distillery.teacher.pools`."""
 from __future__ import annotations
 
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +36,10 @@ def _sampling(message: pb.Sampling | None) -> Sampling:
                     max_tokens=message.max_tokens or defaults.max_tokens, seed=message.seed)
 
 
+class BadJob(ValueError):
+    """A request whose fields contradict each other (INVALID_ARGUMENT, the message names the field)."""
+
+
 def job_config(message: pb.TeacherJob) -> TeacherJobConfig:
     # A pool or an endpoint means the HTTP teacher; otherwise the default is the annotations one.
     default_backend = "openai" if message.pool or message.endpoint else "annotations"
@@ -49,7 +55,26 @@ def job_config(message: pb.TeacherJob) -> TeacherJobConfig:
         fields["thought_types"] = tuple(message.thought_types)
     if message.batch_size:
         fields["batch_size"] = message.batch_size
+    if message.variants:
+        fields["variants"] = message.variants
+    # An empty repeated field is the default list; the guard goes off only when asked to.
+    if message.no_contamination_guard:
+        if message.contamination_guard:
+            raise BadJob("contamination_guard: give the datasets or no_contamination_guard, not both")
+        fields["contamination_guard"] = ()
+    elif message.contamination_guard:
+        fields["contamination_guard"] = tuple(message.contamination_guard)
     return TeacherJobConfig(**fields)
+
+
+def missing_guard_dataset(name: str) -> str:
+    """Why a job stops when a dataset of its contamination guard is not in the caller's team."""
+    from distillery.registry.benchmarks import BENCHMARKS
+
+    how = (f"import it with `distillery registry import-benchmarks --only {name}`" if name in BENCHMARKS
+           else "push it with `distillery registry push --kind problems`")
+    return (f"contamination_guard: no `problems` dataset {name!r} in your team; {how}, or set "
+            "contamination_guard to [] (teacher generate --no-guard) to turn the guard off")
 
 
 def progress_to_pb(progress: JobProgress) -> pb.TeacherJobProgress:
@@ -57,7 +82,9 @@ def progress_to_pb(progress: JobProgress) -> pb.TeacherJobProgress:
         problems_total=progress.problems_total, problems_done=progress.problems_done,
         generated=progress.generated, duplicates=progress.duplicates, accepted=dict(progress.accepted),
         rejected=dict(progress.rejected), output_tokens=progress.output_tokens,
-        tokens_per_s=progress.tokens_per_s, elapsed_s=progress.elapsed_s, resumed_from=progress.resumed_from)
+        tokens_per_s=progress.tokens_per_s, elapsed_s=progress.elapsed_s, resumed_from=progress.resumed_from,
+        variants_kept=progress.variants_kept, variants_dropped=progress.variants_dropped,
+        contaminated=progress.contaminated)
 
 
 class TeacherServicer(pb_grpc.TeacherServiceServicer):
@@ -69,6 +96,10 @@ class TeacherServicer(pb_grpc.TeacherServiceServicer):
         self.backends = BackendCache()
         self.service_config = service_config or TeacherServiceConfig()
         self.pool_backends: dict = {}  # pool name -> its backend (one rate limiter per pool)
+        # Built contamination guards by the resolved refs they hold (TEAM/NAME@VERSION, so per
+        # team): building one indexes every question of the benchmarks (about a second).
+        self._guards: OrderedDict[tuple[str, ...], object] = OrderedDict()
+        self._guards_lock = threading.Lock()
 
     def RunJob(self, request: pb.TeacherJob, context: grpc.ServicerContext) -> Iterator[pb.TeacherJobEvent]:
         token = bearer_token(context.invocation_metadata())
@@ -81,20 +112,31 @@ class TeacherServicer(pb_grpc.TeacherServiceServicer):
                     context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                   f"problems: {problems_manifest.ref} is not a `problems` dataset")
                 problems = _read_rows(registry, problems_manifest.ref)
+                guard, guard_refs = self._guard(config, registry, context)
+                if problems_manifest.ref.split("@")[0] in {ref.split("@")[0] for ref in guard_refs}:
+                    context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                  f"problems: {problems_manifest.ref} is an evaluation set in contamination_guard; "
+                                  "every problem would be refused (teach from another set, or --no-guard if it is "
+                                  "not evaluated on)")
 
-                def push(name: str, path: Path, parents: list[str], lineage_config: dict, meta: dict) -> str:
-                    return registry.push_file(header(name, "dataset", parents, meta, config.share, "teacher",
+                def push(name: str, path: Path, parents: list[str], lineage_config: dict, meta: dict,
+                         kind: str = "dataset") -> str:
+                    return registry.push_file(header(name, kind, parents, meta, config.share, "teacher",
                                                      lineage_config), path).ref
 
                 # A client that goes away closes this generator between batches: the finished
                 # batches are in the checkpoint, and the same job resumes from there.
                 for event in run_job(config, problems_manifest.ref, problems, backend, verifier.verify_many, push,
-                                     self.work_dir / token_scope(token)):
+                                     self.work_dir / token_scope(token), guard=guard,
+                                     # the guard's exact versions: in the lineage next to problems_resolved,
+                                     # and in the job's identity (a new version of one is a new job)
+                                     lineage={"contamination_guard_resolved": guard_refs}):
                     if isinstance(event, JobProgress):
                         yield pb.TeacherJobEvent(progress=progress_to_pb(event))
                     else:
                         yield pb.TeacherJobEvent(progress=progress_to_pb(event.progress), result=pb.TeacherJobResult(
-                            dataset=event.dataset, rejected=event.rejected or "", yield_by_type=event.yield_by_type))
+                            dataset=event.dataset, rejected=event.rejected or "", yield_by_type=event.yield_by_type,
+                            variants=event.variants or ""))
             except grpc.RpcError as exc:  # the registry or verifier refused: pass its verdict on
                 context.abort(exc.code(), exc.details())
             except GenerationFailed as exc:  # nothing of the batch was kept: re-running resumes
@@ -111,12 +153,46 @@ class TeacherServicer(pb_grpc.TeacherServiceServicer):
             return config, self.backends.get(config, self._model_dir(config, token, context))
         except ValidationError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, field_errors(exc.errors(), whole="job"))
-        except UnknownPool as exc:
+        except (UnknownPool, BadJob) as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except EndpointRefused as exc:
             context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
         except BackendUnavailable as exc:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+
+    def _guard(self, config: TeacherJobConfig, registry: RegistryClient, context: grpc.ServicerContext):
+        """The job's contamination guard and the refs it was built from (None, [] when it is off):
+        each dataset resolved in the caller's team with the caller's token, on every job."""
+        if not config.contamination_guard:
+            return None, []
+        manifests = {}
+        for name in config.contamination_guard:
+            try:
+                manifest = registry.show(name)
+            except grpc.RpcError as exc:
+                if exc.code() == grpc.StatusCode.NOT_FOUND:
+                    context.abort(grpc.StatusCode.FAILED_PRECONDITION, missing_guard_dataset(name))
+                raise
+            if manifest.kind != 2:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                              f"contamination_guard: {manifest.ref} is not a `problems` dataset")
+            manifests[name] = manifest
+        refs = [m.ref for m in manifests.values()]
+        key = tuple(refs)
+        with self._guards_lock:
+            if key in self._guards:
+                self._guards.move_to_end(key)
+                return self._guards[key], refs
+        from distillery.teacher.contamination import ContaminationGuard
+
+        guard = ContaminationGuard.build({name: [(str(row["id"]), row["question"])
+                                                 for row in _read_rows(registry, manifest.ref)]
+                                          for name, manifest in manifests.items()})
+        with self._guards_lock:
+            self._guards[key] = guard
+            while len(self._guards) > GUARD_CACHE_SIZE:
+                self._guards.popitem(last=False)
+        return guard, refs
 
     def _model_dir(self, config: TeacherJobConfig, token: str | None, context: grpc.ServicerContext) -> Path | None:
         """The engine's checkpoint for ``model`` (hf, vllm): an alias, or a registry model this
@@ -141,8 +217,18 @@ class TeacherServicer(pb_grpc.TeacherServiceServicer):
         message = pb.TeacherJob(backend=request.backend, model=request.model, endpoint=request.endpoint,
                                 pool=request.pool, endpoint_api_key=request.endpoint_api_key,
                                 thought_types=request.thought_types, samples=request.samples,
-                                sampling=request.sampling, problems="inline", out="inline")
-        config, backend = self._prepare(message, context, bearer_token(context.invocation_metadata()))
+                                sampling=request.sampling, problems="inline", out="inline",
+                                contamination_guard=request.contamination_guard,
+                                no_contamination_guard=request.no_contamination_guard)
+        token = bearer_token(context.invocation_metadata())
+        config, backend = self._prepare(message, context, token)
+        with RegistryClient(self.registry_address, token) as registry:
+            guard, _ = self._guard(config, registry, context)
+        for index, problem in enumerate(request.problems):
+            match = guard.match(problem.question) if guard else None
+            if match:  # inline problems get the same guard as a job's: nothing is generated for them
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"problems[{index}]: the question {match.describe()}; "
+                              "the contamination guard refuses evaluation questions")
         for problem in request.problems:
             row = {"id": problem.id, "question": problem.question, "rationale": problem.rationale,
                    "equation": problem.equation}
@@ -156,6 +242,9 @@ class TeacherServicer(pb_grpc.TeacherServiceServicer):
                 for index, text in enumerate(generation.texts):
                     yield pb.GeneratedThought(problem_id=problem.id, thought_type=generation_request.thought_type,
                                               sample_index=index, text=text)
+
+
+GUARD_CACHE_SIZE = 8  # guards kept built (one per team and set of versions)
 
 
 def token_scope(token: str | None) -> str:

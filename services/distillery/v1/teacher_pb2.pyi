@@ -19,7 +19,7 @@ class Sampling(_message.Message):
     def __init__(self, temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., max_tokens: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class TeacherJob(_message.Message):
-    __slots__ = ("problems", "limit", "backend", "model", "endpoint", "thought_types", "samples", "sampling", "out", "share", "batch_size", "pool", "endpoint_api_key")
+    __slots__ = ("problems", "limit", "backend", "model", "endpoint", "thought_types", "samples", "sampling", "out", "share", "batch_size", "pool", "endpoint_api_key", "variants", "contamination_guard", "no_contamination_guard")
     PROBLEMS_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +33,9 @@ class TeacherJob(_message.Message):
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     POOL_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_API_KEY_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    CONTAMINATION_GUARD_FIELD_NUMBER: _ClassVar[int]
+    NO_CONTAMINATION_GUARD_FIELD_NUMBER: _ClassVar[int]
     problems: str
     limit: int
     backend: str
@@ -46,10 +49,13 @@ class TeacherJob(_message.Message):
     batch_size: int
     pool: str
     endpoint_api_key: str
-    def __init__(self, problems: _Optional[str] = ..., limit: _Optional[int] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., endpoint: _Optional[str] = ..., thought_types: _Optional[_Iterable[str]] = ..., samples: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., out: _Optional[str] = ..., share: _Optional[bool] = ..., batch_size: _Optional[int] = ..., pool: _Optional[str] = ..., endpoint_api_key: _Optional[str] = ...) -> None: ...
+    variants: int
+    contamination_guard: _containers.RepeatedScalarFieldContainer[str]
+    no_contamination_guard: bool
+    def __init__(self, problems: _Optional[str] = ..., limit: _Optional[int] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., endpoint: _Optional[str] = ..., thought_types: _Optional[_Iterable[str]] = ..., samples: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., out: _Optional[str] = ..., share: _Optional[bool] = ..., batch_size: _Optional[int] = ..., pool: _Optional[str] = ..., endpoint_api_key: _Optional[str] = ..., variants: _Optional[int] = ..., contamination_guard: _Optional[_Iterable[str]] = ..., no_contamination_guard: _Optional[bool] = ...) -> None: ...
 
 class TeacherJobProgress(_message.Message):
-    __slots__ = ("problems_total", "problems_done", "generated", "duplicates", "accepted", "rejected", "output_tokens", "tokens_per_s", "elapsed_s", "resumed_from")
+    __slots__ = ("problems_total", "problems_done", "generated", "duplicates", "accepted", "rejected", "output_tokens", "tokens_per_s", "elapsed_s", "resumed_from", "variants_kept", "variants_dropped", "contaminated")
     class AcceptedEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -74,6 +80,9 @@ class TeacherJobProgress(_message.Message):
     TOKENS_PER_S_FIELD_NUMBER: _ClassVar[int]
     ELAPSED_S_FIELD_NUMBER: _ClassVar[int]
     RESUMED_FROM_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_KEPT_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    CONTAMINATED_FIELD_NUMBER: _ClassVar[int]
     problems_total: int
     problems_done: int
     generated: int
@@ -84,10 +93,13 @@ class TeacherJobProgress(_message.Message):
     tokens_per_s: float
     elapsed_s: float
     resumed_from: int
-    def __init__(self, problems_total: _Optional[int] = ..., problems_done: _Optional[int] = ..., generated: _Optional[int] = ..., duplicates: _Optional[int] = ..., accepted: _Optional[_Mapping[str, int]] = ..., rejected: _Optional[_Mapping[str, int]] = ..., output_tokens: _Optional[int] = ..., tokens_per_s: _Optional[float] = ..., elapsed_s: _Optional[float] = ..., resumed_from: _Optional[int] = ...) -> None: ...
+    variants_kept: int
+    variants_dropped: int
+    contaminated: int
+    def __init__(self, problems_total: _Optional[int] = ..., problems_done: _Optional[int] = ..., generated: _Optional[int] = ..., duplicates: _Optional[int] = ..., accepted: _Optional[_Mapping[str, int]] = ..., rejected: _Optional[_Mapping[str, int]] = ..., output_tokens: _Optional[int] = ..., tokens_per_s: _Optional[float] = ..., elapsed_s: _Optional[float] = ..., resumed_from: _Optional[int] = ..., variants_kept: _Optional[int] = ..., variants_dropped: _Optional[int] = ..., contaminated: _Optional[int] = ...) -> None: ...
 
 class TeacherJobResult(_message.Message):
-    __slots__ = ("dataset", "rejected", "yield_by_type")
+    __slots__ = ("dataset", "rejected", "yield_by_type", "variants")
     class YieldByTypeEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -98,10 +110,12 @@ class TeacherJobResult(_message.Message):
     DATASET_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
     YIELD_BY_TYPE_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
     dataset: str
     rejected: str
     yield_by_type: _containers.ScalarMap[str, float]
-    def __init__(self, dataset: _Optional[str] = ..., rejected: _Optional[str] = ..., yield_by_type: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    variants: str
+    def __init__(self, dataset: _Optional[str] = ..., rejected: _Optional[str] = ..., yield_by_type: _Optional[_Mapping[str, float]] = ..., variants: _Optional[str] = ...) -> None: ...
 
 class TeacherJobEvent(_message.Message):
     __slots__ = ("progress", "result")
@@ -126,7 +140,7 @@ class Problem(_message.Message):
     def __init__(self, id: _Optional[str] = ..., question: _Optional[str] = ..., answer: _Optional[float] = ..., rationale: _Optional[str] = ..., equation: _Optional[str] = ...) -> None: ...
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("problems", "backend", "model", "endpoint", "thought_types", "samples", "sampling", "pool", "endpoint_api_key")
+    __slots__ = ("problems", "backend", "model", "endpoint", "thought_types", "samples", "sampling", "pool", "endpoint_api_key", "contamination_guard", "no_contamination_guard")
     PROBLEMS_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -136,6 +150,8 @@ class GenerateRequest(_message.Message):
     SAMPLING_FIELD_NUMBER: _ClassVar[int]
     POOL_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_API_KEY_FIELD_NUMBER: _ClassVar[int]
+    CONTAMINATION_GUARD_FIELD_NUMBER: _ClassVar[int]
+    NO_CONTAMINATION_GUARD_FIELD_NUMBER: _ClassVar[int]
     problems: _containers.RepeatedCompositeFieldContainer[Problem]
     backend: str
     model: str
@@ -145,7 +161,9 @@ class GenerateRequest(_message.Message):
     sampling: Sampling
     pool: str
     endpoint_api_key: str
-    def __init__(self, problems: _Optional[_Iterable[_Union[Problem, _Mapping]]] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., endpoint: _Optional[str] = ..., thought_types: _Optional[_Iterable[str]] = ..., samples: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., pool: _Optional[str] = ..., endpoint_api_key: _Optional[str] = ...) -> None: ...
+    contamination_guard: _containers.RepeatedScalarFieldContainer[str]
+    no_contamination_guard: bool
+    def __init__(self, problems: _Optional[_Iterable[_Union[Problem, _Mapping]]] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., endpoint: _Optional[str] = ..., thought_types: _Optional[_Iterable[str]] = ..., samples: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., pool: _Optional[str] = ..., endpoint_api_key: _Optional[str] = ..., contamination_guard: _Optional[_Iterable[str]] = ..., no_contamination_guard: _Optional[bool] = ...) -> None: ...
 
 class GeneratedThought(_message.Message):
     __slots__ = ("problem_id", "thought_type", "sample_index", "text")

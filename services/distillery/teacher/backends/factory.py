@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from distillery.teacher.backends.base import TeacherBackend
-from distillery.teacher.config import TeacherJobConfig
+from distillery.teacher.config import DEFAULT_ANNOTATION_VERSION, TeacherJobConfig
 
 
 class BackendUnavailable(ValueError):
@@ -31,7 +31,7 @@ def make_backend(config: TeacherJobConfig, model_dir: Path | None = None) -> Tea
     if config.backend == "annotations":
         from distillery.teacher.backends.annotations import AnnotationsBackend
 
-        return AnnotationsBackend()
+        return AnnotationsBackend(config.model or DEFAULT_ANNOTATION_VERSION)
     if config.backend in LOCAL_ENGINES:
         if not config.model:
             raise BackendUnavailable(f"backend {config.backend!r} needs a model (smollm2-135m-instruct or a "
