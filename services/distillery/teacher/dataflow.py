@@ -24,7 +24,7 @@ from __future__ import annotations
 import ast
 import keyword
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
@@ -119,14 +119,19 @@ def evaluate(expr: Expr, values: Mapping[str, Fraction]) -> Fraction:
     return result
 
 
-def refs(expr: Expr) -> set[str]:
-    if isinstance(expr, Ref):
-        return {expr.name}
+def leaves(expr: Expr) -> Iterator[Num | Ref]:
+    """The numbers and names of an expression, left to right."""
     if isinstance(expr, Neg):
-        return refs(expr.operand)
-    if isinstance(expr, BinOp):
-        return refs(expr.left) | refs(expr.right)
-    return set()
+        yield from leaves(expr.operand)
+    elif isinstance(expr, BinOp):
+        yield from leaves(expr.left)
+        yield from leaves(expr.right)
+    else:
+        yield expr
+
+
+def refs(expr: Expr) -> set[str]:
+    return {leaf.name for leaf in leaves(expr) if isinstance(leaf, Ref)}
 
 
 def number_text(value: Fraction) -> str:
@@ -482,5 +487,5 @@ def from_program(question: str, program: str) -> Dataflow:
 
 
 __all__ = ["BinOp", "Dataflow", "DataflowError", "Given", "Neg", "Num", "QuestionNumber", "Ref", "Step",
-           "evaluate", "from_annotations", "from_program", "number_text", "parse_expression", "question_numbers",
+           "evaluate", "leaves", "from_annotations", "from_program", "number_text", "parse_expression", "question_numbers",
            "refs", "render"]

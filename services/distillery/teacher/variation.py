@@ -77,7 +77,7 @@ from distillery.registry.benchmarks import normalise_question
 from distillery.teacher.annotations import ANNOTATION, NUMBER, PLAIN_EQUATION, gsm8k_steps
 from distillery.teacher.dataflow import (
     ANSWER, NUMBER_WORDS, BinOp, Dataflow, DataflowError, Given, Neg, Num, QuestionNumber, Ref, evaluate,
-    from_annotations, from_program, number_text, parse_expression, question_numbers, refs, render)
+    from_annotations, from_program, leaves, number_text, parse_expression, question_numbers, refs, render)
 
 TRIES = 20  # per variant index
 GROWTH = 20  # a value may not grow beyond this factor of the original (or of 1)
@@ -377,13 +377,7 @@ def _shape(flow: Dataflow) -> tuple:
 
 
 def _constants(expr) -> set[Fraction]:
-    if isinstance(expr, Num):
-        return {expr.value}
-    if isinstance(expr, Neg):
-        return _constants(expr.operand)
-    if isinstance(expr, BinOp):
-        return _constants(expr.left) | _constants(expr.right)
-    return set()
+    return {leaf.value for leaf in leaves(expr) if isinstance(leaf, Num)}
 
 
 # -- the rationale -------------------------------------------------------------------------------
