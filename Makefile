@@ -9,7 +9,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup protos protos-check bench clean
+.PHONY: run test setup protos protos-check bench gpu-pack clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/trainer_throughput.py
 	$(BIN)/python benchmarks/eval_throughput.py
 	$(BIN)/python benchmarks/serving_load.py
+
+# What the prepared GPU run carries (benchmarks/gpu/README.md): .gpu/p1 and .gpu/p2, and the two calls.
+gpu-pack: $(STAMP)
+	$(BIN)/python benchmarks/gpu/pack.py
 
 clean:
 	-$(BIN)/distillery down

@@ -1,10 +1,12 @@
 """Eval generation throughput: the vLLM engine against batched HF ``generate``, same student, same problems.
 
-One greedy thought per problem and thought type (the ``distillery eval`` workload), timed after
-the engine is loaded; every thought is then verified in-process so the two engines' accuracies
-can be compared too (greedy decoding should give the same thoughts, up to float noise).
+One greedy thought per problem and thought type (the ``distillery eval`` workload), and with
+``--samples K`` K sampled ones too, timed after the engine is loaded; every thought is then
+verified in-process so the two engines' accuracies can be compared too (greedy decoding should
+give the same thoughts, up to float noise). Reports thoughts/s (greedy and sampled together).
 
     .venv/bin/python benchmarks/eval_throughput.py [--problems 24] [--max-new-tokens 256] [--backends hf,vllm]
+        [--batch-size 24] [--batch-tokens N] [--samples K] [--temperature 0.7]
 """
 
 from __future__ import annotations
@@ -29,16 +31,19 @@ from distillery.registry.benchmarks import load_benchmark  # noqa: E402
 from distillery.verifier.verifier import Verifier  # noqa: E402
 
 
-def run(backend: str, model_dir: Path, problems: list[dict], max_new_tokens: int, batch_size: int) -> tuple[dict, list]:
+def run(backend: str, model_dir: Path, problems: list[dict], max_new_tokens: int, batch_size: int,
+        batch_tokens: int | None = None, samples: int = 0, temperature: float = 0.7) -> tuple[dict, list]:
     started = time.perf_counter()
     generator = (VLLMGenerator(model_dir, max_new_tokens) if backend == "vllm"
-                 else HFGenerator(model_dir, max_new_tokens, batch_size))
+                 else HFGenerator(model_dir, max_new_tokens, batch_size, batch_tokens=batch_tokens))
     load_s = time.perf_counter() - started
     with Verifier() as verifier:
-        evaluation = evaluate(generator, {"gsm8k": problems}, ["cot", "pot", "eot", "etd"], verifier.verify_many)
+        evaluation = evaluate(generator, {"gsm8k": problems}, ["cot", "pot", "eot", "etd"], verifier.verify_many,
+                              samples=samples, temperature=temperature)
     generator.close()
     generated = evaluation.generated
-    return {"backend": backend, "load_s": round(load_s, 1), "generate_s": round(generated.seconds, 1),
+    return {"backend": backend, "samples": samples, "load_s": round(load_s, 1),
+            "generate_s": round(generated.seconds, 1),
             "problems_per_s": round(evaluation.problems / generated.seconds, 3),
             "thoughts_per_s": round(len(generated.thoughts) / generated.seconds, 3),
             "output_tokens": generated.tokens, "tokens_per_s": round(generated.tokens / generated.seconds, 1),
@@ -51,6 +56,9 @@ def main() -> None:
     parser.add_argument("--problems", type=int, default=24, help="First N GSM8K-test problems.")
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=24, help="HF backend.")
+    parser.add_argument("--batch-tokens", type=int, default=None, help="HF backend: padded tokens per call.")
+    parser.add_argument("--samples", type=int, default=0, help="Also K sampled thoughts per problem and type.")
+    parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--backends", default="hf,vllm")
     args = parser.parse_args()
 
@@ -61,15 +69,17 @@ def main() -> None:
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({machine()})"
     load = os.getloadavg()[0]
     print(f"machine: {machine()}; device: {device}; torch threads: {torch.get_num_threads()}; load average {load:.2f}")
+    sampled = f" + {args.samples} samples at temperature {args.temperature}" if args.samples else ""
     print(f"workload: {args.model}, {len(problems)} GSM8K-test problems x {len(THOUGHT_TYPES)} thought types, "
-          f"greedy, max_new_tokens={args.max_new_tokens}")
+          f"greedy{sampled}, max_new_tokens={args.max_new_tokens}")
     results, thoughts = [], {}
     for backend in args.backends.split(","):
-        result, thoughts[backend] = run(backend, model_dir, problems, args.max_new_tokens, args.batch_size)
+        result, thoughts[backend] = run(backend, model_dir, problems, args.max_new_tokens, args.batch_size,
+                                        args.batch_tokens, args.samples, args.temperature)
         print(json.dumps(result), flush=True)
         results.append(result)
     summary = {"machine": machine(), "device": device, "load_average_at_start": round(load, 2), "model": args.model,
-               "problems": len(problems), "thoughts": len(problems) * len(THOUGHT_TYPES),
+               "problems": len(problems), "thoughts": len(problems) * len(THOUGHT_TYPES) * (1 + args.samples),
                "max_new_tokens": args.max_new_tokens, "results": results}
     if {"hf", "vllm"} <= thoughts.keys():
         hf, vllm = (next(r for r in results if r["backend"] == b) for b in ("hf", "vllm"))

@@ -40,12 +40,13 @@ def plain_loop(rows: list[dict], steps: int, batch_tokens: int, max_length: int)
     import torch
 
     from distillery.trainer.formatting import encode_example, padding_waste, shuffled_batches
-    from distillery.trainer.loop import collate
-    from distillery.trainer.students import load_student
+    from distillery.core.models import resolve_model
+    from distillery.trainer.core import collate
+    from distillery.trainer.students import open_student
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    student = load_student("smollm2-135m-instruct")
+    student = open_student(resolve_model("smollm2-135m-instruct"))
     tokenizer = student.tokenizer
     encode = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
     examples = [e for e in (encode_example(r["question"], r["thought_type"], r["text"], encode,
@@ -57,8 +58,7 @@ def plain_loop(rows: list[dict], steps: int, batch_tokens: int, max_length: int)
     tokens, compute_s = 0, 0.0
     for step in range(steps):
         started = time.monotonic()
-        batch = collate([examples[i] for i in plan[step % len(plan)]], tokenizer.pad_token_id, False,
-                        torch.device("cpu"))
+        batch = collate([examples[i] for i in plan[step % len(plan)]], tokenizer.pad_token_id, torch.device("cpu"))
         loss = student.model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(student.model.parameters(), 1.0)

@@ -88,3 +88,81 @@ def test_errors_are_one_clear_line(stack, args, message):
     result = stack.cli("eval", *args, "--limit", "1")
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.strip().startswith(message) and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_self_consistency_samples_are_generated_verified_and_scored(stack, smollm2, tmp_path):
+    result = stack.cli("eval", "--model", "smollm2-135m-instruct", "--benchmarks", "svamp", "--limit", "1",
+                       "--backend", "hf", "--max-new-tokens", "16", "--samples", "2", "--temperature", "0.9",
+                       "--seed", "3", "--out", "sc-smollm2", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "generating 3 thoughts (cot, pot, eot) for 1 problems with hf + 2 sampled each at temperature 0.9" \
+        in result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["samples"], summary["temperature"], summary["dataset"]) == (2, 0.9, "sc-smollm2@1")
+    results = [ResultRow.model_validate(r) for r in summary["results"]]
+    assert [r.method for r in results] == [
+        "cot", "cot-maj@2", "cot-pass@2", "pot", "pot-maj@2", "pot-pass@2", "eot", "eot-maj@2", "eot-pass@2",
+        "etd", "etd-fallback", "etd-maj@2", "oracle"]
+    rows = pull_rows(stack, summary["dataset"], tmp_path)
+    assert sorted((r["thought_type"], r["sample"]) for r in rows) == sorted(
+        (t, s) for t in ("cot", "pot", "eot") for s in (-1, 0, 1))
+    for row in rows:  # every sampled thought went through the verifier like the greedy ones
+        assert row["status"] in STATUSES and isinstance(row["correct"], bool) and 0 < row["output_tokens"] <= 16
+        assert row["id"] == f"{row['problem_id']}/{row['thought_type']}" + (
+            f"/{row['sample']}" if row["sample"] >= 0 else "")
+    assert score(rows, ["svamp"], ["cot", "pot", "eot", "etd"], samples=2) == results
+    by_method = {r.method: r.correct for r in results}
+    assert by_method["oracle"] == int(any(r["correct"] for r in rows))
+    assert all(by_method[f"{t}-pass@2"] == int(any(r["correct"] for r in rows if r["thought_type"] == t
+                                                   and r["sample"] >= 0)) for t in ("cot", "pot", "eot"))
+    config = show(stack, summary["dataset"])["lineage"]["config"]
+    assert (config["samples"], config["temperature"], config["seed"]) == (2, 0.9, 3)
+
+
+# Generated elsewhere (the GPU entry point's file): two problems, greedy + 2 samples per type.
+SCORED = [
+    # gsm8k 7 (gold 10): greedy PoT crashes, EoT right, CoT wrong; PoT's samples both say 10.
+    ("gsm8k", 7, 10, "pot", -1, "ans = 1 / 0"), ("gsm8k", 7, 10, "eot", -1, "a = 4\nans = a + 6"),
+    ("gsm8k", 7, 10, "cot", -1, "The answer is 9."), ("gsm8k", 7, 10, "pot", 0, "```python\nans = 4 + 6\n```"),
+    ("gsm8k", 7, 10, "pot", 1, "ans = 5 * 2\nQuestion: next one"), ("gsm8k", 7, 10, "eot", 0, "ans = 3"),
+    ("gsm8k", 7, 10, "eot", 1, "ans = 3"), ("gsm8k", 7, 10, "cot", 0, "So 3. The answer is 3."),
+    ("gsm8k", 7, 10, "cot", 1, "The answer is 10."),
+    # svamp "s-1" (gold "1,200"): nothing executes but one CoT sample.
+    *(("svamp", "s-1", "1,200", t, s, "ans = undefined_name") for t in ("pot", "eot") for s in (-1, 0, 1)),
+    ("svamp", "s-1", "1,200", "cot", -1, "no idea"), ("svamp", "s-1", "1,200", "cot", 0, "no idea"),
+    ("svamp", "s-1", "1,200", "cot", 1, "That makes 1200. The answer is 1,200."),
+]
+
+
+def test_score_grades_a_thoughts_file_with_the_verifier(stack, tmp_path):
+    path = tmp_path / "thoughts.jsonl"
+    path.write_text("".join(json.dumps({"benchmark": b, "id": i, "question": f"q{i}", "answer": gold,
+                                        "thought_type": t, "sample": s, "text": text}) + "\n"
+                            for b, i, gold, t, s, text in SCORED))
+    result = stack.cli("eval", "--score", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["samples"], summary["problems"], summary["thoughts"]) == (2, 2, 18)
+    cells = {(r["benchmark"], r["method"]): r["correct"] for r in summary["results"]}
+    assert [m for (b, m) in cells if b == "gsm8k"] == [
+        "cot", "cot-maj@2", "cot-pass@2", "pot", "pot-maj@2", "pot-pass@2", "eot", "eot-maj@2", "eot-pass@2",
+        "etd", "etd-fallback", "etd-maj@2", "oracle"]
+    assert {m: c for (b, m), c in cells.items() if b == "gsm8k"} == {
+        "cot": 0, "cot-maj@2": 0, "cot-pass@2": 1,  # CoT samples 3 vs 10: a tie, the earlier (3) wins
+        "pot": 0, "pot-maj@2": 1, "pot-pass@2": 1,  # fenced and run-on PoT samples cut, then executed
+        "eot": 1, "eot-maj@2": 0, "eot-pass@2": 0,
+        "etd": 1, "etd-fallback": 1, "etd-maj@2": 1, "oracle": 1}  # samples: 10 x3 against 3 x3 -> PoT's 10
+    assert {m: c for (b, m), c in cells.items() if b == "svamp"} == {
+        m: (1 if m in ("cot-maj@2", "cot-pass@2", "etd-maj@2", "oracle") else 0) for (b, m) in cells if b == "svamp"}
+    table = stack.cli("eval", "--score", str(path))
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.strip().splitlines()
+    assert lines[0].split()[:4] == ["benchmark", "cot", "cot-maj@2", "cot-pass@2"] and lines[0].split()[-1] == "oracle"
+    assert lines[1].startswith("gsm8k ") and lines[2].startswith("svamp ")
+    assert lines[3] == ("ETD: majority vote and fallback tie (vote 1/2, fallback 1/2); "
+                        "self-consistency over 6 samples (etd-maj@2) 2/2")
+    path.write_text(path.read_text() + json.dumps({"benchmark": "gsm8k", "id": 8, "question": "q", "answer": 1,
+                                                   "thought_type": "sot", "sample": -1, "text": "x"}) + "\n")
+    bad = stack.cli("eval", "--score", str(path))
+    assert bad.returncode == 1 and bad.stdout == ""
+    assert bad.stderr.strip() == f"Error: {path}:19: thought_type: Input should be 'pot', 'eot' or 'cot'", bad.stderr

@@ -6,7 +6,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from distillery.core.generation import HFGenerator, open_generator
+from distillery.core.generation import HFGenerator, Sampling, ThoughtTokenCaps, generate_samples, open_generator
 from distillery.core.model_refs import ModelNotFound, resolve_student
 from distillery.registry.client import RegistryClient, header
 
@@ -25,6 +25,35 @@ def test_hf_engine_runs_an_encoder_decoder_student(tiny_t5):
     assert generator.generate(requests[2:]).thoughts == generated.thoughts[2:]
     with pytest.raises(ValueError, match="causal models only"):
         open_generator(tiny_t5, backend="vllm")
+
+
+def test_smollm2_samples_are_seeded_and_each_type_has_its_length_cap(smollm2):
+    generator = HFGenerator(smollm2, max_new_tokens=10, batch_size=4, token_caps=ThoughtTokenCaps(pot=4))
+    requests = [(QUESTION, "cot"), (QUESTION, "pot"), ("What is 2 + 2?", "eot")]
+    sampled = generate_samples(generator, requests, samples=3, temperature=1.0, seed=7)
+    assert len(sampled.thoughts) == 9 and sampled.seconds > 0  # request-major: 3 cot, 3 pot, 3 eot
+    assert max(sampled.output_tokens[3:6]) <= 4 < max(sampled.output_tokens[:3] + sampled.output_tokens[6:])
+    assert generate_samples(generator, requests, 3, temperature=1.0, seed=7).thoughts == sampled.thoughts
+    assert generate_samples(generator, requests, 3, temperature=1.0, seed=8).thoughts != sampled.thoughts
+    greedy = generator.generate(requests)
+    assert greedy.output_tokens[1] <= 4 and len(greedy.thoughts) == 3
+    # n greedy continuations are one continuation n times (the OpenAI routes' n with temperature 0).
+    ids = generator.tokenizer("1, 2, 3,", add_special_tokens=False)["input_ids"]
+    twice = generator.complete([ids], Sampling(max_new_tokens=3, n=2))
+    assert len(twice) == 2 and twice[0] == twice[1]
+    with pytest.raises(ValueError, match="temperature > 0"):
+        generate_samples(generator, requests, 2, temperature=0)
+    generator.close()
+
+
+def test_hf_chunks_sort_by_length_within_rows_and_a_token_budget(tiny_t5):
+    generator = HFGenerator(tiny_t5, max_new_tokens=8, batch_size=4)
+    lengths = [30, 5, 12, 7, 200]
+    # Shortest first; n=2 rows per prompt, so 2 prompts fill the 4 rows.
+    assert generator.chunks(lengths, Sampling(max_new_tokens=8, n=2)) == [[1, 3], [2, 0], [4]]
+    generator.batch_tokens = 100  # rows x (longest prompt + 8 new tokens)
+    assert generator.chunks(lengths, Sampling(max_new_tokens=8)) == [[1, 3, 2], [0], [4]]  # 3 x 20; 2 x 38 > 100
+    generator.close()
 
 
 def test_registry_model_pulled_once_and_reused(stack, tiny_t5, models_dir):

@@ -118,16 +118,32 @@ def test_solve_returns_the_students_own_thought_executed_by_the_verifier(served,
 def test_etd_strategies_combine_the_three_thoughts(served, strategy):
     reply = StudentClient(served.url, served.token).solve(QUESTION, ["eot", "pot", "cot"], strategy)
     assert [t["type"] for t in reply["thoughts"]] == ["eot", "pot", "cot"]
-    assert all(t["status"] in STATUSES and t["text"] for t in reply["thoughts"])
+    assert all(t["status"] in STATUSES and t["text"] and t["sample"] == -1 for t in reply["thoughts"])
     answers = {t["type"]: t["answer"] for t in reply["thoughts"] if t["status"] == "ok"}
     chosen = (vote if strategy == "vote" else fallback)(answers)
     assert reply["method"] == chosen and reply["answer"] == (answers[chosen] if chosen else None)
 
 
+def test_self_consistency_votes_over_greedy_and_sampled_thoughts(served):
+    reply = StudentClient(served.url, served.token).solve(QUESTION, ["pot", "cot"], "vote", samples=2,
+                                                          temperature=1.0)
+    assert [(t["type"], t["sample"]) for t in reply["thoughts"]] == [
+        ("pot", -1), ("cot", -1), ("pot", 0), ("pot", 1), ("cot", 0), ("cot", 1)]
+    assert all(t["status"] in STATUSES and t["text"] for t in reply["thoughts"])  # every one verified
+    executed = [round(t["answer"], 3) for t in reply["thoughts"] if t["status"] == "ok"]
+    if not executed:
+        assert reply["answer"] is None and reply["method"] is None
+    else:  # the answer most executed thoughts share, from a thought that gave it
+        assert executed.count(round(reply["answer"], 3)) == max(executed.count(a) for a in executed)
+        assert any(t["type"] == reply["method"] and t["answer"] == reply["answer"] for t in reply["thoughts"])
+
+
 def test_grpc_solve_matches_http(served):
     http_reply = StudentClient(served.url, served.token).solve(QUESTION, ["pot"], "single")
     with StudentGrpcClient(served.grpc_address, "smol", served.token) as client:
-        reply = client.solve(QUESTION, ["pot"], "single")
+        reply = client.solve(QUESTION, ["pot"], "single", samples=1, temperature=0.8)
+    assert [(t.type, t.sample) for t in reply.thoughts] == [("pot", -1), ("pot", 0)]  # the greedy one, one sample
+    assert reply.thoughts[1].status in STATUSES and reply.thoughts[1].text
     assert reply.thoughts[0].text == http_reply["thoughts"][0]["text"]
     assert reply.thoughts[0].status == http_reply["thoughts"][0]["status"] and reply.model == served.model
     with StudentGrpcClient(served.grpc_address, "smol", None) as anonymous, \
@@ -184,6 +200,7 @@ def test_every_route_needs_a_token_of_a_team_that_may_see_the_model(served, path
     ({"question": "x" * 4001}, "question: is 4001 characters; at most 4000"),
     ({"question": "q", "methods": ["pot", "lot"]}, "methods.1: Input should be 'eot', 'pot' or 'cot'"),
     ({"question": "q", "methods": ["pot", "eot"], "strategy": "single"}, "exactly one method"),
+    ({"question": "q", "samples": 9}, "samples: is 9; at most 8 (max_solve_samples)"),
     (b"{not json", "Invalid JSON"),
 ])
 def test_bad_requests_get_a_400_naming_the_field(served, body, message):
@@ -202,8 +219,9 @@ def test_cli_serve_ls_solve_and_rm_respect_teams(served):
     out = json.loads(cli(served.env, "solve", QUESTION, "--name", "smol", "--methods", "cot",
                          "--strategy", "single", "--json").stdout)
     assert out["thoughts"][0]["type"] == "cot" and out["model"] == served.model
-    printed = cli(served.env, "solve", QUESTION, "--endpoint", served.url, "--methods", "pot").stdout
-    assert printed.startswith("answer: ") and "--- pot: " in printed
+    printed = cli(served.env, "solve", QUESTION, "--endpoint", served.url, "--methods", "pot", "--samples", "1",
+                  "--temperature", "0.9").stdout
+    assert printed.startswith("answer: ") and "--- pot: " in printed and "--- pot sample 0: " in printed
 
 
 # --- one request must not take the front down; one team must not starve another ----------------

@@ -38,15 +38,19 @@ def test_solve_request_defaults_to_all_three_types_and_vote():
     ({"question": "q", "methods": []}, "methods: must name at least one"),
     ({"question": "q", "strategy": "best"}, "strategy"),
     ({"question": "q", "methods": ["pot", "eot"], "strategy": "single"}, "exactly one method, got 2"),
-    ({"question": "q", "temperature": 0.5}, "temperature: Extra inputs are not permitted"),
+    ({"question": "q", "top_k": 5}, "top_k: Extra inputs are not permitted"),
+    ({"question": "q", "samples": 9}, "samples: is 9; at most 8 (max_solve_samples)"),
+    ({"question": "q", "samples": -1}, "samples: Input should be greater than or equal to 0"),
+    ({"question": "q", "samples": 2, "temperature": 0}, "temperature: Input should be greater than 0"),
     ({}, "question: Field required"),
 ])
 def test_bad_solve_requests_name_the_field(payload, names):
     assert names in _message(SolveRequest, payload)
 
 
-def _thought(kind, answer, status="ok"):
-    return ThoughtResult(type=kind, text="...", answer=answer if status == "ok" else None, status=status)
+def _thought(kind, answer, status="ok", sample=-1):
+    return ThoughtResult(type=kind, text="...", answer=answer if status == "ok" else None, status=status,
+                         sample=sample)
 
 
 def test_vote_takes_the_majority_and_breaks_ties_pot_eot_cot():
@@ -60,6 +64,27 @@ def test_fallback_takes_the_first_executed_in_order():
     thoughts = [_thought("cot", 3.0), _thought("pot", 0, "exec_error"), _thought("eot", 4.0)]
     assert combine("fallback", thoughts) == (4.0, "eot")
     assert combine("vote", [_thought("pot", 0, "timeout")]) == (None, None)
+
+
+def test_with_samples_every_executed_thought_votes():
+    # Greedy: pot 7, eot 5, cot 5 -> 5. The samples outvote it: 7 four times against 5 three times.
+    thoughts = [_thought("pot", 7.0), _thought("eot", 5.0), _thought("cot", 5.0),
+                _thought("pot", 7.0, sample=0), _thought("pot", 0, "exec_error", sample=1),
+                _thought("eot", 7.0, sample=0), _thought("eot", 5.0, sample=1),
+                _thought("cot", 7.0004, sample=0), _thought("cot", 0, "no_answer", sample=1)]
+    assert combine("vote", thoughts[:3]) == (5.0, "eot")
+    assert combine("vote", thoughts) == (7.0, "pot")
+    # fallback: PoT executed, so PoT's thoughts alone decide.
+    assert combine("fallback", [_thought("pot", 0, "exec_error"), _thought("pot", 3.0, sample=0),
+                                _thought("eot", 4.0), _thought("eot", 4.0, sample=0)]) == (3.0, "pot")
+    # single: the one method's greedy and sampled thoughts; a tie goes to the greedy one.
+    assert combine("single", [_thought("cot", 1.0), _thought("cot", 2.0, sample=0)]) == (1.0, "cot")
+    assert combine("single", [_thought("cot", 0, "no_answer"), _thought("cot", 2.0, sample=0),
+                              _thought("cot", 2.0, sample=1)]) == (2.0, "cot")
+    assert combine("vote", [_thought("pot", 0, "timeout"), _thought("pot", 0, "unsafe", sample=0)]) == (None, None)
+    assert SolveRequest.model_validate({"question": "q", "samples": 3}).temperature == 0.7
+    assert SolveRequest.model_validate_json('{"question": "q", "samples": 12}',
+                                            context=validation_context(Limits(max_solve_samples=12))).samples == 12
 
 
 def test_single_answers_only_from_its_one_method():

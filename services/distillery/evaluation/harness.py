@@ -7,9 +7,10 @@
 
 Steps: the problems of each benchmark from the registry (``problems`` datasets made by
 ``distillery registry import-benchmarks``), the first ``limit`` of each; one greedy thought per
-problem and needed thought type; every thought through the verifier (executed / solved /
-parsed, and graded against gold); the table (:mod:`.scoring`); the verified thoughts pushed as a
-``dataset`` with lineage (the model when it is a registry model, and the problems datasets).
+problem and needed thought type, and with ``samples=K`` also K sampled ones (``temperature``,
+``seed``); every thought through the verifier (executed / solved / parsed, and graded against
+gold); the table (:mod:`.scoring`); the verified thoughts pushed as a ``dataset`` with lineage
+(the model when it is a registry model, and the problems datasets).
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from dataclasses import dataclass
 import grpc
 from pydantic import BaseModel
 
-from distillery.core.generation import Generated, StudentGenerator, open_generator
+from distillery.core.generation import Generated, StudentGenerator, generate_samples, open_generator
 from distillery.core.model_refs import StudentModel, resolve_student
-from distillery.evaluation.scoring import (EtdComparison, ResultRow, compare_etd, parse_choices, parse_methods,
-                                           score, thought_types_for)
+from distillery.evaluation.scoring import (GREEDY, EtdComparison, ResultRow, compare_etd, parse_choices,
+                                           parse_methods, score, thought_types_for)
 from distillery.registry.client import header
 from distillery.registry.names import NAME_RE
 from distillery.v1 import registry_pb2 as pb
@@ -47,10 +48,19 @@ class EvalReport(BaseModel):
     thoughts: int
     output_tokens: int
     generation_s: float
+    samples: int = 0  # K sampled thoughts per problem and type (0: greedy only)
+    temperature: float | None = None  # of the samples
 
     def summary(self) -> dict:
-        """The ``distillery eval --json`` document."""
-        return {"model": self.model, "results": [r.model_dump() for r in self.results], "dataset": self.dataset}
+        """The ``distillery eval --json`` document (``samples`` and ``temperature`` only with samples)."""
+        summary = {"model": self.model, "results": [r.model_dump() for r in self.results], "dataset": self.dataset}
+        if self.samples:
+            summary.update(samples=self.samples, temperature=self.temperature)
+        return summary
+
+    @property
+    def thoughts_per_s(self) -> float:
+        return self.thoughts / self.generation_s if self.generation_s else 0.0
 
     @property
     def problems_per_s(self) -> float:
@@ -83,14 +93,22 @@ def load_problems(registry, benchmark: str, limit: int | None = None) -> tuple[s
     return manifest.ref, list(_first_rows(registry.pull(manifest.ref), limit))
 
 
+def thought_id(problem_id, thought_type: str, sample: int = GREEDY) -> str:
+    """A results row's id: ``gsm8k-test-0/pot`` (greedy), ``gsm8k-test-0/pot/3`` (sample 3)."""
+    return f"{problem_id}/{thought_type}" + (f"/{sample}" if sample != GREEDY else "")
+
+
 def thought_rows(items: Sequence[tuple[str, dict, str]], thoughts: Sequence[str], verdicts: Sequence[Verdict],
-                 output_tokens: Sequence[int]) -> list[dict]:
-    """Rows of the results dataset: one per ``(benchmark, problem, thought_type)`` item, with its thought."""
-    return [{"id": f"{problem['id']}/{thought_type}", "benchmark": benchmark, "problem_id": problem["id"],
-             "question": problem["question"], "gold": problem["answer"], "thought_type": thought_type, "text": text,
-             **verdict.contract_fields(), "output_tokens": tokens}
-            for (benchmark, problem, thought_type), text, verdict, tokens
-            in zip(items, thoughts, verdicts, output_tokens, strict=True)]
+                 output_tokens: Sequence[int], samples: Sequence[int] | None = None) -> list[dict]:
+    """Rows of the results dataset: one per ``(benchmark, problem, thought_type)`` item, with its
+    thought; ``samples`` gives each item's ``sample`` (default: all greedy, ``-1``)."""
+    samples = samples if samples is not None else [GREEDY] * len(items)
+    return [{"id": thought_id(problem["id"], thought_type, sample), "benchmark": benchmark,
+             "problem_id": problem["id"], "question": problem["question"], "gold": problem["answer"],
+             "thought_type": thought_type, "sample": sample, "text": text, **verdict.contract_fields(),
+             "output_tokens": tokens}
+            for (benchmark, problem, thought_type), sample, text, verdict, tokens
+            in zip(items, samples, thoughts, verdicts, output_tokens, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -99,32 +117,48 @@ class Evaluation:
 
     rows: list[dict]
     results: list[ResultRow]
-    generated: Generated
+    generated: Generated  # every thought, greedy then sampled; ``seconds`` is both calls together
     problems: int
+    samples: int = 0
 
 
 def evaluate(generator: StudentGenerator, problems: Mapping[str, Sequence[dict]], methods: str | Sequence[str],
-             verify_many: VerifyMany, log: Callable[[str], None] = lambda _line: None) -> Evaluation:
+             verify_many: VerifyMany, log: Callable[[str], None] = lambda _line: None, samples: int = 0,
+             temperature: float = 0.7, seed: int | None = 0) -> Evaluation:
     """The evaluation itself, without the registry: ``problems`` is benchmark -> rows (id, question,
-    answer); every needed thought is generated, verified and scored."""
+    answer); every needed thought is generated (greedy, and ``samples`` sampled ones at
+    ``temperature`` when asked), verified and scored."""
     methods = parse_methods(methods)
     thought_types = thought_types_for(methods)
     items = [(b, p, t) for b, rows in problems.items() for p in rows for t in thought_types]
     count = len(items) // len(thought_types)
-    log(f"generating {len(items)} thoughts ({', '.join(thought_types)}) for {count} problems with {generator.backend}")
-    generated = generator.generate([(p["question"], t) for _, p, t in items])
-    log(f"generated {generated.tokens} tokens in {generated.seconds:.1f} s "
+    requests = [(p["question"], t) for _, p, t in items]
+    extra = f" + {samples} sampled each at temperature {temperature}" if samples else ""
+    log(f"generating {len(items)} thoughts ({', '.join(thought_types)}) for {count} problems with "
+        f"{generator.backend}{extra}")
+    generated = generator.generate(requests)
+    indices = [GREEDY] * len(items)
+    if samples:
+        sampled = generate_samples(generator, requests, samples, temperature, seed)
+        generated = Generated(thoughts=generated.thoughts + sampled.thoughts,
+                              output_tokens=generated.output_tokens + sampled.output_tokens,
+                              seconds=generated.seconds + sampled.seconds)
+        items = items + [item for item in items for _ in range(samples)]
+        indices += [j for _ in requests for j in range(samples)]
+    log(f"generated {len(generated.thoughts)} thoughts, {generated.tokens} tokens in {generated.seconds:.1f} s "
         f"({generated.tokens / max(generated.seconds, 1e-9):.1f} tokens/s); verifying")
     records = [ThoughtRecord(id=i, thought_type=t, text=text, gold=p["answer"])
                for i, ((_, p, t), text) in enumerate(zip(items, generated.thoughts))]
-    rows = thought_rows(items, generated.thoughts, list(verify_many(records)), generated.output_tokens)
-    return Evaluation(rows=rows, results=score(rows, list(problems), methods), generated=generated, problems=count)
+    rows = thought_rows(items, generated.thoughts, list(verify_many(records)), generated.output_tokens, indices)
+    return Evaluation(rows=rows, results=score(rows, list(problems), methods, samples), generated=generated,
+                      problems=count, samples=samples)
 
 
 def run_eval(model: str, benchmarks: str | Sequence[str], methods: str | Sequence[str], *, registry,
              verify_many: VerifyMany, limit: int | None = None, backend: str = "auto", max_new_tokens: int = 320,
              batch_size: int = 16, out: str | None = None, log: Callable[[str], None] = lambda _line: None,
-             generator: StudentGenerator | None = None, allow_local_paths: bool = False) -> EvalReport:
+             generator: StudentGenerator | None = None, allow_local_paths: bool = False, samples: int = 0,
+             temperature: float = 0.7, seed: int | None = 0) -> EvalReport:
     """Evaluate ``model`` (alias or registry model) and store the verified thoughts.
 
     ``allow_local_paths``: ``model`` may also be a local HF directory -- for the CLI's own
@@ -133,6 +167,7 @@ def run_eval(model: str, benchmarks: str | Sequence[str], methods: str | Sequenc
     ``registry`` is a :class:`~distillery.registry.client.RegistryClient`; ``verify_many`` a
     verifier's (in-process ``Verifier.verify_many`` or ``VerifierClient.verify_many``).
     ``generator`` replaces the engine ``backend`` would open (the caller then closes it).
+    ``samples``: K sampled thoughts per problem and type besides the greedy one (self-consistency).
     Raises ValueError (ModelNotFound included) for bad arguments, grpc.RpcError for refused calls.
     """
     benchmarks, methods = parse_benchmarks(benchmarks), parse_methods(methods)
@@ -142,19 +177,22 @@ def run_eval(model: str, benchmarks: str | Sequence[str], methods: str | Sequenc
     student = resolve_student(model, registry, allow_local_paths=allow_local_paths)
     engine = generator or open_generator(student.path, backend, max_new_tokens, batch_size)
     try:
-        evaluation = evaluate(engine, {b: rows for b, (_, rows) in loaded.items()}, methods, verify_many, log)
+        evaluation = evaluate(engine, {b: rows for b, (_, rows) in loaded.items()}, methods, verify_many, log,
+                              samples=samples, temperature=temperature, seed=seed)
     finally:
         if generator is None:
             engine.close()
     config = {"model": student.label, "backend": engine.backend, "benchmarks": list(benchmarks),
               "methods": list(methods), "limit": limit, "max_new_tokens": max_new_tokens}
+    if samples:
+        config.update(samples=samples, temperature=temperature, seed=seed)
     manifest = _push(registry, out or f"eval-{student.name}", student, [ref for ref, _ in loaded.values()],
                      evaluation, config)
     generated = evaluation.generated
     return EvalReport(model=student.label, dataset=f"{manifest.name}@{manifest.version}", dataset_ref=manifest.ref,
                       results=evaluation.results, etd=compare_etd(evaluation.results), backend=engine.backend,
                       problems=evaluation.problems, thoughts=len(evaluation.rows), output_tokens=generated.tokens,
-                      generation_s=generated.seconds)
+                      generation_s=generated.seconds, samples=samples, temperature=temperature if samples else None)
 
 
 def _push(registry, name: str, student: StudentModel, problem_refs: list[str], evaluation: Evaluation, config: dict):

@@ -31,10 +31,15 @@ class StudentClient:
         self.token = token
         self.timeout_s = timeout_s
 
-    def solve(self, question: str, methods: Sequence[str] | None = None, strategy: str = "vote") -> dict:
+    def solve(self, question: str, methods: Sequence[str] | None = None, strategy: str = "vote", samples: int = 0,
+              temperature: float | None = None) -> dict:
         body: dict = {"question": question, "strategy": strategy}
         if methods:
             body["methods"] = list(methods)
+        if samples:
+            body["samples"] = samples
+        if temperature is not None:
+            body["temperature"] = temperature
         return self.post("/v1/solve", body)
 
     def post(self, path: str, body: dict) -> dict:
@@ -72,8 +77,9 @@ class StudentGrpcClient:
         self._metadata = (("application", application), *bearer_metadata(token))
 
     def solve(self, question: str, methods: Sequence[str] | None = None, strategy: str = "",
-              timeout_s: float = 300.0) -> pb.SolveResponse:
-        request = pb.SolveRequest(question=question, methods=list(methods or ()), strategy=strategy)
+              timeout_s: float = 300.0, samples: int = 0, temperature: float | None = None) -> pb.SolveResponse:
+        request = pb.SolveRequest(question=question, methods=list(methods or ()), strategy=strategy, samples=samples,
+                                  temperature=temperature)
         return self._stub.Solve(request, metadata=self._metadata, timeout=timeout_s)
 
     @staticmethod

@@ -65,6 +65,7 @@ class Limits(BaseModel):
     max_tokens: int = Field(2048, ge=1, le=4096, description="Largest max_tokens of an OpenAI request.")
     max_messages: int = Field(64, ge=1, le=4096, description="Messages in one /v1/chat/completions request.")
     max_question_chars: int = Field(4000, ge=1, le=100_000, description="Longest solve question.")
+    max_solve_samples: int = Field(8, ge=0, le=64, description="Sampled thoughts per type one solve may ask for.")
     team_max_concurrent: int = Field(
         16, ge=1, le=4096,
         description="Requests one team may have in flight on an ingress replica; more get 429. Other teams "

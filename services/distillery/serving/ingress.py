@@ -14,10 +14,11 @@ the streamed bytes pass it, before it is parsed; counts and lengths over their l
 from validation, before anything is generated. No schema or docs are served (``openapi.json``
 would describe the deployment to anyone who asks).
 
-A solve asks the model replicas for each thought (concurrently, so they batch), has the
+A solve asks the model replicas for each thought -- the greedy one per method, and with
+``samples`` K the K sampled ones per method as one job -- concurrently, so they batch; has the
 verifier run them all in one call (PoT in its sandbox, EoT through its solver -- never here),
-and combines the answers. Generation is idempotent (greedy), so a thought whose replica died
-under it is asked again of another replica instead of failing the request.
+and combines the answers. Greedy generation is idempotent (and any sample is as good as another),
+so a job whose replica died under it is asked again of another replica instead of failing the request.
 """
 
 from __future__ import annotations
@@ -165,9 +166,12 @@ class StudentAPI:
         try:
             team = await self._authorize(bearer_token(grpc_context.invocation_metadata()))
             with self.teams.admit(team):
-                fields = {"question": request.question, "strategy": request.strategy or "vote"}
+                fields = {"question": request.question, "strategy": request.strategy or "vote",
+                          "samples": request.samples}
                 if request.methods:
                     fields["methods"] = list(request.methods)
+                if request.HasField("temperature"):
+                    fields["temperature"] = request.temperature
                 try:
                     body = SolveRequest.model_validate(fields, context=self.context)
                 except pydantic.ValidationError as exc:
@@ -177,7 +181,8 @@ class StudentAPI:
             return pb.SolveResponse(answer=reply.answer, method=reply.method or "", latency_ms=reply.latency_ms,
                                     model=reply.model, thoughts=[
                                         pb.ThoughtResult(type=t.type, text=t.text, answer=t.answer, status=t.status,
-                                                         error=t.error or "") for t in reply.thoughts])
+                                                         error=t.error or "", sample=t.sample)
+                                        for t in reply.thoughts])
         except (HttpError, LimitExceeded, ServiceUnavailable) as exc:
             status = 503 if isinstance(exc, ServiceUnavailable) else exc.status
             grpc_context.set_code(GRPC_CODES[status])
@@ -213,15 +218,21 @@ class StudentAPI:
 
     async def _solve(self, body: SolveRequest) -> SolveResponse:
         started = time.perf_counter()
-        generated = await asyncio.gather(*(self._generate("thought", body.question, t) for t in body.methods))
-        records = [ThoughtRecord(id=i, thought_type=t, text=text) for i, (t, (text, _)) in
-                   enumerate(zip(body.methods, generated))]
+        greedy_jobs = [self._generate("thought", body.question, t) for t in body.methods]
+        sampled_jobs = [self._generate("sampled_thoughts", body.question, t, body.samples, body.temperature)
+                        for t in body.methods] if body.samples else []
+        results = await asyncio.gather(*greedy_jobs, *sampled_jobs)
+        # (type, sample, text): the greedy thoughts in the asked order, then each method's samples.
+        generated = [(t, -1, text) for t, (text, _) in zip(body.methods, results)]
+        for t, samples in zip(body.methods, results[len(body.methods):]):
+            generated += [(t, j, text) for j, (text, _) in enumerate(samples)]
+        records = [ThoughtRecord(id=i, thought_type=t, text=text) for i, (t, _, text) in enumerate(generated)]
         try:
             verdicts = await asyncio.to_thread(self.verifier.verify, records, None, 60)
         except grpc.RpcError as exc:
             raise ServiceUnavailable(f"verifier: {exc.code().name}: {exc.details()}") from None
-        thoughts = [ThoughtResult(type=t, text=text, answer=v.answer, status=v.status.value, error=v.error)
-                    for t, (text, _), v in zip(body.methods, generated, verdicts)]
+        thoughts = [ThoughtResult(type=t, text=text, answer=v.answer, status=v.status.value, error=v.error, sample=j)
+                    for (t, j, text), v in zip(generated, verdicts)]
         for thought in thoughts:
             self.metrics.thought(thought.type, thought.status)
         answer, method = combine(body.strategy, thoughts)

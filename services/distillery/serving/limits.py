@@ -29,6 +29,14 @@ def limits_from(info: ValidationInfo) -> Limits:
     return context.get("limits") or DEFAULT_LIMITS
 
 
+def at_most(value: int, info: ValidationInfo, limit_name: str) -> int:
+    """``value`` if the deployment's limit ``limit_name`` allows it; else the error names both."""
+    limit = getattr(limits_from(info), limit_name)
+    if value > limit:
+        raise ValueError(f"is {value}; at most {limit} ({limit_name})")
+    return value
+
+
 class LimitExceeded(Exception):
     """A request over a limit: ``status`` 413 (body), 429 (team busy)."""
 

@@ -19,7 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from distillery.core.generation import Completion, Sampling
-from distillery.serving.limits import limits_from
+from distillery.serving.limits import at_most, limits_from
 
 MAX_N = 16
 
@@ -41,10 +41,7 @@ class _GenerationParams(BaseModel):
     @field_validator("max_tokens")
     @classmethod
     def _max_tokens(cls, value: int, info: ValidationInfo) -> int:
-        limit = limits_from(info).max_tokens
-        if value > limit:
-            raise ValueError(f"is {value}; at most {limit} (max_tokens)")
-        return value
+        return at_most(value, info, "max_tokens")
 
     def _check_choices(self, prompts: int, info: ValidationInfo) -> None:
         """Every prompt gets ``n`` completions: that product is what the replicas generate."""

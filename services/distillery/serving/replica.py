@@ -1,16 +1,19 @@
 """The model replicas: a student behind vLLM or HF, fed by Ray Serve's dynamic batching.
 
-Every generation -- a thought for ``/v1/solve`` or an OpenAI completion -- is one job queued on
-the replica's ``@serve.batch`` method; a batch of jobs becomes one engine call per distinct
-sampling setting (thoughts are all greedy, so concurrent solves share one call). The engine
-runs in a worker thread so the replica keeps accepting requests, and the next batch fills,
-while the current one generates.
+Every generation -- a greedy thought for ``/v1/solve``, its K sampled thoughts of one type, or an
+OpenAI completion with its ``n`` choices -- is one job ``(prompt ids, Sampling)`` queued on the
+replica's ``@serve.batch`` method, answered with ``Sampling.n`` completions. A batch of jobs
+becomes one engine call per distinct sampling setting (greedy thoughts of one type share one; the
+sampled thoughts of concurrent solves at one temperature share another): the HF engine expands
+each prompt to its ``n`` rows (``num_return_sequences``), vLLM asks ``SamplingParams(n=...)``.
+The engine runs in a worker thread so the replica keeps accepting requests, and the next batch
+fills, while the current one generates.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ray import serve
 
@@ -51,11 +54,22 @@ class StudentModel:
         self._generate.set_batch_wait_timeout_s(config.batch_wait_timeout_s)
         self.metrics = ReplicaMetrics()
 
+    def _thought_sampling(self, thought_type: str) -> Sampling:
+        return thought_sampling(self.generator.token_caps.cap(thought_type, self.max_new_tokens))
+
     async def thought(self, question: str, thought_type: str) -> tuple[str, int]:
         """One greedy thought, as the student was trained to write it; with its token count."""
         ids = encode_prompts(self.tokenizer, [(question, thought_type)])[0]
-        completion = await self._generate((tuple(ids), thought_sampling(self.max_new_tokens)))
+        [completion] = await self._generate((tuple(ids), self._thought_sampling(thought_type)))
         return clean_thought(completion.text, thought_type), completion.output_tokens
+
+    async def sampled_thoughts(self, question: str, thought_type: str, samples: int,
+                               temperature: float) -> list[tuple[str, int]]:
+        """``samples`` thoughts sampled at ``temperature`` (self-consistency); with their token counts."""
+        ids = encode_prompts(self.tokenizer, [(question, thought_type)])[0]
+        sampling = replace(self._thought_sampling(thought_type), temperature=temperature, n=samples)
+        completions = await self._generate((tuple(ids), sampling))
+        return [(clean_thought(c.text, thought_type), c.output_tokens) for c in completions]
 
     async def complete(self, sampling: Sampling, n: int = 1, prompt: str | None = None,
                        messages: list[dict] | None = None) -> CompletionResult:
@@ -70,20 +84,22 @@ class StudentModel:
         if len(ids) + sampling.max_new_tokens > self.context:
             return CompletionResult([], len(ids), f"prompt ({len(ids)} tokens) + max_tokens "
                                                   f"({sampling.max_new_tokens}) exceed the context ({self.context})")
-        completions = await asyncio.gather(*(self._generate((tuple(ids), sampling)) for _ in range(n)))
+        completions = await self._generate((tuple(ids), replace(sampling, n=n)))
         return CompletionResult(list(completions), len(ids))
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.05)
-    async def _generate(self, jobs: list[tuple[tuple[int, ...], Sampling]]) -> list[Completion]:
+    async def _generate(self, jobs: list[tuple[tuple[int, ...], Sampling]]) -> list[list[Completion]]:
         return await asyncio.to_thread(self._run, jobs)
 
-    def _run(self, jobs: list[tuple[tuple[int, ...], Sampling]]) -> list[Completion]:
+    def _run(self, jobs: list[tuple[tuple[int, ...], Sampling]]) -> list[list[Completion]]:
+        """Each job's ``n`` completions; one engine call per distinct sampling setting."""
         groups: dict[Sampling, list[int]] = {}
         for i, (_, sampling) in enumerate(jobs):
             groups.setdefault(sampling, []).append(i)
-        results: list[Completion | None] = [None] * len(jobs)
+        results: list[list[Completion]] = [[] for _ in jobs]
         for sampling, indices in groups.items():
-            for i, completion in zip(indices, self.generator.complete([jobs[i][0] for i in indices], sampling)):
-                results[i] = completion
-        self.metrics.batch(sum(c.output_tokens for c in results))
+            completions = self.generator.complete([jobs[i][0] for i in indices], sampling)
+            for k, i in enumerate(indices):
+                results[i] = completions[k * sampling.n:(k + 1) * sampling.n]
+        self.metrics.batch(sum(c.output_tokens for job in results for c in job))
         return results

@@ -3,6 +3,11 @@
 Pure: no Ray, no gRPC. The ingress validates a request into :class:`SolveRequest`, asks the
 model replicas for the thoughts, has the verifier run them, and builds the reply with
 :func:`combine`.
+
+Self-consistency: ``samples`` K asks for K sampled thoughts (``temperature``) per method besides
+the greedy one; the strategies then count every executed thought, greedy and sampled (a majority
+over answers rounded to 1e-3, ties PoT > EoT > CoT, then greedy before samples). Without samples
+they are the paper's: one thought per method.
 """
 
 from __future__ import annotations
@@ -11,9 +16,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from distillery.core.ensemble import fallback, vote
+from distillery.core.ensemble import PREFERENCE, majority
 from distillery.core.thought_text import THOUGHT_TYPES
-from distillery.serving.limits import DEFAULT_LIMITS, limits_from
+from distillery.serving.limits import DEFAULT_LIMITS, at_most, limits_from
 
 MAX_QUESTION_CHARS = DEFAULT_LIMITS.max_question_chars  # a deployment sets its own (Limits.max_question_chars)
 Method = Literal["eot", "pot", "cot"]
@@ -28,6 +33,14 @@ class SolveRequest(BaseModel):
                                   description="Thought types to generate; default all three.")
     strategy: Strategy = Field("vote", description="vote: majority over executed answers (ties PoT>EoT>CoT); "
                                                    "fallback: first executed in PoT>EoT>CoT; single: one method.")
+    samples: int = Field(0, ge=0, description="Sampled thoughts per method besides the greedy one "
+                                              "(self-consistency); at most max_solve_samples.")
+    temperature: float = Field(0.7, gt=0, le=2, description="Of the sampled thoughts.")
+
+    @field_validator("samples")
+    @classmethod
+    def _samples(cls, value: int, info: ValidationInfo) -> int:
+        return at_most(value, info, "max_solve_samples")
 
     @field_validator("question")
     @classmethod
@@ -60,6 +73,7 @@ class ThoughtResult(BaseModel):
     answer: float | None
     status: str  # the verifier's: ok, no_answer, parse_error, exec_error, timeout, resource_limit, unsafe
     error: str | None = None
+    sample: int = -1  # -1: the greedy thought; 0..samples-1: a sampled one
 
 
 class SolveResponse(BaseModel):
@@ -71,12 +85,19 @@ class SolveResponse(BaseModel):
 
 
 def combine(strategy: Strategy, thoughts: list[ThoughtResult]) -> tuple[float | None, str | None]:
-    """The answer and the thought type it came from; ``(None, None)`` when nothing executed."""
-    answers = {t.type: t.answer for t in thoughts if t.status == "ok" and t.answer is not None}
-    if strategy == "vote":
-        method = vote(answers)
-    elif strategy == "fallback":
-        method = fallback(answers)
-    else:
-        method = thoughts[0].type if thoughts and thoughts[0].type in answers else None
-    return (answers[method], method) if method else (None, None)
+    """The answer and the thought type it came from; ``(None, None)`` when nothing executed.
+
+    ``vote``: the majority over every executed thought. ``fallback``: the first type in PoT > EoT
+    > CoT with an executed thought, then the majority of that type's. ``single``: the majority of
+    the first thought's type (with one thought per type: that thought, if it executed).
+    """
+    executed = [t for t in thoughts if t.status == "ok" and t.answer is not None]
+    if strategy == "fallback":
+        first = next((p for p in PREFERENCE if any(t.type == p for t in executed)), None)
+        executed = [t for t in executed if t.type == first]
+    elif strategy == "single":
+        executed = [t for t in executed if thoughts and t.type == thoughts[0].type]
+    # Greedy thoughts before sampled ones: a tie between equally reliable types goes to greedy.
+    executed.sort(key=lambda t: t.sample < 0, reverse=True)
+    winner = majority([(t.type, t.answer) for t in executed])
+    return (None, None) if winner is None else (executed[winner].answer, executed[winner].type)

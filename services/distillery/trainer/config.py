@@ -1,7 +1,8 @@
 """What a fine-tuning job is: the dataset, the student, the hyper-parameters, the cluster shape.
 
-Defaults train SmolLM2-135M-Instruct on a laptop (2 CPU workers, gloo); the same model with
-``workers``/``use_gpu`` set runs on a KubeRay cluster.
+Defaults train SmolLM2-135M-Instruct on a laptop (2 CPU workers, gloo, the token batch sized
+from the memory each worker finds free); the same model with ``workers``/``use_gpu`` set runs
+on a KubeRay cluster, and ``distillery train --local`` runs it in one process.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ class TrainConfig(BaseModel):
     learning_rate: float = Field(2e-4, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     warmup_ratio: float = Field(0.05, ge=0, lt=1)
-    batch_tokens: int = Field(8192, ge=64, description="Padded tokens per batch per worker (length bucketing).")
+    batch_tokens: int | None = Field(None, ge=64, description="Padded tokens per batch per worker (length "
+                                     "bucketing); None sizes it from the memory each worker finds free.")
     max_length: int = Field(512, ge=16, description="Longest example in tokens; longer thoughts are cut.")
     lora: LoraConfig | None = Field(None, description="Train LoRA adapters instead of every weight.")
     checkpoint_every: int = Field(200, ge=1, description="Steps between checkpoints in the object store.")
@@ -56,6 +58,7 @@ class TrainConfig(BaseModel):
     max_failures: int = Field(2, ge=0, description="Worker-group restarts Ray Train may make, each from the last checkpoint.")
     seed: int = 0
     bf16: bool = Field(True, description="bfloat16 autocast on GPU (CPU trains in float32).")
+    compile: bool = Field(False, description="torch.compile the model (pays off on a GPU for long runs).")
 
     @field_validator("base")
     @classmethod

@@ -18,7 +18,8 @@ import ray
 
 from distillery.core.s3 import S3Config
 from distillery.trainer.config import TrainConfig
-from distillery.trainer.run import (TrainingCancelled, new_monitor, run_name, run_training, storage_path)
+from distillery.trainer.run import (TrainingCancelled, killed_for_memory, new_monitor, run_name, run_training,
+                                    storage_path)
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,9 @@ def apply_event(job: Job, event: dict) -> None:
         job.workers[event["rank"]] = {k: event[k] for k in ("rank", "pid", "node", "resumed_from")}
     elif kind == "start":
         job.resumed_from = max(job.resumed_from, event["resumed_from"])
-        job.metrics.update({k: event[k] for k in ("total_steps", "padding_waste", "examples_per_worker")})
+        job.metrics.update({k: event[k] for k in ("total_steps", "padding_waste", "examples_per_worker",
+                                                   "batch_tokens", "batch_tokens_source", "memory_gib")
+                            if k in event})
     elif kind == "metrics":
         job.metrics.setdefault("first_loss", event["loss"])
         job.metrics.update({k: event[k] for k in ("step", "total_steps", "epoch", "loss", "learning_rate",
@@ -143,7 +146,7 @@ class JobManager:
                 outcome = (CANCELLED, {"error": str(exc)})
             except Exception as exc:  # the job failed; the service goes on
                 log.exception("training job %s failed", job.id)
-                outcome = (FAILED, {"error": _describe(exc)})
+                outcome = (FAILED, {"error": _describe(exc, job.metrics)})
             stop_polling.set()
             poller.join()
             self._drain(job)
@@ -172,8 +175,13 @@ class JobManager:
                 self._changed.notify_all()
 
 
-def _describe(exc: BaseException) -> str:
-    """The innermost useful message (Ray wraps worker errors several times)."""
+def _describe(exc: BaseException, metrics: dict) -> str:
+    """The innermost useful message (Ray wraps worker errors several times); a worker that
+    Ray's OOM killer ended is told as such, with the knob and the memory its workers saw."""
     text = str(exc).strip() or type(exc).__name__
+    if killed_for_memory(exc) and "batch_tokens" in metrics:
+        return (f"a training worker was killed for using too much memory at {metrics['batch_tokens']} tokens per "
+                f"batch ({metrics.get('batch_tokens_source', '')}; each worker saw {metrics.get('memory_gib', '?')} "
+                f"GiB free when it started): lower --batch-tokens (or --max-length, or --workers)")
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else type(exc).__name__

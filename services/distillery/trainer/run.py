@@ -10,7 +10,6 @@ checkpoint, while a changed job starts fresh.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -21,12 +20,15 @@ import ray
 import ray.train
 from ray.train.torch import TorchTrainer
 
-import distillery
 from distillery.core.s3 import S3Config
-from distillery.registry.client import RegistryClient, header
 from distillery.trainer.config import TrainConfig
 from distillery.trainer.loop import MODEL_DIR, train_loop_per_worker
 from distillery.trainer.monitor import RunMonitor
+from distillery.trainer.registration import register_model
+
+# How Ray words a worker its memory monitor killed (OutOfMemoryError is not always the type
+# that reaches the driver: Ray Train wraps the worker group's failure).
+OOM_MARKS = ("OutOfMemoryError", "running low on memory", "ran out of memory", "memory pressure")
 
 
 class TrainingCancelled(Exception):
@@ -56,15 +58,6 @@ def storage_path(s3: S3Config, team: str) -> str:
 
 def run_name(config: TrainConfig) -> str:
     return f"{config.out}-{config.run_key()}"
-
-
-def code_version() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(distillery.__file__).parent).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        sha = ""
-    return f"distillery {distillery.__version__}" + (f" ({sha})" if sha else "")
 
 
 def run_training(config: TrainConfig, team: str, registry_address: str, token: str, checkpoints: S3Config,
@@ -110,21 +103,24 @@ def _register(config: TrainConfig, dataset_ref: str, checkpoint: ray.train.Check
     staging = Path(tempfile.mkdtemp(prefix="distillery-model-"))
     try:
         checkpoint.to_directory(str(staging))
-        model_dir = staging / MODEL_DIR
-        if not (model_dir / "config.json").exists():
-            raise RuntimeError(f"the final checkpoint {checkpoint.path} holds no exported model")
-        lineage = {"base": config.base, "dataset": dataset_ref, "recipe": config.recipe,
-                   "hyperparameters": config.model_dump(mode="json", exclude={"dataset", "base", "out"}),
-                   "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float, bool))},
-                   "checkpoint": f"s3://{checkpoint.path}"}
-        meta = {"base": config.base, "recipe": config.recipe, "thought_types": ",".join(config.thought_types),
-                "steps": str(metrics.get("step", "")), "lora": str(config.lora is not None).lower()}
-        with RegistryClient(registry_address, token) as registry:
-            manifest = registry.push_files(header(config.out, "model", [dataset_ref], meta, share, "train", lineage,
-                                                  code_version()), model_dir)
-        return manifest.ref
+        return register_model(config, dataset_ref, staging / MODEL_DIR, metrics, f"s3://{checkpoint.path}",
+                              registry_address=registry_address, token=token, share=share, launcher="ray")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def killed_for_memory(error: BaseException) -> bool:
+    """Whether Ray's OOM killer (or the kernel's, as Ray reports it) ended a worker."""
+    chain, seen = error, set()
+    while chain is not None and id(chain) not in seen:
+        seen.add(id(chain))
+        if isinstance(chain, ray.exceptions.OutOfMemoryError):
+            return True
+        text = str(chain)
+        if any(mark in text for mark in OOM_MARKS):
+            return True
+        chain = chain.__cause__ or chain.__context__
+    return False
 
 
 def ensure_ray(address: str | None, num_cpus: int | None, attempts: int = 3) -> None:

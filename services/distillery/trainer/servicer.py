@@ -20,8 +20,8 @@ from distillery.v1 import trainer_pb2_grpc as pb_grpc
 
 STATES = {"queued": pb.JOB_STATE_QUEUED, "running": pb.JOB_STATE_RUNNING, "succeeded": pb.JOB_STATE_SUCCEEDED,
           "failed": pb.JOB_STATE_FAILED, "cancelled": pb.JOB_STATE_CANCELLED}
-METRIC_FIELDS = {"step", "total_steps", "epoch", "loss", "first_loss", "learning_rate", "tokens_per_s",
-                 "tokens_per_s_per_worker", "padding_waste", "examples_per_worker"}
+# Every TrainMetrics field is filled from the job's view of the same name.
+METRIC_FIELDS = set(pb.TrainMetrics.DESCRIPTOR.fields_by_name)
 
 
 def job_to_pb(job: Job) -> pb.TrainJob:

@@ -14,8 +14,6 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
-from distillery.core.model_refs import resolve_student
-from distillery.registry.client import RegistryClient
 from distillery.trainer.config import LoraConfig
 
 TRAINABLE_FILE = "trainable.safetensors"
@@ -35,16 +33,24 @@ def base_model_dir(base: str, registry_address: str, token: str) -> Path:
 
     Registry models are asked for with the job's token each time, before the node's cache is
     used: the cached copy is handed out only to a team the registry lets read it."""
+    # Imported here: the local launcher on a machine without our services needs none of it.
+    from distillery.core.model_refs import resolve_student
+    from distillery.registry.client import RegistryClient
+
     with RegistryClient(registry_address, token) as registry:
         return resolve_student(base, registry, field="base").path
 
 
 def load_student(base: str, lora: LoraConfig | None = None, *, registry_address: str, token: str) -> Student:
-    path = base_model_dir(base, registry_address, token)
+    return open_student(base_model_dir(base, registry_address, token), lora)
+
+
+def open_student(path: Path, lora: LoraConfig | None = None) -> Student:
+    """The HF checkpoint in ``path`` as a student to train (float32 master weights, SDPA attention)."""
     config = AutoConfig.from_pretrained(path)
     seq2seq = bool(getattr(config, "is_encoder_decoder", False))
     model_class = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
-    model = model_class.from_pretrained(path, dtype=torch.float32)
+    model = model_class.from_pretrained(path, dtype=torch.float32, attn_implementation="sdpa")
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x64istillery/v1/student.proto\x12\rdistillery.v1\"C\n\x0cSolveRequest\x12\x10\n\x08question\x18\x01 \x01(\t\x12\x0f\n\x07methods\x18\x02 \x03(\t\x12\x10\n\x08strategy\x18\x03 \x01(\t\"j\n\rThoughtResult\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x13\n\x06\x61nswer\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\r\n\x05\x65rror\x18\x05 \x01(\tB\t\n\x07_answer\"\x92\x01\n\rSolveResponse\x12\x13\n\x06\x61nswer\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x0e\n\x06method\x18\x02 \x01(\t\x12.\n\x08thoughts\x18\x03 \x03(\x0b\x32\x1c.distillery.v1.ThoughtResult\x12\x12\n\nlatency_ms\x18\x04 \x01(\x01\x12\r\n\x05model\x18\x05 \x01(\tB\t\n\x07_answer2T\n\x0eStudentService\x12\x42\n\x05Solve\x12\x1b.distillery.v1.SolveRequest\x1a\x1c.distillery.v1.SolveResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x64istillery/v1/student.proto\x12\rdistillery.v1\"~\n\x0cSolveRequest\x12\x10\n\x08question\x18\x01 \x01(\t\x12\x0f\n\x07methods\x18\x02 \x03(\t\x12\x10\n\x08strategy\x18\x03 \x01(\t\x12\x0f\n\x07samples\x18\x04 \x01(\x05\x12\x18\n\x0btemperature\x18\x05 \x01(\x01H\x00\x88\x01\x01\x42\x0e\n\x0c_temperature\"z\n\rThoughtResult\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x13\n\x06\x61nswer\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x0e\n\x06sample\x18\x06 \x01(\x05\x42\t\n\x07_answer\"\x92\x01\n\rSolveResponse\x12\x13\n\x06\x61nswer\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x0e\n\x06method\x18\x02 \x01(\t\x12.\n\x08thoughts\x18\x03 \x03(\x0b\x32\x1c.distillery.v1.ThoughtResult\x12\x12\n\nlatency_ms\x18\x04 \x01(\x01\x12\r\n\x05model\x18\x05 \x01(\tB\t\n\x07_answer2T\n\x0eStudentService\x12\x42\n\x05Solve\x12\x1b.distillery.v1.SolveRequest\x1a\x1c.distillery.v1.SolveResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,11 +32,11 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'distillery.v1.student_pb2',
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SOLVEREQUEST']._serialized_start=46
-  _globals['_SOLVEREQUEST']._serialized_end=113
-  _globals['_THOUGHTRESULT']._serialized_start=115
-  _globals['_THOUGHTRESULT']._serialized_end=221
-  _globals['_SOLVERESPONSE']._serialized_start=224
-  _globals['_SOLVERESPONSE']._serialized_end=370
-  _globals['_STUDENTSERVICE']._serialized_start=372
-  _globals['_STUDENTSERVICE']._serialized_end=456
+  _globals['_SOLVEREQUEST']._serialized_end=172
+  _globals['_THOUGHTRESULT']._serialized_start=174
+  _globals['_THOUGHTRESULT']._serialized_end=296
+  _globals['_SOLVERESPONSE']._serialized_start=299
+  _globals['_SOLVERESPONSE']._serialized_end=445
+  _globals['_STUDENTSERVICE']._serialized_start=447
+  _globals['_STUDENTSERVICE']._serialized_end=531
 # @@protoc_insertion_point(module_scope)

@@ -45,8 +45,9 @@ class StudentServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Solve(self, request, context):
-        """Generate the asked thoughts, execute/solve them in the verifier's sandbox, combine.
-        INVALID_ARGUMENT: empty or oversized question, unknown method or strategy.
+        """Generate the asked thoughts (greedy, and `samples` sampled ones per method), execute/solve
+        them in the verifier's sandbox, combine (self-consistency: a vote over all of them).
+        INVALID_ARGUMENT: empty or oversized question, unknown method or strategy, too many samples.
         UNAUTHENTICATED: no or unknown token. PERMISSION_DENIED: the model is another team's.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -60,7 +60,7 @@ class WorkerInfo(_message.Message):
     def __init__(self, rank: _Optional[int] = ..., pid: _Optional[int] = ..., node: _Optional[str] = ..., resumed_from_step: _Optional[int] = ...) -> None: ...
 
 class TrainMetrics(_message.Message):
-    __slots__ = ("step", "total_steps", "epoch", "loss", "first_loss", "learning_rate", "tokens_per_s", "tokens_per_s_per_worker", "padding_waste", "examples_per_worker")
+    __slots__ = ("step", "total_steps", "epoch", "loss", "first_loss", "learning_rate", "tokens_per_s", "tokens_per_s_per_worker", "padding_waste", "examples_per_worker", "batch_tokens", "batch_tokens_source", "memory_gib")
     STEP_FIELD_NUMBER: _ClassVar[int]
     TOTAL_STEPS_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
@@ -71,6 +71,9 @@ class TrainMetrics(_message.Message):
     TOKENS_PER_S_PER_WORKER_FIELD_NUMBER: _ClassVar[int]
     PADDING_WASTE_FIELD_NUMBER: _ClassVar[int]
     EXAMPLES_PER_WORKER_FIELD_NUMBER: _ClassVar[int]
+    BATCH_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    BATCH_TOKENS_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_GIB_FIELD_NUMBER: _ClassVar[int]
     step: int
     total_steps: int
     epoch: float
@@ -81,7 +84,10 @@ class TrainMetrics(_message.Message):
     tokens_per_s_per_worker: float
     padding_waste: float
     examples_per_worker: int
-    def __init__(self, step: _Optional[int] = ..., total_steps: _Optional[int] = ..., epoch: _Optional[float] = ..., loss: _Optional[float] = ..., first_loss: _Optional[float] = ..., learning_rate: _Optional[float] = ..., tokens_per_s: _Optional[float] = ..., tokens_per_s_per_worker: _Optional[float] = ..., padding_waste: _Optional[float] = ..., examples_per_worker: _Optional[int] = ...) -> None: ...
+    batch_tokens: int
+    batch_tokens_source: str
+    memory_gib: float
+    def __init__(self, step: _Optional[int] = ..., total_steps: _Optional[int] = ..., epoch: _Optional[float] = ..., loss: _Optional[float] = ..., first_loss: _Optional[float] = ..., learning_rate: _Optional[float] = ..., tokens_per_s: _Optional[float] = ..., tokens_per_s_per_worker: _Optional[float] = ..., padding_waste: _Optional[float] = ..., examples_per_worker: _Optional[int] = ..., batch_tokens: _Optional[int] = ..., batch_tokens_source: _Optional[str] = ..., memory_gib: _Optional[float] = ...) -> None: ...
 
 class TrainJob(_message.Message):
     __slots__ = ("id", "team", "state", "config", "run", "metrics", "last_checkpoint_step", "resumed_from_step", "restarts", "workers", "model", "error", "created_at", "finished_at")

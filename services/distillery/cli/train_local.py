@@ -1,0 +1,92 @@
+"""``distillery train --local``: the same job as the trainer service runs, in this process.
+
+No trainer service and no Ray cluster: the local launcher (:mod:`distillery.trainer.local`)
+trains on this machine's device. The registry is still where the dataset comes from and the
+model goes, with the caller's token, so the result is the same registered student with the
+same lineage (``launcher: local``). The run directory is
+``$DISTILLERY_HOME/runs/<team>/<out>-<run key>``: the same command resumes there.
+Ctrl-C stops at the next step, writes a checkpoint, and says how to resume.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+
+import click
+import grpc
+
+from distillery.cli.connect import registry_address, rpc_failure, team_token
+
+
+def train_locally(config: dict, share: bool, registry: str | None, token: str | None, device: str | None,
+                  as_json: bool) -> None:
+    from pydantic import ValidationError
+
+    from distillery.core.model_refs import ModelRefError, is_alias, show_model
+    from distillery.core.models import models_dir
+    from distillery.registry.client import RegistryClient
+    from distillery.trainer.config import TrainConfig
+    from distillery.trainer.data import parse_lines
+    from distillery.trainer.local import train_local
+    from distillery.trainer.registration import register_model
+    from distillery.trainer.students import base_model_dir
+    from distillery.v1 import registry_pb2
+
+    try:
+        config = TrainConfig(**config)
+    except ValidationError as exc:
+        raise click.UsageError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+    address, token = registry_address(registry), team_token(token)
+    with RegistryClient(address, token) as client:
+        try:
+            team = client.whoami().team
+            dataset = client.show(config.dataset)
+            if dataset.kind != registry_pb2.KIND_DATASET:
+                raise click.UsageError(f"dataset: {dataset.ref} is not a thought dataset")
+            base = config.base if is_alias(config.base) else show_model(client, config.base, "base").ref
+            # Pinned, as the service pins them: the run key must name exact versions.
+            config = config.model_copy(update={"dataset": dataset.ref, "base": base})
+            rows = [row for _, row in parse_lines(client.pull(dataset.ref))]
+        except ModelRefError as exc:
+            raise click.UsageError(str(exc)) from None
+        except grpc.RpcError as exc:
+            raise rpc_failure("registry", exc) from None
+    base_dir = base_model_dir(config.base, address, token)
+    run_dir = models_dir().parent / "runs" / (team or "admin") / f"{config.out}-{config.run_key()}"
+    click.echo(f"training {config.out} on {dataset.ref} in this process (run directory {run_dir})", err=True)
+
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: _ask_to_stop(stop))
+    try:
+        run = train_local(config, rows, base_dir, run_dir, device=device, on_event=_progress, should_stop=stop.is_set)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if run.cancelled:
+        raise click.ClickException(f"cancelled at step {run.steps} after writing a checkpoint; run the same command "
+                                   "again to resume")
+    ref = register_model(config, dataset.ref, run.model_dir, run.metrics, str(run_dir), registry_address=address,
+                         token=token, share=share, launcher="local")
+    if as_json:
+        click.echo(json.dumps({"model": ref, "steps": run.steps, "metrics": run.metrics, "run": str(run_dir)}))
+    else:
+        click.echo(ref.split("/", 1)[1])
+
+
+def _ask_to_stop(stop: threading.Event) -> None:
+    if stop.is_set():
+        raise KeyboardInterrupt  # a second Ctrl-C: stop now, from the last checkpoint
+    stop.set()
+    click.echo("stopping at the next step (a checkpoint is written; Ctrl-C again to stop at once)", err=True)
+
+
+def _progress(event: dict) -> None:
+    if event["kind"] == "start":
+        click.echo(f"{event['total_steps']} steps, {event['examples_per_worker']} examples, batch "
+                   f"{event['batch_tokens']} tokens ({event['batch_tokens_source']})", err=True)
+    elif event["kind"] == "metrics":
+        click.echo(f"step {event['step']}/{event['total_steps']}: loss {event['loss']:.4f}, "
+                   f"{event['tokens_per_s']:.0f} tok/s", err=True)
+    elif event["kind"] == "checkpoint":
+        click.echo(f"checkpoint @{event['step']}", err=True)
