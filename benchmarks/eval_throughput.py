@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import SHARED_DATA, machine  # noqa: E402
 
-from distillery.core.models import resolve_model  # noqa: E402
-from distillery.core.thought_text import THOUGHT_TYPES  # noqa: E402
-from distillery.core.generation import HFGenerator, VLLMGenerator  # noqa: E402
+from distillery.student.models import resolve_model  # noqa: E402
+from distillery.student.thought_text import THOUGHT_TYPES  # noqa: E402
+from distillery.student.generation import HFGenerator, VLLMGenerator  # noqa: E402
 from distillery.evaluation.harness import evaluate  # noqa: E402
 from distillery.registry.benchmarks import load_benchmark  # noqa: E402
 from distillery.verifier.verifier import Verifier  # noqa: E402

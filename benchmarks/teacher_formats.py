@@ -78,7 +78,7 @@ def overlaps(thoughts: list[dict[str, str]]) -> dict[str, dict[str, float]]:
 def tokenizer():
     from transformers import AutoTokenizer
 
-    from distillery.core.models import resolve_model
+    from distillery.student.models import resolve_model
 
     return AutoTokenizer.from_pretrained(resolve_model("smollm2-135m-instruct"))
 

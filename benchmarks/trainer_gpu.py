@@ -95,10 +95,10 @@ def steady_rate(events: list[dict], warmup_steps: int) -> tuple[float | None, in
 
 def measure(base: Path, rows: list[dict], device: str, batch_tokens: int, bf16: bool, compile_: bool,
             steps: int, warmup_steps: int, max_length: int, work: Path) -> dict:
-    from distillery.trainer.config import TrainConfig
+    from distillery.trainer.trainer_config import TrainerConfig
     from distillery.trainer.local import train_local
 
-    config = TrainConfig(dataset="bench@1", out="bench", max_steps=warmup_steps + steps, batch_tokens=batch_tokens,
+    config = TrainerConfig(dataset="bench@1", out="bench", max_steps=warmup_steps + steps, batch_tokens=batch_tokens,
                          bf16=bf16, compile=compile_, max_length=max_length, checkpoint_every=10 ** 9,
                          keep_checkpoints=1, workers=1)
     events: list[dict] = []
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
         if args.random_init:
             base = random_init(args.random_init, work)
         else:
-            from distillery.core.models import resolve_model
+            from distillery.student.models import resolve_model
 
             base = resolve_model(args.base, allow_local_paths=True)
         sizes = [int(v) for v in args.batch_tokens.split(",")]

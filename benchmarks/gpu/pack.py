@@ -106,7 +106,7 @@ def split(source: Path, sizes: list[int], targets: list[Path]) -> None:
 def base_config_archive(target: Path) -> None:
     """The base model's config and tokenizer (no weights): enough to build a randomly initialised
     SmolLM2 of the same shape for a throughput measurement before the weights are whole."""
-    from distillery.core.models import resolve_model
+    from distillery.student.models import resolve_model
 
     base = resolve_model("smollm2-135m-instruct")
     buffer = io.BytesIO()
@@ -150,8 +150,8 @@ def download_wheels(target: Path, cache: Path) -> list[Path]:
 
 
 ENTRY_IMPORTS = ("import sys; sys.path[:0] = ['benchmarks/gpu', 'benchmarks']; import common; common.use_services(); "
-                 "import run, trainer_gpu, gguf, distillery.trainer.local, distillery.core.generation, "
-                 "distillery.core.models, transformers.integrations.ggml; import json; "
+                 "import run, trainer_gpu, gguf, distillery.trainer.local, distillery.student.generation, "
+                 "distillery.student.models, transformers.integrations.ggml; import json; "
                  "print(json.dumps(common.loaded_modules()))")
 
 
@@ -307,7 +307,7 @@ def main() -> None:
     wheels = [] if args.no_wheels else download_wheels(p1 / "wheels", cache / "wheels")
     base_config_archive(p1 / BASE_CONFIG)
 
-    from distillery.core.models import SMOLLM2, alias_gguf
+    from distillery.student.models import SMOLLM2, alias_gguf
 
     gguf = args.gguf or alias_gguf(SMOLLM2)
     xz, gguf_sha = compressed_gguf(gguf, cache, args.xz_preset)

@@ -160,7 +160,7 @@ def assemble(pack: Path, work: Path, run: Run) -> Path:
 
 
 def base_checkpoint(gguf: Path, work: Path) -> Path:
-    from distillery.core.models import convert_gguf
+    from distillery.student.models import convert_gguf
 
     target = work / "base"
     if (target / "config.json").exists():
@@ -172,7 +172,7 @@ def base_checkpoint(gguf: Path, work: Path) -> Path:
 
 def train(recipe: str, rows: list[dict], base: Path, work: Path, args, run: Run, budget_s: float) -> Path | None:
     """The student of ``recipe`` through the local launcher; its exported HF directory (None: failed)."""
-    from distillery.trainer.config import TrainConfig
+    from distillery.trainer.trainer_config import TrainerConfig
     from distillery.trainer.local import latest_checkpoint, train_local
 
     fields = dict(dataset="etd@1", out=f"{recipe}-student", thought_types=recipe, epochs=args.epochs,
@@ -180,7 +180,7 @@ def train(recipe: str, rows: list[dict], base: Path, work: Path, args, run: Run,
                   max_length=args.max_length, bf16=args.bf16, compile=args.compile, seed=args.seed,
                   checkpoint_every=10 ** 9, keep_checkpoints=1, workers=1)
     fields.update(item.split("=", 1) for item in args.set)  # --set FIELD=VALUE wins
-    config = TrainConfig(**fields)
+    config = TrainerConfig(**fields)
     record = run.metrics["train"].setdefault(recipe, {"config": config.model_dump(mode="json"), "curve": []})
     stop_at = time.monotonic() + budget_s
     started = time.monotonic()
@@ -252,7 +252,7 @@ class Generation:
     """One student's generator, and the measured pace that decides what still fits."""
 
     def __init__(self, model_dir: Path, args, run: Run, label: str) -> None:
-        from distillery.core.generation import open_generator
+        from distillery.student.generation import open_generator
 
         self.run, self.label, self.args = run, label, args
         self.generator = open_generator(model_dir, backend="hf", max_new_tokens=args.max_new_tokens,
@@ -275,7 +275,7 @@ class Generation:
         return [thought_row(p, thought_type, -1, text) for p, text in zip(problems, generated.thoughts)]
 
     def sampled(self, problems: list[dict], thought_type: str, samples: int) -> list[dict]:
-        from distillery.core import generation as engine
+        from distillery.student import generation as engine
 
         requests = [(p["question"], thought_type) for p in problems]
         generated = engine.generate_samples(self.generator, requests, samples, temperature=self.args.temperature,
@@ -368,7 +368,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                        help="any other TrainConfig field (repeatable)")
+                        help="any other TrainerConfig field (repeatable)")
     parser.add_argument("--limit-train", type=int, default=None, help="only the first N training rows")
     parser.add_argument("--limit-eval", type=int, default=None, help="only the first N problems of each benchmark")
     parser.add_argument("--benchmarks", default="gsm8k,svamp,asdiv,multiarith")

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from distillery.core.auth import hash_token
-from distillery.registry.client import RegistryClient, RegistryTokens
+from distillery.registry.client import RegistryClient
+from distillery.registry.principals import PrincipalCache
 from distillery.registry.config import RegistryConfig
 from distillery.registry.server import create_registry_server
 from distillery.registry.store import S3Config
@@ -46,7 +47,7 @@ def stack(tmp_path_factory, shared_data, models_dir):
     registry_handle, _ = create_registry_server("127.0.0.1:0", config)
     registry = f"127.0.0.1:{registry_handle.port}"
     verifier_handle, verifier = create_verifier_server("127.0.0.1:0", VerifierConfig(workers=2),
-                                                       RegistryTokens(registry))
+                                                       PrincipalCache(registry))
     with RegistryClient(registry, ADMIN_TOKEN) as admin:
         token = admin.create_team("evals")
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("DISTILLERY_")},

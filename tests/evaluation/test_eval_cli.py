@@ -80,7 +80,7 @@ def test_registry_student_table_and_lineage(stack, tiny_t5, tmp_path):
     (["--model", "smollm2-135m-instruct", "--benchmarks", "gsm8k,math500"], "Error: unknown benchmark(s) math500;"),
     (["--model", "smollm2-135m-instruct", "--methods", "pot,sql"], "Error: unknown method(s) sql;"),
     (["--model", "no-such-student@3", "--benchmarks", "svamp"], "Error: model 'no-such-student@3' not found"),
-    (["--model", "svamp@1", "--benchmarks", "svamp"], "Error: evals/svamp@1 is a problems, not a model"),
+    (["--model", "svamp@1", "--benchmarks", "svamp"], "Error: evals/svamp@1 is a problems dataset, not a model"),
     (["--model", "smollm2-135m-instruct", "--benchmarks", "multiarith"], "Error: benchmark multiarith: no `multiarith` dataset in the registry; import it with"),
     (["--model", "smollm2-135m-instruct", "--token", "dst_forged"], "Error: registry: UNAUTHENTICATED:"),
 ])

@@ -6,8 +6,8 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from distillery.core.generation import HFGenerator, Sampling, ThoughtTokenCaps, generate_samples, open_generator
-from distillery.core.model_refs import ModelNotFound, resolve_student
+from distillery.student.generation import Decoding, HFGenerator, ThoughtTokenCaps, generate_samples, open_generator
+from distillery.student.model_refs import ModelNotFound, resolve_student
 from distillery.registry.client import RegistryClient, header
 
 QUESTION = "Tom has 3 apples and buys 4 more. How many apples does he have?"
@@ -39,7 +39,7 @@ def test_smollm2_samples_are_seeded_and_each_type_has_its_length_cap(smollm2):
     assert greedy.output_tokens[1] <= 4 and len(greedy.thoughts) == 3
     # n greedy continuations are one continuation n times (the OpenAI routes' n with temperature 0).
     ids = generator.tokenizer("1, 2, 3,", add_special_tokens=False)["input_ids"]
-    twice = generator.complete([ids], Sampling(max_new_tokens=3, n=2))
+    twice = generator.complete([ids], Decoding(max_new_tokens=3, n=2))
     assert len(twice) == 2 and twice[0] == twice[1]
     with pytest.raises(ValueError, match="temperature > 0"):
         generate_samples(generator, requests, 2, temperature=0)
@@ -50,9 +50,9 @@ def test_hf_chunks_sort_by_length_within_rows_and_a_token_budget(tiny_t5):
     generator = HFGenerator(tiny_t5, max_new_tokens=8, batch_size=4)
     lengths = [30, 5, 12, 7, 200]
     # Shortest first; n=2 rows per prompt, so 2 prompts fill the 4 rows.
-    assert generator.chunks(lengths, Sampling(max_new_tokens=8, n=2)) == [[1, 3], [2, 0], [4]]
+    assert generator.chunks(lengths, Decoding(max_new_tokens=8, n=2)) == [[1, 3], [2, 0], [4]]
     generator.batch_tokens = 100  # rows x (longest prompt + 8 new tokens)
-    assert generator.chunks(lengths, Sampling(max_new_tokens=8)) == [[1, 3, 2], [0], [4]]  # 3 x 20; 2 x 38 > 100
+    assert generator.chunks(lengths, Decoding(max_new_tokens=8)) == [[1, 3, 2], [0], [4]]  # 3 x 20; 2 x 38 > 100
     generator.close()
 
 
@@ -70,7 +70,7 @@ def test_registry_model_pulled_once_and_reused(stack, tiny_t5, models_dir):
         assert (student.path / "config.json").stat().st_mtime_ns == stamp  # reused, not pulled again
         with pytest.raises(ModelNotFound, match="not found"):
             resolve_student("no-such-student@1", registry)
-        with pytest.raises(ModelNotFound, match="evals/svamp@1 is a problems, not a model"):
+        with pytest.raises(ModelNotFound, match="evals/svamp@1 is a problems dataset, not a model"):
             resolve_student("svamp@1", registry)
     with RegistryClient(stack.registry, "dst_forged") as stranger, pytest.raises(grpc.RpcError) as refused:
         resolve_student("tiny-student", stranger)

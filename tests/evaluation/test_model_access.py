@@ -18,8 +18,9 @@ import uuid
 import grpc
 import pytest
 
-from distillery.core.model_refs import resolve_student
-from distillery.registry.client import RegistryClient, RegistryTokens, header
+from distillery.student.model_refs import resolve_student
+from distillery.registry.client import RegistryClient, header
+from distillery.registry.principals import PrincipalCache
 from distillery.v1 import teacher_pb2 as teacher_pb
 from tests.evaluation.conftest import ADMIN_TOKEN
 
@@ -69,7 +70,7 @@ def teacher(stack, tmp_path_factory):
     from distillery.teacher.server import create_teacher_server
 
     handle = create_teacher_server("127.0.0.1:0", stack.registry, stack.verifier,
-                                   tmp_path_factory.mktemp("teacher-work"), RegistryTokens(stack.registry))
+                                   tmp_path_factory.mktemp("teacher-work"), PrincipalCache(stack.registry))
     yield f"127.0.0.1:{handle.port}"
     handle.stop(grace_s=1)
 
@@ -80,14 +81,14 @@ def trainer(stack):
     (no Ray here); none should."""
     from distillery.core.grpc_server import create_server
     from distillery.core.s3 import S3Config
-    from distillery.trainer.jobs import JobManager
+    from distillery.trainer.job_manager import JobManager
     from distillery.trainer.servicer import TrainerServicer
     from distillery.v1 import trainer_pb2_grpc
 
-    servicer = TrainerServicer(stack.registry, JobManager(stack.registry, S3Config(bucket="unused"),
-                                                                  concurrent_jobs=0))
+    servicer = TrainerServicer(PrincipalCache(stack.registry), JobManager(stack.registry, S3Config(bucket="unused"),
+                                                                          concurrent_jobs=0))
     handle = create_server("127.0.0.1:0", lambda s: trainer_pb2_grpc.add_TrainerServiceServicer_to_server(servicer, s),
-                           ["distillery.v1.TrainerService"], RegistryTokens(stack.registry))
+                           ["distillery.v1.TrainerService"], PrincipalCache(stack.registry))
     yield f"127.0.0.1:{handle.port}", servicer
     handle.stop(grace_s=1)
 
@@ -102,10 +103,13 @@ def generate(teacher: str, token: str, model: str) -> list[teacher_pb.GeneratedT
 
 
 def submit_training(trainer: str, token: str, base: str):
+    """A raw request, as any gRPC client may send it: the service's own checks must hold."""
     from distillery.trainer.client import TrainerClient
+    from distillery.v1 import trainer_config_pb2, trainer_pb2
 
+    config = trainer_config_pb2.TrainerConfig(dataset="access-thoughts", base=base, out="stolen", max_steps=1)
     with TrainerClient(trainer, token) as client:
-        return client.submit({"dataset": "access-thoughts", "base": base, "out": "stolen", "max_steps": 1})
+        return client.submit(trainer_pb2.SubmitJobRequest(config=config))
 
 
 def intruder_names(stack) -> set[str]:

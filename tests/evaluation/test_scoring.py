@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from distillery.core.generation import choose_backend
+from distillery.student.generation import choose_backend
 from distillery.evaluation.harness import parse_benchmarks
-from distillery.core.ensemble import fallback, majority, vote
+from distillery.student.ensemble import fallback, majority, vote
 from distillery.evaluation.scoring import (compare_etd, parse_methods, result_methods, samples_in, score,
                                            thought_types_for)
 from distillery.verifier.records import ThoughtRecord

@@ -3,7 +3,8 @@
 SmolLM2) and registry (SeaweedFS), with the real eval harness. Tiny slices, few steps.
 
 Covered: ``distillery run`` end to end and again (every stage reused); the controller SIGKILLed
-mid-job and started again (the job finishes, no stage runs twice); cancel; quotas; other teams;
+mid-job and started again (the job finishes, no stage runs twice); cancel; a stage refused as invalid
+failing at once; quotas; other teams;
 bad specs.
 """
 
@@ -18,6 +19,8 @@ import time
 import grpc
 import pytest
 import yaml
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from distillery.jobs.client import JobClient
 from distillery.registry.client import RegistryClient
@@ -94,7 +97,7 @@ def test_distillery_run_goes_end_to_end_and_reuses_finished_stages(stack, tmp_pa
     assert all(s["state"] == "succeeded" and s["attempts"] == 1 for s in stages.values())
     thoughts, model, results = (stages["teacher"]["outputs"]["dataset"], stages["train"]["outputs"]["model"],
                                 stages["eval"]["outputs"]["dataset"])
-    rows = json.loads(stages["eval"]["outputs"]["results"])
+    rows = stages["eval"]["result"]["eval"]["results"]
     assert {(r["benchmark"], r["method"]) for r in rows} == {("multiarith", "pot"), ("multiarith", "cot")}
     assert all(r["total"] == 2 for r in rows)
     # lineage: problems -> thoughts -> model -> eval results
@@ -167,6 +170,19 @@ def test_cancel_stops_the_running_stage(stack):
                                                        ("eval", "cancelled")]
 
 
+def test_a_stage_the_service_refuses_as_invalid_fails_at_once_with_its_cause(stack):
+    """The train stage's driver reports the trainer's NOT_FOUND for a base model that does not
+    exist as not retryable: one attempt, and the cause in one line, not a log dump."""
+    home, _ = stack
+    with _client(home) as client:
+        job = client.submit(spec(name="nobase", student={**TINY["student"], "base": "no-such-student@1"}))
+        done = _wait_for(client, job.id, lambda j: j.state not in ("queued", "running"), timeout_s=300)
+    train = _stage(done, "train")
+    assert done.state == "failed" and (train.state, train.attempts) == ("failed", 1)
+    assert "base" in train.error and "no-such-student" in train.error and "\n" not in train.error, train.error
+    assert train.error in done.error
+
+
 def test_teams_see_only_their_own_jobs_and_the_admin_sees_all(stack):
     home, _ = stack
     admin_token = (home / "admin.token").read_text().strip()
@@ -220,6 +236,11 @@ def test_quotas_refuse_a_job_beyond_the_teams_limit(stack, tmp_path):
                 client.submit(spec(name="gpu", student={"max_steps": 2, "workers": 1, "gpu": True}))
             assert too_many_gpus.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             assert "max_gpus=0" in too_many_gpus.value.details()
+            # ... and says which limit as a typed detail a caller can act on.
+            (detail,) = rpc_status.from_call(too_many_gpus.value).details
+            failure = error_details_pb2.QuotaFailure()
+            assert detail.Unpack(failure) and [(v.subject, v.quota_id) for v in failure.violations] == [
+                ("team:default", "max_gpus")]
             first = client.submit(spec(name="first", student={"max_steps": 200, "workers": 1}))
             with pytest.raises(grpc.RpcError) as second:
                 client.submit(spec(name="second"))

@@ -10,7 +10,7 @@ import pytest
 
 from distillery.jobs.config import Quotas, TeamQuota, quota_refusal
 from distillery.jobs.kuberay import rayjob_manifest, rayjob_name
-from distillery.jobs.plan import plan_stage, stage_output, stages_of
+from distillery.jobs.plan import plan_stage, stage_outputs, stages_of
 from distillery.jobs.spec import JobSpec, SpecError, parse_spec
 from tests.crds import validate_custom_resource
 
@@ -80,25 +80,25 @@ def test_the_llm_teacher_of_the_pipelines_is_a_pool_by_name(name):
     example = "\n".join(line[2:] for line in lines[start:] if line.startswith("#  "))
     spec = parse_spec(f"name: x\n{example.strip()}")
     assert spec.teacher.backend == "openai" and spec.teacher.pool == "vllm" and spec.teacher.endpoint is None
-    args = plan_stage(spec, "teacher", "t/gsm8k-train@1", {}).args
-    assert args[args.index("--pool") + 1] == "vllm" and "--endpoint" not in args
+    job = plan_stage(spec, "teacher", "t/gsm8k-train@1", {}).request.teacher
+    assert job.pool == "vllm" and job.endpoint == "" and job.backend == "openai"
 
 
-def test_the_teacher_command_carries_variants_the_guard_and_the_annotation_format():
-    def teacher_args(text: str) -> list[str]:
-        return plan_stage(parse_spec(text), "teacher", "t/gsm8k-train@1", {}).args
+def test_the_teacher_request_carries_variants_the_guard_and_the_annotation_format():
+    from distillery.teacher.servicer import job_config
 
-    def values(args: list[str], flag: str) -> list[str]:
-        return [args[i + 1] for i, arg in enumerate(args) if arg == flag]
+    def teacher_job(text: str):
+        return plan_stage(parse_spec(text), "teacher", "t/gsm8k-train@1", {}).request.teacher
 
-    default = teacher_args("name: x")
-    assert values(default, "--variants") == ["0"] and values(default, "--model") == ["gold-annotations-v2"]
-    assert values(default, "--guard") == ["gsm8k-test", "svamp", "asdiv", "multiarith"] and "--no-guard" not in default
-    chosen = teacher_args("name: x\nteacher: {variants: 10, model: gold-annotations-v1, contamination_guard: [mine]}")
-    assert values(chosen, "--variants") == ["10"] and values(chosen, "--model") == ["gold-annotations-v1"]
-    assert values(chosen, "--guard") == ["mine"] and "--no-guard" not in chosen
-    off = teacher_args("name: x\nteacher: {contamination_guard: []}")
-    assert "--no-guard" in off and "--guard" not in off
+    default = teacher_job("name: x")
+    assert default.variants == 0 and default.model == "gold-annotations-v2" and default.out == "x-thoughts"
+    assert list(default.contamination_guard) == ["gsm8k-test", "svamp", "asdiv", "multiarith"]
+    assert not default.no_contamination_guard
+    chosen = teacher_job("name: x\nteacher: {variants: 10, model: gold-annotations-v1, contamination_guard: [mine]}")
+    assert chosen.variants == 10 and chosen.model == "gold-annotations-v1"
+    assert list(chosen.contamination_guard) == ["mine"] and not chosen.no_contamination_guard
+    off = teacher_job("name: x\nteacher: {contamination_guard: []}")
+    assert off.no_contamination_guard and not off.contamination_guard
     # Every one of them is part of the teacher stage's key (a different dataset comes out).
     keys = {plan_stage(parse_spec(text), "teacher", "t/gsm8k-train@1", {}).key for text in (
         "name: x", "name: x\nteacher: {variants: 10}", "name: x\nteacher: {contamination_guard: []}",
@@ -107,11 +107,9 @@ def test_the_teacher_command_carries_variants_the_guard_and_the_annotation_forma
     assert (plan_stage(parse_spec("name: x"), "teacher", "t/gsm8k-train@1", {}).key
             == plan_stage(parse_spec("name: x\nteacher: {model: gold-annotations-v2}"), "teacher",
                           "t/gsm8k-train@1", {}).key)  # the default is the v2 format, named or not
-    # The CLI the stage runs accepts the command as planned.
-    from distillery.cli.teacher import generate_command
-
-    for args in (default, chosen, off):
-        assert generate_command.make_context("generate", args[2:]).params["variants"] in (0, 10)
+    # The teacher service reads the request as planned.
+    for job, variants in ((default, 0), (chosen, 10), (off, 0)):
+        assert job_config(job).variants == variants
 
 
 def test_json_specs_work_too():
@@ -123,21 +121,37 @@ def _plans(spec: JobSpec, outputs=None):
     return {s: plan_stage(spec, s, "t/gsm8k-train@1", outputs, (8000, 9000)) for s in stages_of(spec)}
 
 
-def test_stages_follow_the_spec_and_commands_carry_its_settings():
+def test_stages_follow_the_spec_and_requests_carry_its_settings():
     spec = parse_spec((PIPELINES / "local.yaml").read_text())
     plans = _plans(spec)
     assert list(plans) == ["teacher", "train", "eval-base", "eval", "serve"]
-    assert plans["teacher"].args[:4] == ["teacher", "generate", "--problems", "t/gsm8k-train@1"]
-    assert "--limit" in plans["teacher"].args and plans["teacher"].args[-1] == "--json"
-    train = plans["train"].args
-    assert train[train.index("--dataset") + 1] == "t/x-thoughts@1" and train[train.index("--max-steps") + 1] == "30"
-    assert plans["eval-base"].args[2] == "smollm2-135m-instruct" and plans["eval"].args[2] == "t/x-student@1"
+    teacher = plans["teacher"].request.teacher
+    assert teacher.problems == "t/gsm8k-train@1" and teacher.limit == spec.problems.limit
+    train = plans["train"].request.train.config
+    assert train.dataset == "t/x-thoughts@1" and train.max_steps == 30 and train.out == "etd-local-student"
+    assert plans["eval-base"].request.eval.model == "smollm2-135m-instruct"
+    assert plans["eval"].request.eval.model == "t/x-student@1"
     serve = plans["serve"]
-    assert serve.key is None and serve.args[:4] == ["serve", "t/x-student@1", "--name", "etd-local"]
-    assert "8000" in serve.args and serve.args[serve.args.index("--backend") + 1] == "hf"
+    assert serve.key is None and serve.request.serve.model == "t/x-student@1" and serve.request.serve.name == "etd-local"
+    assert serve.request.serve.http_port == 8000 and serve.request.serve.backend == "hf"
     undeployed = spec.model_copy(update={"deploy": spec.deploy.model_copy(update={"enabled": False}),
                                          "evaluation": spec.evaluation.model_copy(update={"baseline": False})})
     assert list(_plans(undeployed)) == ["teacher", "train", "eval"]
+
+
+def test_every_student_field_of_the_spec_reaches_the_trainer_request():
+    """The spec's student section is the trainer's own config: what it says arrives typed."""
+    from distillery.core.pydantic_proto import from_message
+    from distillery.trainer.trainer_config import TrainerConfig
+
+    spec = parse_spec("name: x\nstudent: {recipe: potd, gpu: true, workers: 3, lora: {r: 4, alpha: 8}, "
+                      "max_steps: 7, learning_rate: 0.001, bf16: false, seed: 5, weight_decay: 0.1}")
+    config = from_message(_plans(spec)["train"].request.train.config, TrainerConfig)
+    assert config == spec.student.to_trainer_config("t/x-thoughts@1", "x-student")
+    assert (config.thought_types, config.use_gpu, config.workers, config.lora.r, config.lora.alpha) == (
+        ("pot",), True, 3, 4, 8)
+    assert (config.max_steps, config.epochs, config.learning_rate, config.bf16, config.seed) == (7, None, 0.001,
+                                                                                                 False, 5)
 
 
 def test_stage_keys_change_exactly_with_their_inputs():
@@ -151,21 +165,24 @@ def test_stage_keys_change_exactly_with_their_inputs():
     assert new_data["train"].key != base["train"].key and new_data["eval"].key == base["eval"].key
 
 
-def test_a_stage_result_is_the_last_json_line_with_its_field():
-    log = "progress...\n{\"dataset\": \"t/x@1\", \"accepted\": {}}\nWARNING late noise\n"
-    assert stage_output("teacher", log)["dataset"] == "t/x@1"
-    with pytest.raises(ValueError, match="printed no JSON result with 'model'"):
-        stage_output("train", log)
+def test_a_stage_outputs_what_its_typed_result_made():
+    from distillery.v1 import jobs_pb2, teacher_pb2, trainer_pb2
+
+    made = jobs_pb2.StageResult(teacher=teacher_pb2.TeacherJobEvent(result=teacher_pb2.TeacherJobResult(dataset="t/x@1")))
+    assert stage_outputs("teacher", made) == {"dataset": "t/x@1"}
+    assert stage_outputs("train", jobs_pb2.StageResult(train=trainer_pb2.TrainJob(model="t/m@2"))) == {"model": "t/m@2"}
+    with pytest.raises(ValueError, match="stage train reported an empty result"):
+        stage_outputs("train", jobs_pb2.StageResult())
 
 
 def test_quotas_name_the_limit_a_job_would_exceed():
     gpu_job = parse_spec("name: g\nstudent: {workers: 4, gpu: true}")
     quota = TeamQuota(max_concurrent_jobs=3, max_gpus=6, max_workers=16)
     assert quota_refusal(quota, [gpu_job], gpu_job, "vision") == (
-        "team 'vision' quota max_gpus=6: 4 in use by its active jobs, this job asks for 4")
+        "max_gpus", "team 'vision' quota max_gpus=6: 4 in use by its active jobs, this job asks for 4")
     assert quota_refusal(quota, [], gpu_job, "vision") is None
     cpu_job = parse_spec("name: c")
-    assert "max_concurrent_jobs=3" in quota_refusal(quota, [cpu_job] * 3, cpu_job, "vision")
+    assert quota_refusal(quota, [cpu_job] * 3, cpu_job, "vision")[0] == "max_concurrent_jobs"
     quotas = Quotas(default=TeamQuota(max_concurrent_jobs=1), teams={"big": TeamQuota(max_concurrent_jobs=9)})
     assert quotas.of("big").max_concurrent_jobs == 9 and quotas.of("other").max_concurrent_jobs == 1
 
@@ -182,7 +199,8 @@ def test_kuberay_rayjobs_are_valid_against_the_crd_and_queued_by_kueue(gpu):
         validate_custom_resource(manifest)
         assert manifest["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "vision"
         assert manifest["spec"]["suspend"] is True  # Kueue admits it
-        assert manifest["spec"]["entrypoint"].startswith("distillery " + " ".join(plan.args[:2]))
+        # The driver reads its typed request by run id: no spec field is on the command line.
+        assert manifest["spec"]["entrypoint"] == f"python -m distillery.jobs.stage job-0123456789ab-{stage}-1"
         env = manifest["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["env"]
         assert {"name": "DISTILLERY_TOKEN", "valueFrom": {"secretKeyRef": {
             "name": "distillery-team-token", "key": "token"}}} in env and "dst_" not in json.dumps(manifest)
@@ -214,6 +232,31 @@ def test_a_spec_names_models_by_alias_or_registry_reference_only(text, field):
     assert f"{field}: " in str(refused.value) and "directories are not accepted" in str(refused.value)
     spec = parse_spec("name: x\nstudent: {base: beta/secret@2}\nteacher: {backend: hf, model: my-teacher@1}")
     plans = _plans(spec)
-    # The stages run the CLI on the cluster for the tenant: no path fallback there either.
-    assert "--no-local-paths" in plans["train"].args and "--no-local-paths" in plans["eval-base"].args
-    assert plans["eval-base"].args[2] == "beta/secret@2"
+    assert plans["train"].request.train.config.base == "beta/secret@2"
+    assert plans["eval-base"].request.eval.model == "beta/secret@2"
+
+
+def test_job_records_round_trip_with_their_typed_stage_messages_and_read_older_records():
+    from distillery.jobs.records import JobRecord, StageRecord
+    from distillery.v1 import jobs_pb2
+
+    spec = parse_spec("name: x")
+    request = _plans(spec)["train"].request
+    request.run_id = "job-1-train-1"
+    record = JobRecord(id="job-1", team="t", name="x", spec=spec.model_dump(mode="json"), problems="t/p@1",
+                       backend="ray", token="sealed",
+                       stages=[StageRecord("teacher", state="reused", outputs={"dataset": "t/x-thoughts@1"}),
+                               StageRecord("train", state="running", attempts=1, run_id="job-1-train-1",
+                                           request=request,
+                                           report=jobs_pb2.StageRunReport(run_id="job-1-train-1", error="boom"))])
+    again = JobRecord.from_dict(json.loads(json.dumps(record.to_dict())))
+    assert again == record and again.stage("train").report.error == "boom"
+    assert again.stage("train").request.train.config.dataset == "t/x-thoughts@1"
+    assert again.public_copy().token == "" and record.token == "sealed"
+    # A record written before stages were typed (no request / report / result) still loads.
+    old = {"id": "job-0", "team": "t", "name": "x", "spec": {"name": "x"}, "problems": "t/p@1", "backend": "ray",
+           "token": "sealed", "state": "succeeded", "stages": [{"name": "teacher", "state": "succeeded",
+                                                                 "outputs": {"dataset": "t/d@1"}}],
+           "events": [{"at": 1.0, "message": "submitted"}], "version": 3}
+    loaded = JobRecord.from_dict(old)
+    assert loaded.stage("teacher").done and loaded.stage("teacher").request is None and loaded.events[0].at == 1.0

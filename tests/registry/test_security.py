@@ -230,7 +230,7 @@ def test_a_revoked_token_is_refused_by_the_registry_and_other_services(address, 
     from distillery.core.auth import hash_token
     from distillery.registry import layout
     from distillery.registry.store import ObjectStore
-    from distillery.registry.client import RegistryTokens
+    from distillery.registry.principals import PrincipalCache
     from distillery.verifier.client import VerifierClient
     from distillery.verifier.config import VerifierConfig
     from distillery.verifier.server import create_verifier_server
@@ -250,7 +250,7 @@ def test_a_revoked_token_is_refused_by_the_registry_and_other_services(address, 
 
         # another service, trusting tokens the registry knows for at most 1 s
         monkeypatch.setenv("DISTILLERY_TOKEN_CACHE_TTL_S", "1")
-        handle, verifier = create_verifier_server("127.0.0.1:0", VerifierConfig(workers=1), RegistryTokens(address))
+        handle, verifier = create_verifier_server("127.0.0.1:0", VerifierConfig(workers=1), PrincipalCache(address))
         try:
             service = f"127.0.0.1:{handle.port}"
             with VerifierClient(service, leaked) as client:

@@ -29,8 +29,8 @@ import grpc
 import pytest
 from ray.serve.generated import serve_pb2, serve_pb2_grpc
 
-from distillery.core.ensemble import fallback, vote
-from distillery.core.generation import HFGenerator
+from distillery.student.ensemble import fallback, vote
+from distillery.student.generation import HFGenerator
 from distillery.registry.client import RegistryClient, header
 from distillery.serving.client import StudentClient, StudentError, StudentGrpcClient
 from distillery.verifier.records import ThoughtRecord
@@ -484,7 +484,7 @@ def _replica_pids() -> set[int]:
     """Live model replica processes (Ray titles them ``ray::ServeReplica:APP:DEPLOYMENT``)."""
     listing = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout
     return {int(pid) for pid, stat, args in (line.split(None, 2) for line in listing.splitlines() if line.strip())
-            if args.startswith("ray::ServeReplica:smol:StudentModel") and not stat.startswith("Z")}
+            if args.startswith("ray::ServeReplica:smol:StudentReplica") and not stat.startswith("Z")}
 
 
 def test_a_replica_killed_under_traffic_is_replaced_without_failed_requests(served):

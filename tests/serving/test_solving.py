@@ -9,7 +9,7 @@ import json
 import pydantic
 import pytest
 
-from distillery.core.generation import cut_at_stop
+from distillery.student.generation import cut_at_stop
 from distillery.serving.config import Autoscaling, Limits, ServeConfig
 from distillery.serving.limits import BodyCounter, LimitExceeded, TeamGate, check_declared_length, validation_context
 from distillery.serving.proxy import ProxyGuard

@@ -96,7 +96,7 @@ def test_gsm8k_train_yield_through_the_real_verifier(shared_data, verifier, vers
 
 def test_few_shot_examples_are_correct_and_from_gsm8k_train(verifier, shared_data):
     """Every worked example is a GSM8K-train problem, and every one of its thoughts verifies."""
-    from distillery.core.thought_text import TRIGGERS
+    from distillery.student.thought_text import TRIGGERS
     from distillery.teacher.prompts import EXAMPLES, chat_prompt, completion_prompt, prompt_hash
 
     train = {p["question"]: p["answer"] for p in load_benchmark("gsm8k-train", shared_data).rows}

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from distillery.core.generation import Generated
-from distillery.core.thought_text import clean_thought
+from distillery.student.generation import Generated
+from distillery.student.thought_text import clean_thought
 from distillery.evaluation.harness import evaluate
 from distillery.registry.benchmarks import load_benchmark
 from distillery.teacher import dataflow

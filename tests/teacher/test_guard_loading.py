@@ -10,7 +10,9 @@ import grpc
 import pytest
 from google.protobuf.json_format import MessageToDict
 
-from distillery.registry.client import RegistryClient, RegistryTokens, header
+from distillery.registry.client import RegistryClient, header
+
+from distillery.registry.principals import PrincipalCache
 from distillery.teacher.client import TeacherClient
 from distillery.teacher.server import create_teacher_server
 from distillery.v1 import teacher_pb2 as pb
@@ -31,10 +33,10 @@ def tokens(registry_server):
 @pytest.fixture(scope="module")
 def teacher(registry_server, tmp_path_factory):
     registry = registry_server[0]
-    verifier_handle, _ = create_verifier_server("127.0.0.1:0", VerifierConfig(workers=1), RegistryTokens(registry))
+    verifier_handle, _ = create_verifier_server("127.0.0.1:0", VerifierConfig(workers=1), PrincipalCache(registry))
     work = tmp_path_factory.mktemp("teacher-guard")
     handle = create_teacher_server("127.0.0.1:0", registry, f"127.0.0.1:{verifier_handle.port}", work / "jobs",
-                                   RegistryTokens(registry))
+                                   PrincipalCache(registry))
     yield f"127.0.0.1:{handle.port}"
     handle.stop(grace_s=1)
     verifier_handle.stop(grace_s=1)
@@ -48,7 +50,7 @@ def push_rows(address: str, token: str, name: str, kind: str, rows: list[dict], 
 
 
 def run(address: str, token: str, **fields) -> list[pb.TeacherJobEvent]:
-    job = pb.TeacherJob(problems="tiny@1", thought_types=["pot"], out="guarded", **fields)
+    job = pb.TeacherJob(**{"problems": "tiny@1", "thought_types": ["pot"], "out": "guarded", **fields})
     with TeacherClient(address, token) as client:
         return list(client.run_job(job))
 
@@ -76,7 +78,10 @@ def test_the_guard_is_loaded_from_the_callers_team(registry_server, tokens, teac
     push_rows(registry, tokens["alpha"], "notes", "dataset", [{"text": HELD_OUT}], tmp_path)
     wrong_kind = refused(teacher, tokens["alpha"], contamination_guard=["notes"])
     assert wrong_kind.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert wrong_kind.details().startswith("contamination_guard: ") and "alpha/notes@1" in wrong_kind.details()
+    assert wrong_kind.details() == "contamination_guard: alpha/notes@1 is a dataset, not a problems dataset"
+    wrong_problems = refused(teacher, tokens["alpha"], problems="notes@1", no_contamination_guard=True)
+    assert wrong_problems.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert wrong_problems.details() == "problems: alpha/notes@1 is a dataset, not a problems dataset"
     both = refused(teacher, tokens["alpha"], contamination_guard=["notes"], no_contamination_guard=True)
     assert both.code() == grpc.StatusCode.INVALID_ARGUMENT and "not both" in both.details()
     bad_name = refused(teacher, tokens["alpha"], contamination_guard=["beta/heldout"])

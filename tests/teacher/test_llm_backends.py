@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from distillery.core.models import resolve_model
+from distillery.student.models import resolve_model
 from distillery.stack.s3server import free_port
 
 CLI = Path(sys.executable).parent / "distillery"

@@ -16,7 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import grpc
 import pytest
 
-from distillery.registry.client import RegistryClient, RegistryTokens, header
+from distillery.registry.client import RegistryClient, header
+
+from distillery.registry.principals import PrincipalCache
 from distillery.teacher.backends.base import GenerationRequest
 from distillery.teacher.backends.openai_http import OpenAIBackend
 from distillery.teacher.client import TeacherClient
@@ -142,7 +144,7 @@ def teachers(registry_server, listeners, tmp_path_factory, platform_key_in_env):
         config = service_config(listeners[0], work, team_endpoints)
         # The verifier is never reached here: every call below is refused or fails before verifying.
         handles[name] = create_teacher_server("127.0.0.1:0", registry_address, "127.0.0.1:9", work / "jobs",
-                                              RegistryTokens(registry_address), config)
+                                              PrincipalCache(registry_address), config)
     yield {name: f"127.0.0.1:{handle.port}" for name, handle in handles.items()}
     for handle in handles.values():
         handle.stop(grace_s=1)
@@ -174,7 +176,7 @@ def test_inline_problems_get_the_contamination_guard_too(teachers, tokens, regis
     held_out = tmp_path / "held-out.jsonl"
     held_out.write_text(json.dumps({"id": "h1", "question": PROBLEM.question.replace("3", "5"), "answer": 9}) + "\n")
     with RegistryClient(registry_server[0], tokens["alpha"]) as registry:
-        registry.push_file(header("held-out", "problems", [], {}, False, "test", {}), held_out)
+        registry.push_file(header("held-out", "problems", stage="test"), held_out)
     error = refused(teachers["open"], tokens["alpha"], backend="annotations", contamination_guard=["held-out"])
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "problems[0]" in error.details() and "held-out" in error.details()

@@ -7,9 +7,9 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from distillery.trainer.config import TrainConfig
+from distillery.trainer.trainer_config import TrainerConfig
 from distillery.trainer.data import InvalidRow, parse_lines, training_rows
-from distillery.trainer.jobs import Job, apply_event
+from distillery.trainer.job_manager import TrainingJob, apply_event
 
 
 def jsonl(rows: list[dict]) -> bytes:
@@ -43,24 +43,24 @@ def test_shards_are_disjoint_balanced_and_verified_only():
 
 
 def test_recipes_and_validation():
-    assert TrainConfig(dataset="d@1", out="m", thought_types="eotd").thought_types == ("eot",)
-    assert TrainConfig(dataset="d@1", out="m", thought_types="etd").recipe == "etd"
-    assert TrainConfig(dataset="d@1", out="m", thought_types="eot,cot").thought_types == ("cot", "eot")
+    assert TrainerConfig(dataset="d@1", out="m", thought_types="eotd").thought_types == ("eot",)
+    assert TrainerConfig(dataset="d@1", out="m", thought_types="etd").recipe == "etd"
+    assert TrainerConfig(dataset="d@1", out="m", thought_types="eot,cot").thought_types == ("cot", "eot")
     with pytest.raises(ValidationError, match="thought types must be some of"):
-        TrainConfig(dataset="d@1", out="m", thought_types="xot")
+        TrainerConfig(dataset="d@1", out="m", thought_types="xot")
     with pytest.raises(ValidationError, match="extra"):
-        TrainConfig(dataset="d@1", out="m", learning_rat=1e-3)
+        TrainerConfig(dataset="d@1", out="m", learning_rat=1e-3)
 
 
 def test_run_key_names_the_job_not_the_cluster_shape():
-    config = TrainConfig(dataset="d@1", out="m", max_steps=10)
+    config = TrainerConfig(dataset="d@1", out="m", max_steps=10)
     assert config.run_key() == config.model_copy(update={"workers": 8, "max_failures": 0}).run_key()
     assert config.run_key() != config.model_copy(update={"learning_rate": 1e-3}).run_key()
-    assert config.run_key() != TrainConfig(dataset="d@2", out="m", max_steps=10).run_key()
+    assert config.run_key() != TrainerConfig(dataset="d@2", out="m", max_steps=10).run_key()
 
 
 def test_events_fold_into_the_job_view():
-    job = Job(id="j", team="t", config=TrainConfig(dataset="d@1", out="m"), token="x")
+    job = TrainingJob(id="j", team="t", config=TrainerConfig(dataset="d@1", out="m"), token="x")
     apply_event(job, {"kind": "worker", "rank": 0, "pid": 10, "node": "n", "resumed_from": 0})
     apply_event(job, {"kind": "start", "resumed_from": 0, "total_steps": 9, "padding_waste": 0.05,
                       "examples_per_worker": 4})
@@ -78,7 +78,7 @@ def test_events_fold_into_the_job_view():
 def test_a_worker_killed_for_memory_is_told_with_the_knob_and_what_it_saw():
     import ray.exceptions
 
-    from distillery.trainer.jobs import _describe
+    from distillery.trainer.job_manager import _describe
 
     metrics = {"batch_tokens": 8192, "batch_tokens_source": "config", "memory_gib": 10.5}
     try:
@@ -101,9 +101,9 @@ def test_the_batch_is_sized_from_free_memory_unless_set():
     model = LlamaForCausalLM(LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                                          num_attention_heads=2, num_key_value_heads=2, vocab_size=1000))
     cpu = torch.device("cpu")
-    assert choose_batch_tokens(TrainConfig(dataset="d@1", out="m", batch_tokens=777), model, cpu).tokens == 777
-    one = choose_batch_tokens(TrainConfig(dataset="d@1", out="m"), model, cpu, workers_sharing=1)
-    many = choose_batch_tokens(TrainConfig(dataset="d@1", out="m"), model, cpu, workers_sharing=4096)
+    assert choose_batch_tokens(TrainerConfig(dataset="d@1", out="m", batch_tokens=777), model, cpu).tokens == 777
+    one = choose_batch_tokens(TrainerConfig(dataset="d@1", out="m"), model, cpu, workers_sharing=1)
+    many = choose_batch_tokens(TrainerConfig(dataset="d@1", out="m"), model, cpu, workers_sharing=4096)
     assert one.source.startswith("auto") and one.tokens % 512 == 0 and 256 <= one.tokens <= 8192
     assert many.tokens <= one.tokens and many.free_bytes < one.free_bytes  # workers split the memory
     assert bytes_per_token(model) == 4 * (2 * 64 * 18 + 1000 * 5)

@@ -14,8 +14,8 @@ import textwrap
 
 import pytest
 
-from distillery.core.models import resolve_model
-from distillery.trainer.config import TrainConfig
+from distillery.student.models import resolve_model
+from distillery.trainer.trainer_config import TrainerConfig
 from distillery.trainer.local import train_local
 
 
@@ -33,8 +33,8 @@ def base_dir():
     return resolve_model("smollm2-135m-instruct")
 
 
-def config(**changes) -> TrainConfig:
-    return TrainConfig(**{"dataset": "etd@1", "out": "student", "max_steps": 3, "checkpoint_every": 1,
+def config(**changes) -> TrainerConfig:
+    return TrainerConfig(**{"dataset": "etd@1", "out": "student", "max_steps": 3, "checkpoint_every": 1,
                           "learning_rate": 1e-3, "batch_tokens": 256, "max_length": 96, **changes})
 
 
@@ -62,7 +62,7 @@ def test_cancel_checkpoints_and_the_same_job_resumes_to_the_same_model(base_dir,
 MEMORY_PROBE = textwrap.dedent("""
     import json, resource, sys
     from pathlib import Path
-    from distillery.trainer.config import TrainConfig
+    from distillery.trainer.trainer_config import TrainerConfig
     from distillery.trainer.local import train_local
     from distillery.trainer.memory import TrainingOutOfMemory, free_memory
     import torch
@@ -74,7 +74,7 @@ MEMORY_PROBE = textwrap.dedent("""
     status = Path("/proc/self/status").read_text()
     mapped = int(next(l for l in status.splitlines() if l.startswith("VmSize:")).split()[1]) * 1024
     resource.setrlimit(resource.RLIMIT_AS, (mapped + (5 << 30), resource.RLIM_INFINITY))
-    config = TrainConfig(dataset="etd@1", out="s", max_steps=1, max_length=512, thought_types="cotd",
+    config = TrainerConfig(dataset="etd@1", out="s", max_steps=1, max_length=512, thought_types="cotd",
                          batch_tokens=None if batch_tokens == "auto" else int(batch_tokens))
     events = []
     try:

@@ -78,7 +78,7 @@ def test_full_fine_tune_learns_checkpoints_and_registers_a_loadable_model(stack,
     assert card["architecture"] == "causal" and card["thought_types"] == ["cot", "pot", "eot"]
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from distillery.core.thought_text import student_input
+    from distillery.student.thought_text import student_input
 
     tokenizer = AutoTokenizer.from_pretrained(out)
     model = AutoModelForCausalLM.from_pretrained(out)

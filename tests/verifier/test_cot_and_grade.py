@@ -6,7 +6,7 @@ from pydantic import ValidationError
 from distillery.core.outcome import Status
 from distillery.verifier.cot import extract_cot_answer
 from distillery.verifier.grade import GradingConfig, is_correct
-from distillery.verifier.numbers import parse_number
+from distillery.verifier.numbers import number_or_none
 from distillery.verifier.records import ThoughtRecord
 
 
@@ -46,8 +46,8 @@ def test_cot_oversized_text_is_refused():
     ("1,200", 1200.0), ("$5", 5.0), ("€ 2.50", 2.5), ("45%", 0.45), ("3/4", 0.75), ("-7", -7.0),
     ("twelve", None), ("1/0", None), ("", None),
 ])
-def test_parse_number(text, expected):
-    assert parse_number(text) == (pytest.approx(expected) if expected is not None else None)
+def test_number_or_none(text, expected):
+    assert number_or_none(text) == (pytest.approx(expected) if expected is not None else None)
 
 
 def test_grading_rules():

@@ -37,7 +37,7 @@ def _call(jobs, token, method, *args):
 
 
 def _as_dict(job) -> dict:
-    return json_format.MessageToDict(job, preserving_proto_field_name=True)
+    return json_format.MessageToDict(job, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
 
 
 def _elapsed(stage) -> str:
@@ -199,12 +199,14 @@ def logs_command(job_id, stage, jobs, token):
 @click.option("--kuberay-queue", default="{team}", show_default=True, help="The team's Kueue LocalQueue there.")
 @click.option("--kuberay-token-secret", default="distillery-team-{team}", show_default=True,
               help="Secret (key `token`) with the team's token, in that namespace.")
-@click.option("--stage-cli", default=None, help="How stage drivers run distillery (default: this Python's, "
-                                                 "`distillery` with kuberay).")
+@click.option("--stage-command", default=None, help="How stage drivers start, before their run id (default: this "
+              "Python's `-m distillery.jobs.stage`; `python -m distillery.jobs.stage` with --backend kuberay).")
+@click.option("--advertise", default=None, metavar="HOST:PORT",
+              help="This service's address as stage drivers reach it (default: --host:--port).")
 @metrics_port_option
 def serve_command(host, port, registry, s3_endpoint, s3_access_key, s3_secure, state_bucket, backend, ray_address,
                   teacher, trainer, verifier, serve_http_port, serve_grpc_port, quotas, image, kuberay_namespace,
-                  kuberay_queue, kuberay_token_secret, stage_cli, metrics_port):
+                  kuberay_queue, kuberay_token_secret, stage_command, advertise, metrics_port):
     """Serve JobService. Secrets from the environment: DISTILLERY_S3_SECRET_KEY, DISTILLERY_JOBS_KEY
     (a Fernet key that seals team tokens in the job records)."""
     import logging
@@ -215,7 +217,7 @@ def serve_command(host, port, registry, s3_endpoint, s3_access_key, s3_secure, s
     from distillery.core.s3 import S3Config
     from distillery.jobs.config import ControllerConfig, KubeRaySettings, Quotas
     from distillery.jobs.server import serve
-    from distillery.registry.client import RegistryTokens
+    from distillery.registry.principals import PrincipalCache
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     secrets = {name: os.environ.get(name) for name in ("DISTILLERY_S3_SECRET_KEY", "DISTILLERY_JOBS_KEY")}
@@ -232,11 +234,13 @@ def serve_command(host, port, registry, s3_endpoint, s3_access_key, s3_secure, s
             kuberay=KubeRaySettings(namespace_template=kuberay_namespace, queue_template=kuberay_queue,
                                     token_secret_template=kuberay_token_secret, **({"image": image} if image else {})),
             secret_key=secrets["DISTILLERY_JOBS_KEY"],
-            **({"cli": stage_cli.split()} if stage_cli else {"cli": ["distillery"]} if backend == "kuberay" else {}))
+            jobs=advertise or f"{host}:{port}",
+            **({"stage_command": stage_command.split()} if stage_command else
+               {"stage_command": ["python", "-m", "distillery.jobs.stage"]} if backend == "kuberay" else {}))
     except ValidationError as exc:
         raise click.UsageError(str(exc)) from None
     start_metrics(host, metrics_port)
-    serve(f"{host}:{port}", config, RegistryTokens(registry))
+    serve(f"{host}:{port}", config, PrincipalCache(registry))
 
 
 @click.command("run")
@@ -280,8 +284,9 @@ def run_command(spec, token, as_json):
         click.echo(json.dumps(_as_dict(job)))
     else:
         for stage in job.stages:
-            if stage.name in ("eval-base", "eval") and "results" in stage.outputs:
-                rows = [ResultRow(**row) for row in json.loads(stage.outputs["results"])]
+            if stage.result.HasField("eval"):
+                rows = [ResultRow(benchmark=r.benchmark, method=r.method, correct=r.correct, total=r.total,
+                                  accuracy=r.accuracy) for r in stage.result.eval.results]
                 click.echo(f"\n{'before (base model)' if stage.name == 'eval-base' else 'after (student)'}: "
                            f"{stage.outputs.get('model', '')}")
                 click.echo(format_table(rows))

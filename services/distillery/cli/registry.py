@@ -91,7 +91,7 @@ def push_command(name, path, kind, parents, meta, stage, config_json, share, reg
         config = json.loads(config_json) if config_json else None
     except json.JSONDecodeError as exc:
         raise click.UsageError(f"--config is not valid JSON: {exc}") from None
-    push_header = header(name, kind, parents, labels, share, stage, config)
+    push_header = header(name, kind, parents=parents, meta=labels, share=share, stage=stage, config=config)
     with _client(registry, token) as client:
         if kind == "model":
             directory = path if path.is_dir() else path.parent
@@ -112,16 +112,18 @@ def push_command(name, path, kind, parents, meta, stage, config_json, share, reg
 @json_option
 def pull_command(ref, output, registry, token, as_json):
     """Write the exact rows pushed, in order (or a model's files)."""
+    from distillery.registry.client import KINDS
+
     with _client(registry, token) as client:
         manifest = client.show(ref)
-        if manifest.kind == 3:  # KIND_MODEL
-            written = client.pull_files(ref, output)
+        if manifest.kind == KINDS["model"]:
+            written = client.pull_files(manifest.ref, output)
             if as_json:
                 click.echo(json.dumps({"ref": manifest.ref, "files": [str(p) for p in written]}))
             click.echo(f"{_short_ref(manifest)}: {len(written)} files -> {output}", err=True)
             return
         with atomic_writer(output) as handle:
-            for chunk in client.pull(f"{manifest.team}/{manifest.name}@{manifest.version}"):
+            for chunk in client.pull(manifest.ref):  # the version just shown, not a newer one
                 handle.write(chunk.decode("utf-8"))
     if as_json:
         click.echo(json.dumps({"ref": manifest.ref, "rows": manifest.rows, "output": str(output)}))
@@ -142,10 +144,11 @@ def ls_command(shared, deleted, name, registry, token, as_json):
     if as_json:
         click.echo(json.dumps([_manifest_dict(m) for m in manifests]))
         return
-    kinds = {1: "dataset", 2: "problems", 3: "model"}
+    from distillery.registry.client import kind_name
+
     for m in manifests:
         flags = ",".join(f for f, on in (("shared", m.shared), ("deleted", bool(m.deleted_at))) if on)
-        click.echo(f"{m.ref:<40} {kinds.get(m.kind, '?'):<9} {m.rows:>9} rows  {m.created_at}  "
+        click.echo(f"{m.ref:<40} {kind_name(m.kind):<9} {m.rows:>9} rows  {m.created_at}  "
                    f"{' '.join('#' + t for t in m.tags)} {flags}".rstrip())
 
 

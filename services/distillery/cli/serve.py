@@ -119,8 +119,8 @@ def deploy_command(model, name, min_replicas, max_replicas, target_ongoing_reque
     """Deploy MODEL (NAME@VERSION from the registry, or an alias served zero-shot); prints its URL."""
     from pydantic import ValidationError
 
-    from distillery.core.model_refs import ModelNotFound, safe_name, show_model
-    from distillery.core.models import ALIASES
+    from distillery.student.model_refs import ModelNotFound, safe_name, show_model
+    from distillery.student.models import ALIASES
     from distillery.registry.client import RegistryClient
     from distillery.serving.config import Autoscaling, Limits, ServeConfig
 

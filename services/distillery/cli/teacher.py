@@ -99,12 +99,15 @@ def generate_command(problems, thought_types, samples, variants, guard, no_guard
 def teacher_job(problems, thought_types, samples, variants, guard, no_guard, backend, model, pool, endpoint,
                 endpoint_key, out, limit, batch_size, temperature, max_tokens, seed, share):
     """The ``TeacherJob`` request for ``generate``'s options (no --guard: the service's default list)."""
+    from distillery.teacher.config import Sampling
     from distillery.v1 import teacher_pb2 as pb
 
     if guard and no_guard:
         raise click.UsageError("--guard and --no-guard exclude each other")
-    sampling = pb.Sampling(temperature=0.7 if temperature is None else temperature, top_p=0.95,
-                           max_tokens=max_tokens or 0, seed=seed or 0)
+    # The proto reads 0 as "unset" for max_tokens, but temperature 0 is greedy: send the default.
+    default = Sampling()
+    sampling = pb.Sampling(temperature=default.temperature if temperature is None else temperature,
+                           top_p=default.top_p, max_tokens=max_tokens or 0, seed=seed or 0)
     return pb.TeacherJob(problems=problems, limit=limit or 0, backend=backend or "", model=model or "",
                          pool=pool or "", endpoint=endpoint or "", endpoint_api_key=endpoint_key if endpoint else "",
                          thought_types=[t.strip() for t in thought_types.split(",") if t.strip()], samples=samples,
@@ -136,7 +139,7 @@ def progress_extras(progress, variants: int) -> str:
 @metrics_port_option
 def serve_command(host, port, registry, verifier, work_dir, config_path, metrics_port):
     """Serve TeacherService; callers' team tokens are checked by the registry."""
-    from distillery.registry.client import RegistryTokens
+    from distillery.registry.principals import PrincipalCache
     from distillery.teacher.pools import describe, load_service_config
     from distillery.teacher.server import serve
 
@@ -147,4 +150,4 @@ def serve_command(host, port, registry, verifier, work_dir, config_path, metrics
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("distillery.teacher").info("teacher endpoints: %s", describe(service_config))
     start_metrics(host, metrics_port)
-    serve(f"{host}:{port}", registry, verifier, work_dir, RegistryTokens(registry), service_config)
+    serve(f"{host}:{port}", registry, verifier, work_dir, PrincipalCache(registry), service_config)

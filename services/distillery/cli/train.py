@@ -121,8 +121,6 @@ def train_command(dataset, base, no_local_paths, out, thought_types, workers, us
                   detach, in_process, device, trainer, registry, token, as_json):
     """Fine-tune a student on a thought dataset with Ray Train (or --local: in this process); prints the model's
     NAME@VERSION."""
-    if epochs is not None and max_steps is not None:
-        raise click.UsageError("--epochs and --max-steps exclude each other")
     if lora_r is not None and not lora:
         raise click.UsageError("--lora-r needs --lora")
     if device is not None and not in_process:
@@ -134,15 +132,12 @@ def train_command(dataset, base, no_local_paths, out, thought_types, workers, us
         # another team's files). This process reads the user's own directory and hands it over
         # through the registry, as the team's own (unshared) model.
         base = _push_local_base(base, registry, token)
-    config = {"dataset": dataset, "base": base, "out": out, "thought_types": thought_types, "workers": workers,
-              "use_gpu": use_gpu}
-    for name, value in (("epochs", epochs), ("max_steps", max_steps), ("learning_rate", learning_rate),
-                        ("batch_tokens", batch_tokens), ("max_length", max_length),
-                        ("checkpoint_every", checkpoint_every), ("max_failures", max_failures), ("seed", seed)):
-        if value is not None:
-            config[name] = value
-    if lora:
-        config["lora"] = {"r": lora_r} if lora_r else {}
+    options = {"dataset": dataset, "base": base, "out": out, "thought_types": thought_types, "workers": workers,
+               "use_gpu": use_gpu, "epochs": epochs, "max_steps": max_steps, "learning_rate": learning_rate,
+               "batch_tokens": batch_tokens, "max_length": max_length, "checkpoint_every": checkpoint_every,
+               "max_failures": max_failures, "seed": seed,
+               "lora": ({"r": lora_r} if lora_r else {}) if lora else None}
+    config = trainer_config({name: value for name, value in options.items() if value is not None})
     if in_process:
         from distillery.cli.train_local import train_locally
 
@@ -150,7 +145,7 @@ def train_command(dataset, base, no_local_paths, out, thought_types, workers, us
         return
     with _client(trainer, token) as client:
         try:
-            job = client.submit(config, share)
+            job = client.submit(config, share=share)
         except grpc.RpcError as exc:
             raise rpc_failure("trainer", exc) from None
         if detach:
@@ -166,6 +161,26 @@ def train_command(dataset, base, no_local_paths, out, thought_types, workers, us
         click.echo(job.model.split("/", 1)[1])
 
 
+def trainer_config(options: dict):
+    """The ``TrainerConfig`` the options make; its rules (e.g. epochs excludes max-steps) refuse
+    bad combinations, named by their flag."""
+    from pydantic import ValidationError
+
+    from distillery.trainer.trainer_config import TrainerConfig
+
+    try:
+        return TrainerConfig(**options)
+    except ValidationError as exc:
+        raise click.UsageError("; ".join(
+            f"{_flag(str(e['loc'][0])) if e['loc'] else 'options'}: {str(e['msg']).removeprefix('Value error, ')}"
+            for e in exc.errors())) from None
+
+
+def _flag(field: str) -> str:
+    return {"thought_types": "--types", "use_gpu": "--gpu", "learning_rate": "--lr"}.get(
+        field, "--" + field.replace("_", "-"))
+
+
 def _push_local_base(directory: str, registry: str | None, token: str | None) -> str:
     """``directory`` as a model in the caller's namespace: the version holding the same files
     if there is one (a resubmitted job keeps its run key and resumes), else a new one."""
@@ -173,7 +188,7 @@ def _push_local_base(directory: str, registry: str | None, token: str | None) ->
     from pathlib import Path
 
     from distillery.cli.connect import registry_address
-    from distillery.core.model_refs import safe_name
+    from distillery.student.model_refs import safe_name
     from distillery.registry.client import RegistryClient, header
 
     root = Path(directory).resolve()
@@ -275,8 +290,8 @@ def serve_command(host, port, registry, s3_endpoint, s3_access_key, s3_secure, b
                   metrics_port):
     """Serve TrainerService. The S3 secret comes from DISTILLERY_S3_SECRET_KEY."""
     from distillery.core.s3 import S3Config
-    from distillery.registry.client import RegistryTokens
-    from distillery.trainer.config import TrainerServiceConfig
+    from distillery.registry.principals import PrincipalCache
+    from distillery.trainer.service_config import TrainerServiceConfig
     from distillery.trainer.server import serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -288,4 +303,4 @@ def serve_command(host, port, registry, s3_endpoint, s3_access_key, s3_secure, b
                              secure=s3_secure),
         ray_address=ray_address, ray_num_cpus=ray_num_cpus)
     start_metrics(host, metrics_port)
-    serve(f"{host}:{port}", registry, config, RegistryTokens(registry))
+    serve(f"{host}:{port}", registry, config, PrincipalCache(registry))

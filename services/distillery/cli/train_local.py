@@ -20,36 +20,25 @@ import grpc
 from distillery.cli.connect import registry_address, rpc_failure, team_token
 
 
-def train_locally(config: dict, share: bool, registry: str | None, token: str | None, device: str | None,
+def train_locally(config, share: bool, registry: str | None, token: str | None, device: str | None,
                   as_json: bool) -> None:
-    from pydantic import ValidationError
-
-    from distillery.core.model_refs import ModelRefError, is_alias, show_model
-    from distillery.core.models import models_dir
-    from distillery.registry.client import RegistryClient
-    from distillery.trainer.config import TrainConfig
-    from distillery.trainer.data import parse_lines
+    from distillery.student.model_refs import ModelRefError, is_alias, show_model
+    from distillery.student.models import models_dir
+    from distillery.registry.client import RegistryClient, WrongKind
     from distillery.trainer.local import train_local
     from distillery.trainer.registration import register_model
     from distillery.trainer.students import base_model_dir
-    from distillery.v1 import registry_pb2
 
-    try:
-        config = TrainConfig(**config)
-    except ValidationError as exc:
-        raise click.UsageError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
     address, token = registry_address(registry), team_token(token)
     with RegistryClient(address, token) as client:
         try:
             team = client.whoami().team
-            dataset = client.show(config.dataset)
-            if dataset.kind != registry_pb2.KIND_DATASET:
-                raise click.UsageError(f"dataset: {dataset.ref} is not a thought dataset")
+            dataset = client.resolve(config.dataset, kind="dataset", field="dataset")
             base = config.base if is_alias(config.base) else show_model(client, config.base, "base").ref
             # Pinned, as the service pins them: the run key must name exact versions.
             config = config.model_copy(update={"dataset": dataset.ref, "base": base})
-            rows = [row for _, row in parse_lines(client.pull(dataset.ref))]
-        except ModelRefError as exc:
+            rows = client.read_rows(dataset.ref)
+        except (ModelRefError, WrongKind) as exc:
             raise click.UsageError(str(exc)) from None
         except grpc.RpcError as exc:
             raise rpc_failure("registry", exc) from None

@@ -223,9 +223,9 @@ def serve_command(host: str, port: int, workers: int, timeout_s: float | None, t
         raise click.UsageError("give either --auth-registry or tokens/token hashes, not both")
     authenticate = None
     if auth_registry:
-        from distillery.registry.client import RegistryTokens
+        from distillery.registry.principals import PrincipalCache
 
-        authenticate = RegistryTokens(auth_registry)
+        authenticate = PrincipalCache(auth_registry)
     elif hashes:
         authenticate = StaticTokens(hashes)
     start_metrics(host, metrics_port)

@@ -2,7 +2,7 @@
 
 Clients send ``authorization: Bearer <token>`` metadata. A server is given a validator:
 :class:`StaticTokens` (SHA-256 hashes, compared in constant time) or one that asks the
-registry, which owns teams and tokens (``distillery.registry.client.RegistryTokens``).
+registry, which owns teams and tokens (``distillery.registry.principals.PrincipalCache``).
 Health checking and server reflection stay open (probes and tooling carry no tokens).
 A server without a validator is open -- allowed only on loopback (:func:`check_exposure`).
 """

@@ -5,12 +5,17 @@
 
 The generated modules are committed (so installing needs no code generation) and pinned
 to the grpcio-tools version in pyproject.toml; a test runs ``--check``.
+
+Some ``.proto`` files are themselves generated, from the pydantic model that defines a contract
+once (:data:`MODEL_PROTOS`, rendered by :mod:`distillery.core.pydantic_proto`); they are
+rewritten first, then protoc runs on everything.
 """
 
 from __future__ import annotations
 
 import argparse
 import filecmp
+import importlib
 import sys
 import tempfile
 from pathlib import Path
@@ -18,6 +23,33 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[3]
 PROTOS = REPO / "protos"
 OUTPUT = REPO / "services"
+
+
+# .proto file -> "module:Model" it is generated from.
+MODEL_PROTOS = {
+    "distillery/v1/trainer_config.proto": "distillery.trainer.trainer_config:TrainerConfig",
+}
+
+
+def model_proto(relative: str, committed: str | None) -> str:
+    """The text of the generated ``.proto`` at ``relative``, numbered as ``committed``."""
+    from distillery.core.pydantic_proto import render_proto
+
+    module, name = MODEL_PROTOS[relative].split(":")
+    model = getattr(importlib.import_module(module), name)
+    return render_proto(model, package="distillery.v1", source=f"{module}.{name}", committed=committed)
+
+
+def write_model_protos() -> list[Path]:
+    written = []
+    for relative in MODEL_PROTOS:
+        path = PROTOS / relative
+        committed = path.read_text() if path.exists() else None
+        text = model_proto(relative, committed)
+        if text != committed:
+            path.write_text(text)
+            written.append(path)
+    return written
 
 
 def proto_files() -> list[Path]:
@@ -41,9 +73,14 @@ def generate(out_dir: Path) -> list[Path]:
 
 def drifted() -> list[str]:
     """Generated files that differ from (or are missing in) the committed tree."""
+    problems = []
+    for relative in MODEL_PROTOS:
+        path = PROTOS / relative
+        committed = path.read_text() if path.exists() else None
+        if model_proto(relative, committed) != committed:
+            problems.append(f"{path.relative_to(REPO)} (its model changed)")
     with tempfile.TemporaryDirectory() as tmp:
         fresh = generate(Path(tmp))
-        problems = []
         for path in fresh:
             committed = OUTPUT / path.relative_to(tmp)
             if not committed.exists() or not filecmp.cmp(path, committed, shallow=False):
@@ -64,7 +101,7 @@ def main() -> None:
             sys.exit(1)
         print("generated gRPC code is current")
         return
-    for path in generate(OUTPUT):
+    for path in write_model_protos() + generate(OUTPUT):
         print(path.relative_to(REPO))
 
 

@@ -16,25 +16,22 @@ gold); the table (:mod:`.scoring`); the verified thoughts pushed as a ``dataset`
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import grpc
 from pydantic import BaseModel
 
-from distillery.core.generation import Generated, StudentGenerator, generate_samples, open_generator
-from distillery.core.model_refs import StudentModel, resolve_student
+from distillery.student.generation import Generated, StudentGenerator, generate_samples, open_generator
+from distillery.student.model_refs import StudentModel, resolve_student
 from distillery.evaluation.scoring import (GREEDY, EtdComparison, ResultRow, compare_etd, parse_choices,
                                            parse_methods, score, thought_types_for)
 from distillery.registry.client import header
 from distillery.registry.names import NAME_RE
-from distillery.v1 import registry_pb2 as pb
-from distillery.verifier.records import ThoughtRecord, Verdict
+from distillery.verifier.records import ThoughtRecord, Verdict, VerifyMany
 
 # Short benchmark name -> the `problems` dataset `import-benchmarks` registers for it.
 BENCHMARK_DATASETS = {"gsm8k": "gsm8k-test", "svamp": "svamp", "asdiv": "asdiv", "multiarith": "multiarith"}
-
-VerifyMany = Callable[[Iterable[ThoughtRecord]], Iterable[Verdict]]
 
 
 class EvalReport(BaseModel):
@@ -82,15 +79,13 @@ def load_problems(registry, benchmark: str, limit: int | None = None) -> tuple[s
     """The benchmark's latest ``problems`` version (TEAM/NAME@VERSION) and its first ``limit`` rows."""
     dataset = BENCHMARK_DATASETS[benchmark]
     try:
-        manifest = registry.show(dataset)
+        manifest = registry.resolve(dataset, kind="problems", field=f"benchmark {benchmark}")  # WrongKind: ValueError
     except grpc.RpcError as exc:
         if exc.code() != grpc.StatusCode.NOT_FOUND:
             raise
         raise ValueError(f"benchmark {benchmark}: no `{dataset}` dataset in the registry; import it with "
                          f"`distillery registry import-benchmarks --only {dataset}`") from None
-    if manifest.kind != pb.KIND_PROBLEMS:
-        raise ValueError(f"benchmark {benchmark}: {manifest.ref} is not a `problems` dataset")
-    return manifest.ref, list(_first_rows(registry.pull(manifest.ref), limit))
+    return manifest.ref, registry.read_rows(manifest.ref, limit=limit)
 
 
 def thought_id(problem_id, thought_type: str, sample: int = GREEDY) -> str:
@@ -112,7 +107,7 @@ def thought_rows(items: Sequence[tuple[str, dict, str]], thoughts: Sequence[str]
 
 
 @dataclass(frozen=True)
-class Evaluation:
+class EvaluationRun:
     """What :func:`evaluate` found: the verified thoughts (results dataset rows) and the table."""
 
     rows: list[dict]
@@ -124,7 +119,7 @@ class Evaluation:
 
 def evaluate(generator: StudentGenerator, problems: Mapping[str, Sequence[dict]], methods: str | Sequence[str],
              verify_many: VerifyMany, log: Callable[[str], None] = lambda _line: None, samples: int = 0,
-             temperature: float = 0.7, seed: int | None = 0) -> Evaluation:
+             temperature: float = 0.7, seed: int | None = 0) -> EvaluationRun:
     """The evaluation itself, without the registry: ``problems`` is benchmark -> rows (id, question,
     answer); every needed thought is generated (greedy, and ``samples`` sampled ones at
     ``temperature`` when asked), verified and scored."""
@@ -150,7 +145,7 @@ def evaluate(generator: StudentGenerator, problems: Mapping[str, Sequence[dict]]
     records = [ThoughtRecord(id=i, thought_type=t, text=text, gold=p["answer"])
                for i, ((_, p, t), text) in enumerate(zip(items, generated.thoughts))]
     rows = thought_rows(items, generated.thoughts, list(verify_many(records)), generated.output_tokens, indices)
-    return Evaluation(rows=rows, results=score(rows, list(problems), methods, samples), generated=generated,
+    return EvaluationRun(rows=rows, results=score(rows, list(problems), methods, samples), generated=generated,
                       problems=count, samples=samples)
 
 
@@ -195,22 +190,12 @@ def run_eval(model: str, benchmarks: str | Sequence[str], methods: str | Sequenc
                       generation_s=generated.seconds, samples=samples, temperature=temperature if samples else None)
 
 
-def _push(registry, name: str, student: StudentModel, problem_refs: list[str], evaluation: Evaluation, config: dict):
+def _push(registry, name: str, student: StudentModel, problem_refs: list[str], evaluation: EvaluationRun,
+          config: dict):
     parents = ([student.registry_ref] if student.registry_ref else []) + problem_refs
     generated = evaluation.generated
     meta = {"model": student.label[:250], "backend": config["backend"], "output_tokens": str(generated.tokens),
             "generation_s": f"{generated.seconds:.2f}"}
     meta.update({f"accuracy.{r.benchmark}.{r.method}": f"{r.correct}/{r.total}" for r in evaluation.results})
     lines = (json.dumps(row, ensure_ascii=False, allow_nan=False).encode("utf-8") + b"\n" for row in evaluation.rows)
-    return registry.push(header(name, "dataset", parents, meta, stage="eval", config=config), lines)
-
-
-def _first_rows(chunks: Iterable[bytes], limit: int | None) -> Iterator[dict]:
-    count = 0
-    for chunk in chunks:
-        for line in chunk.splitlines():
-            if limit is not None and count >= limit:
-                return
-            if line.strip():
-                count += 1
-                yield json.loads(line)
+    return registry.push(header(name, "dataset", parents=parents, meta=meta, stage="eval", config=config), lines)

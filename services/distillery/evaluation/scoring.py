@@ -21,7 +21,7 @@ With K sampled thoughts per type (self-consistency, ``distillery eval --samples 
 * ``oracle`` -- any thought of the problem, greedy or sampled, is correct (an upper bound for
   every way of choosing among them).
 
-A vote's answer is always one thought's answer (:func:`distillery.core.ensemble.majority`), so
+A vote's answer is always one thought's answer (:func:`distillery.student.ensemble.majority`), so
 it is correct exactly when that thought is: grading stays the verifier's (its tolerances), not
 a second copy here.
 """
@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
 
-from distillery.core.ensemble import PREFERENCE, fallback, majority, vote
-from distillery.core.thought_text import THOUGHT_TYPES
+from distillery.student.ensemble import PREFERENCE, fallback, majority, vote
+from distillery.student.thought_text import THOUGHT_TYPES
 
 METHODS: tuple[str, ...] = (*THOUGHT_TYPES, "etd")  # what may be asked for
 VOTE, FALLBACK, ORACLE = "etd", "etd-fallback", "oracle"

@@ -36,11 +36,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, f
 
 from distillery.core.errors import field_errors
 from distillery.core.jsonl import InvalidLine, read_objects
-from distillery.core.thought_text import THOUGHT_TYPES, clean_thought
-from distillery.evaluation.harness import VerifyMany, thought_id
+from distillery.student.thought_text import THOUGHT_TYPES, clean_thought
+from distillery.evaluation.harness import thought_id
 from distillery.evaluation.scoring import VOTE, ResultRow, samples_in, score
-from distillery.verifier.numbers import parse_number
-from distillery.verifier.records import ThoughtRecord
+from distillery.verifier.numbers import number_or_none
+from distillery.verifier.records import ThoughtRecord, VerifyMany
 
 BENCHMARK_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -77,13 +77,13 @@ class GeneratedThought(BaseModel):
     def _gold(cls, value):
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise ValueError("must be a number or a numeric string")
-        if isinstance(value, str) and parse_number(value) is None:
+        if isinstance(value, str) and number_or_none(value) is None:
             raise ValueError(f"{value[:40]!r} is not a number")
         return value
 
     @property
     def gold(self) -> float:
-        return float(self.answer) if not isinstance(self.answer, str) else parse_number(self.answer)
+        return float(self.answer) if not isinstance(self.answer, str) else number_or_none(self.answer)
 
 
 def read_thoughts(path: str | Path) -> list[GeneratedThought]:

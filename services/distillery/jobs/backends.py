@@ -1,6 +1,7 @@
 """Where stages run: a Ray cluster through the Ray Jobs API, or KubeRay RayJobs through Kubernetes.
 
-Both take a stage as a run id (unique per job, stage and attempt) plus its command, and answer
+Both take a stage as a run id (unique per job, stage and attempt) -- its driver reads its typed
+request from the controller by that id -- and answer
 ``submit`` (idempotent: a run id that exists is left alone -- how a restarted controller attaches
 to the stage it was running), ``status``, ``logs`` and ``stop``. Statuses are Ray's job
 statuses in lowercase: pending, running, succeeded, failed, stopped; ``unknown`` when the run
@@ -35,11 +36,11 @@ class RayJobsBackend:
 
     name = "ray"
 
-    def __init__(self, dashboard_address: str, cli: list[str], service_env: dict[str, str]) -> None:
+    def __init__(self, dashboard_address: str, stage_command: list[str], service_env: dict[str, str]) -> None:
         from ray.job_submission import JobSubmissionClient
 
         self.client = JobSubmissionClient(dashboard_address)
-        self.cli = cli
+        self.stage_command = stage_command
         self.service_env = service_env
 
     def submit(self, run_id: str, plan: StagePlan, team: str, job_id: str, token: str) -> None:
@@ -47,7 +48,7 @@ class RayJobsBackend:
             return
         # The token travels in the Ray job's environment: visible to the cluster's operators only.
         self.client.submit_job(
-            entrypoint=shlex.join([*self.cli, *plan.args]), submission_id=run_id,
+            entrypoint=shlex.join([*self.stage_command, run_id]), submission_id=run_id,
             runtime_env={"env_vars": {**self.service_env, "DISTILLERY_TOKEN": token}},
             metadata={"team": team, "job": job_id, "stage": plan.name})
 
@@ -83,7 +84,8 @@ class KubeRayBackend:
     GROUP, VERSION, PLURAL = "ray.io", "v1", "rayjobs"
 
     def __init__(self, image: str, service_env: dict[str, str], namespace_template: str = "distillery-{team}",
-                 queue_template: str = "{team}", token_secret_template: str = "distillery-team-{team}") -> None:
+                 queue_template: str = "{team}", token_secret_template: str = "distillery-team-{team}",
+                 stage_command: tuple[str, ...] = ("python", "-m", "distillery.jobs.stage")) -> None:
         from kubernetes import client, config
 
         try:
@@ -97,12 +99,13 @@ class KubeRayBackend:
         self.namespace_template = namespace_template
         self.queue_template = queue_template
         self.token_secret_template = token_secret_template
+        self.stage_command = list(stage_command)
 
     def manifest(self, run_id: str, plan: StagePlan, team: str, job_id: str) -> dict:
         return rayjob_manifest(run_id=run_id, team=team, job_id=job_id, plan=plan,
                                namespace=self.namespace_template.format(team=team),
                                queue=self.queue_template.format(team=team), image=self.image,
-                               service_env=self.service_env,
+                               service_env=self.service_env, stage_command=tuple(self.stage_command),
                                token_secret=self.token_secret_template.format(team=team))
 
     def submit(self, run_id: str, plan: StagePlan, team: str, job_id: str, token: str) -> None:

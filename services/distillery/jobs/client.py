@@ -1,4 +1,4 @@
-"""Client SDK for the ``JobService`` (the CLI uses this)."""
+"""Client SDK for the ``JobService`` (the CLI and the stage drivers use this)."""
 
 from __future__ import annotations
 
@@ -29,3 +29,11 @@ class JobClient(ServiceClient):
 
     def logs(self, job_id: str, stage: str = "") -> str:
         return self._stub.GetLogs(pb.LogsRequest(id=job_id, stage=stage), metadata=self._metadata).text
+
+    def stage_request(self, run_id: str) -> pb.StageRequest:
+        return self._stub.GetStageRun(pb.StageRunRef(run_id=run_id), metadata=self._metadata)
+
+    def report_stage(self, run_id: str, *, result: pb.StageResult | None = None, error: str = "",
+                     retryable: bool = False) -> None:
+        self._stub.ReportStageRun(pb.StageRunReport(run_id=run_id, result=result, error=error, retryable=retryable),
+                                  metadata=self._metadata)

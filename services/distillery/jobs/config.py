@@ -30,18 +30,18 @@ class Quotas(BaseModel):
 
 
 def job_demand(spec: JobSpec) -> dict[str, int]:
-    return {"max_concurrent_jobs": 1, "max_gpus": spec.student.workers if spec.student.gpu else 0,
+    return {"max_concurrent_jobs": 1, "max_gpus": spec.student.workers if spec.student.use_gpu else 0,
             "max_workers": spec.student.workers}
 
 
-def quota_refusal(quota: TeamQuota, active: list[JobSpec], new: JobSpec, team: str) -> str | None:
-    """Why ``new`` would exceed the team's quota given its ``active`` jobs, or None. Pure."""
+def quota_refusal(quota: TeamQuota, active: list[JobSpec], new: JobSpec, team: str) -> tuple[str, str] | None:
+    """``(limit, why)`` when ``new`` would exceed the team's quota given its ``active`` jobs, else None. Pure."""
     for limit, wanted in job_demand(new).items():
         in_use = sum(job_demand(spec)[limit] for spec in active)
         allowed = getattr(quota, limit)
         if wanted and in_use + wanted > allowed:
-            return (f"team {team!r} quota {limit}={allowed}: {in_use} in use by its active jobs, "
-                    f"this job asks for {wanted}")
+            return limit, (f"team {team!r} quota {limit}={allowed}: {in_use} in use by its active jobs, "
+                           f"this job asks for {wanted}")
     return None
 
 
@@ -60,8 +60,11 @@ class ControllerConfig(BaseModel):
     state: S3Config = Field(default_factory=S3Config, description="Bucket for job records, stage results, logs.")
     backend: Literal["ray", "kuberay"] = "ray"
     ray_dashboard: str = Field("http://127.0.0.1:8265", description="Ray Jobs API of the cluster (backend ray).")
-    cli: list[str] = Field(default_factory=lambda: [sys.executable, "-m", "distillery.cli.main"],
-                           description="How a stage's driver runs `distillery` (the image's `distillery` on a cluster).")
+    stage_command: list[str] = Field(
+        default_factory=lambda: [sys.executable, "-m", "distillery.jobs.stage"],
+        description="How a stage's driver starts (then its run id); the image's `python` on a cluster.")
+    jobs: str = Field("127.0.0.1:50056", description="This service's address as stage drivers reach it: they read "
+                                                     "their request and report their result here.")
     registry: str = "127.0.0.1:50052"
     verifier: str = "127.0.0.1:50051"
     teacher: str = "127.0.0.1:50053"
@@ -73,6 +76,7 @@ class ControllerConfig(BaseModel):
     secret_key: SecretStr = Field(description="Fernet key that seals team tokens in the job records.")
 
     def service_env(self) -> dict[str, str]:
-        """Where a stage's `distillery` command finds the services."""
-        return {"DISTILLERY_REGISTRY": self.registry, "DISTILLERY_VERIFIER": self.verifier,
-                "DISTILLERY_TEACHER": self.teacher, "DISTILLERY_TRAINER": self.trainer}
+        """Where a stage's driver finds the services."""
+        return {"DISTILLERY_JOBS": self.jobs, "DISTILLERY_REGISTRY": self.registry,
+                "DISTILLERY_VERIFIER": self.verifier, "DISTILLERY_TEACHER": self.teacher,
+                "DISTILLERY_TRAINER": self.trainer}

@@ -3,7 +3,8 @@
 One RayJob per stage, in the team's namespace, labelled with the team's Kueue ``LocalQueue``
 (``kueue.x-k8s.io/queue-name``) and created suspended, so Kueue admits it -- unsuspends it --
 when the team's ClusterQueue has quota for its pods, and fair-shares the cluster between teams.
-The head runs the stage's ``distillery`` command (the Ray job's driver). Evaluation generates
+The head runs the stage's driver (``python -m distillery.jobs.stage RUN_ID``: it reads its typed
+request from the jobs service and reports its result there). Evaluation generates
 there, so an evaluation of a GPU job gets a GPU head; the other stages are clients of the
 platform's services (the teacher's vLLM pool, the trainer's RayCluster), so their RayJobs stay
 small -- the GPUs of training are the trainer RayCluster's, counted by the controller's own
@@ -41,14 +42,15 @@ def _container(name: str, image: str, cpu: str, memory: str, gpus: int, env: lis
 
 
 def rayjob_manifest(*, run_id: str, team: str, job_id: str, plan: StagePlan, namespace: str, queue: str,
-                    image: str, service_env: dict[str, str], token_secret: str, head_cpu: str = "2",
+                    image: str, service_env: dict[str, str], token_secret: str,
+                    stage_command: tuple[str, ...] = ("python", "-m", "distillery.jobs.stage"), head_cpu: str = "2",
                     head_memory: str = "8Gi", ttl_s: int = 3600) -> dict:
     env = [{"name": k, "value": v} for k, v in sorted(service_env.items())]
     env.append({"name": "DISTILLERY_TOKEN",
                 "valueFrom": {"secretKeyRef": {"name": token_secret, "key": TOKEN_SECRET_KEY}}})
     head_gpus = 1 if plan.name in ("eval", "eval-base") and plan.gpus else 0
     spec: dict = {
-        "entrypoint": shlex.join(["distillery", *plan.args]),
+        "entrypoint": shlex.join([*stage_command, run_id]),
         "suspend": True,
         "shutdownAfterJobFinishes": True,
         "ttlSecondsAfterFinished": ttl_s,

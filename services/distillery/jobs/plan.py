@@ -1,13 +1,15 @@
-"""A job's stages, what each runs, and the key that makes it reusable. Pure.
+"""A job's stages, the typed request each makes, and the key that makes it reusable. Pure.
 
 Stages, in order: ``teacher`` (generate thoughts for the problems, verified by the verifier
 service, pushed as a dataset), ``train`` (fine-tune the student on them), ``eval-base`` (the base
 model on the benchmarks: the "before"), ``eval`` (the student: the "after"), ``serve`` (deploy it).
-Each stage is one ``distillery`` command run as a Ray job; its JSON output names what it made.
+Each stage is one :class:`~distillery.v1.jobs_pb2.StageRequest`: the teacher's ``TeacherJob``,
+the trainer's ``SubmitJobRequest``, or an ``EvalStage`` / ``ServeStage``. Its driver
+(:mod:`distillery.jobs.stage`) makes that call and reports the typed ``StageResult``.
 
-A stage's *key* hashes everything its result depends on -- its part of the spec and the exact
-versions it reads -- so a stage with a key that already finished (in any job of the team) is
-reused instead of run again. ``serve`` has no key: a deployment can be removed at any time.
+A stage's *key* hashes everything its result depends on -- its request and the exact versions it
+reads -- so a stage with a key that already finished (in any job of the team) is reused instead of
+run again. ``serve`` has no key: a deployment can be removed at any time.
 """
 
 from __future__ import annotations
@@ -16,16 +18,23 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from google.protobuf import json_format
+
+from distillery.core.pydantic_proto import to_message
 from distillery.jobs.spec import JobSpec
+from distillery.v1 import jobs_pb2 as pb
+from distillery.v1 import trainer_config_pb2 as trainer_config_pb
+from distillery.v1 import trainer_pb2 as trainer_pb
 
 STAGES = ("teacher", "train", "eval-base", "eval", "serve")
+# What each stage made, as its job record's ``outputs`` names it.
 OUTPUT_FIELD = {"teacher": "dataset", "train": "model", "eval-base": "dataset", "eval": "dataset", "serve": "url"}
 
 
 @dataclass(frozen=True)
 class StagePlan:
     name: str
-    args: list[str]  # after the `distillery` command
+    request: pb.StageRequest  # without its run id (one per attempt)
     key: str | None  # None: never reused
     gpus: int = 0  # GPUs the stage's own driver needs
 
@@ -45,66 +54,55 @@ def stage_key(stage: str, *parts: object) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def _flag(name: str, value) -> list[str]:
-    return [] if value is None else [name, str(value)]
-
-
 def plan_stage(spec: JobSpec, stage: str, problems_ref: str, outputs: dict[str, str],
                serve_ports: tuple[int, int] | None = None) -> StagePlan:
-    """The command of ``stage``; ``outputs`` holds earlier stages' outputs (stage -> ref/URL)."""
+    """The request of ``stage``; ``outputs`` holds earlier stages' outputs (stage -> ref/URL)."""
     if stage == "teacher":
-        t = spec.teacher
-        args = ["teacher", "generate", "--problems", problems_ref, "--types", ",".join(t.thought_types),
-                "--samples", str(t.samples), "--variants", str(t.variants), "--backend", t.backend,
-                *_flag("--model", t.model),
-                *([f for name in t.contamination_guard for f in ("--guard", name)] or ["--no-guard"]),
-                *_flag("--pool", t.pool), *_flag("--endpoint", t.endpoint), "--out", f"{spec.name}-thoughts", *_flag("--limit", spec.problems.limit),
-                "--batch-size", str(t.batch_size), "--temperature", str(t.sampling.temperature),
-                *_flag("--max-tokens", t.sampling.max_tokens), "--seed", str(t.sampling.seed), "--json"]
-        return StagePlan(stage, args, stage_key(stage, problems_ref, spec.problems.limit, t.model_dump()))
+        job = spec.teacher.to_teacher_job(problems_ref, f"{spec.name}-thoughts", spec.problems.limit)
+        return _plan(stage, pb.StageRequest(teacher=job), keyed=True)
     if stage == "train":
-        s = spec.student
-        # --no-local-paths: as for eval below, the CLI runs for a tenant on a shared node.
-        args = ["train", "--dataset", outputs["teacher"], "--base", s.base, "--no-local-paths",
-                "--out", f"{spec.name}-student",
-                "--types", s.recipe, "--workers", str(s.workers), *(["--gpu"] if s.gpu else []),
-                *_flag("--epochs", s.epochs), *_flag("--max-steps", s.max_steps),
-                *_flag("--lr", s.learning_rate), *_flag("--batch-tokens", s.batch_tokens),
-                *_flag("--max-length", s.max_length), *_flag("--checkpoint-every", s.checkpoint_every),
-                *_flag("--seed", s.seed), *(["--lora", "--lora-r", str(s.lora.r)] if s.lora else []), "--json"]
-        return StagePlan(stage, args, stage_key(stage, outputs["teacher"], s.model_dump()))
+        config = spec.student.to_trainer_config(outputs["teacher"], f"{spec.name}-student")
+        train = trainer_pb.SubmitJobRequest(config=to_message(config, trainer_config_pb.TrainerConfig))
+        return _plan(stage, pb.StageRequest(train=train), keyed=True)
     if stage in ("eval-base", "eval"):
         e = spec.evaluation
         model = spec.student.base if stage == "eval-base" else outputs["train"]
-        out = f"eval-{spec.name}-{'base' if stage == 'eval-base' else 'student'}"
-        # --no-local-paths: the stage runs the CLI on a shared node for a tenant; only the spec's
-        # alias / registry reference may be loaded, never whatever a path would find there.
-        args = ["eval", "--model", model, "--no-local-paths", "--benchmarks", ",".join(e.benchmarks),
-                "--methods", ",".join(e.methods),
-                *_flag("--limit", e.limit), "--backend", e.backend, "--max-new-tokens", str(e.max_new_tokens),
-                "--out", out, "--json"]
-        return StagePlan(stage, args, stage_key(stage, model, e.model_dump(exclude={"enabled", "baseline"})),
-                         gpus=1 if spec.student.gpu else 0)  # generation runs on the stage's driver
+        request = pb.EvalStage(model=model, benchmarks=e.benchmarks, methods=e.methods, limit=e.limit or 0,
+                               backend=e.backend, max_new_tokens=e.max_new_tokens,
+                               out=f"eval-{spec.name}-{'base' if stage == 'eval-base' else 'student'}")
+        # generation runs on the stage's driver: a GPU job's evaluation gets a GPU there
+        return _plan(stage, pb.StageRequest(eval=request), keyed=True, gpus=1 if spec.student.use_gpu else 0)
     if stage == "serve":
         d = spec.deploy
-        ports = ["--http-port", str(serve_ports[0]), "--grpc-port", str(serve_ports[1])] if serve_ports else []
-        args = ["serve", outputs["train"], "--name", d.name or spec.name, "--min-replicas", str(d.min_replicas),
-                "--max-replicas", str(d.max_replicas), "--backend", d.backend, *ports, "--json"]
-        return StagePlan(stage, args, None)
+        http_port, grpc_port = serve_ports or (0, 0)
+        request = pb.ServeStage(model=outputs["train"], name=d.name or spec.name, min_replicas=d.min_replicas,
+                                max_replicas=d.max_replicas, backend=d.backend, http_port=http_port,
+                                grpc_port=grpc_port)
+        return _plan(stage, pb.StageRequest(serve=request), keyed=False)
     raise ValueError(f"unknown stage {stage!r}")
 
 
-def stage_output(stage: str, log_text: str) -> dict:
-    """The stage command's JSON result: the last line of its output that is a JSON object with
-    the stage's output field. ValueError when there is none (the stage failed to say)."""
-    field = OUTPUT_FIELD[stage]
-    for line in reversed(log_text.splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                value = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(value, dict) and value.get(field):
-                return value
-    raise ValueError(f"stage {stage} printed no JSON result with {field!r}")
+def _plan(stage: str, request: pb.StageRequest, *, keyed: bool, gpus: int = 0) -> StagePlan:
+    # The key is the request itself -- every input that can change the result is in it -- but
+    # for the output's name: another job of the team with the same inputs reuses the result.
+    if not keyed:
+        return StagePlan(stage, request, None, gpus)
+    unnamed = pb.StageRequest()
+    unnamed.CopyFrom(request)
+    called = getattr(unnamed, unnamed.WhichOneof("request"))
+    (called.config if stage == "train" else called).ClearField("out")
+    return StagePlan(stage, request, stage_key(stage, json_format.MessageToDict(unnamed, preserving_proto_field_name=True)),
+                     gpus)
+
+
+def stage_outputs(stage: str, result: pb.StageResult) -> dict[str, str]:
+    """The job record's ``outputs`` of a stage: what it made (a registry reference, a URL)."""
+    if result.HasField("teacher"):
+        return {"dataset": result.teacher.result.dataset}
+    if result.HasField("train"):
+        return {"model": result.train.model}
+    if result.HasField("eval"):
+        return {"dataset": result.eval.dataset, "model": result.eval.model}
+    if result.HasField("serve"):
+        return {"url": result.serve.url}
+    raise ValueError(f"stage {stage} reported an empty result")

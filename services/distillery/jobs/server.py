@@ -8,6 +8,7 @@ from distillery.jobs.config import ControllerConfig
 from distillery.jobs.controller import Controller
 from distillery.jobs.servicer import JobServicer
 from distillery.jobs.store import JobStore
+from distillery.registry.principals import PrincipalCache
 from distillery.v1 import jobs_pb2
 from distillery.v1 import jobs_pb2_grpc as pb_grpc
 
@@ -20,10 +21,10 @@ def make_backend(config: ControllerConfig):
 
         k = config.kuberay
         return KubeRayBackend(k.image, config.service_env(), k.namespace_template, k.queue_template,
-                              k.token_secret_template)
+                              k.token_secret_template, tuple(config.stage_command))
     from distillery.jobs.backends import RayJobsBackend
 
-    return RayJobsBackend(config.ray_dashboard, config.cli, config.service_env())
+    return RayJobsBackend(config.ray_dashboard, config.stage_command, config.service_env())
 
 
 def create_jobs_server(address: str, config: ControllerConfig, authenticate: TokenValidator | None) -> ServiceHandle:
@@ -31,8 +32,10 @@ def create_jobs_server(address: str, config: ControllerConfig, authenticate: Tok
     resumed = controller.resume()
     if resumed:
         print(f"resumed {resumed} unfinished job(s)", flush=True)
+    # The server's token validator, when it has one, also says who each caller is: one cache.
+    principals = authenticate if isinstance(authenticate, PrincipalCache) else PrincipalCache(config.registry)
     handle = create_server(address, lambda server: pb_grpc.add_JobServiceServicer_to_server(
-        JobServicer(config.registry, controller), server), [SERVICE_NAME], authenticate)
+        JobServicer(principals, controller), server), [SERVICE_NAME], authenticate)
     handle.on_stop(controller.stop)
     return handle
 

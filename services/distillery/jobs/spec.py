@@ -16,12 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from distillery.core.errors import field_errors
 from distillery.teacher.config import (ANNOTATION_VERSIONS, DEFAULT_ANNOTATION_VERSION, DEFAULT_CONTAMINATION_GUARD,
-                                       MAX_VARIANTS, POOL_NAME, annotation_version_error, check_endpoint_url,
-                                       check_guard_names)
-from distillery.core.model_refs import check_reference
+                                       MAX_VARIANTS, POOL_NAME, Sampling, ThoughtTypeName, annotation_version_error,
+                                       check_endpoint_url, check_guard_names)
+from distillery.student.model_refs import check_reference
+from distillery.trainer.trainer_config import StudentTraining
+from distillery.v1 import teacher_pb2
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
-ThoughtType = Literal["cot", "pot", "eot"]
 
 
 class _Section(BaseModel):
@@ -31,12 +32,6 @@ class _Section(BaseModel):
 class Problems(_Section):
     dataset: str = Field("gsm8k-train", description="A `problems` dataset: NAME[@VERSION] (registry import-benchmarks).")
     limit: int | None = Field(None, ge=1, description="Only the first N problems.")
-
-
-class Sampling(_Section):
-    temperature: float = Field(0.7, ge=0, le=2)
-    max_tokens: int | None = Field(None, ge=1, le=8192)
-    seed: int = 0
 
 
 class Teacher(_Section):
@@ -51,7 +46,7 @@ class Teacher(_Section):
                                          "with the teacher service.")
     endpoint: str | None = Field(None, description="The team's own OpenAI-compatible base URL (openai), where the "
                                                    "operator allows it; sent no key (a spec holds no secrets).")
-    thought_types: list[ThoughtType] = Field(default_factory=lambda: ["eot", "pot", "cot"], min_length=1)
+    thought_types: list[ThoughtTypeName] = Field(default_factory=lambda: ["eot", "pot", "cot"], min_length=1)
     samples: int = Field(1, ge=1, le=64)
     variants: int = Field(0, ge=0, le=MAX_VARIANTS, description="Also K variants of each problem with new numbers, "
                                                                 "re-derived and verified (seeded by sampling.seed).")
@@ -80,6 +75,16 @@ class Teacher(_Section):
     def _guard_names(cls, names: list[str]) -> list[str]:
         return list(check_guard_names(names))
 
+    def to_teacher_job(self, problems: str, out: str, limit: int | None) -> teacher_pb2.TeacherJob:
+        """The teacher service's request for this section ([] guard: turned off)."""
+        sampling = teacher_pb2.Sampling(temperature=self.sampling.temperature, top_p=self.sampling.top_p,
+                                        max_tokens=self.sampling.max_tokens, seed=self.sampling.seed)
+        return teacher_pb2.TeacherJob(
+            problems=problems, limit=limit or 0, backend=self.backend, model=self.model or "", pool=self.pool or "",
+            endpoint=self.endpoint or "", thought_types=self.thought_types, samples=self.samples, sampling=sampling,
+            out=out, batch_size=self.batch_size, variants=self.variants,
+            contamination_guard=self.contamination_guard, no_contamination_guard=not self.contamination_guard)
+
     @model_validator(mode="after")
     def _backend_needs(self) -> "Teacher":
         if "backend" not in self.model_fields_set and (self.pool or self.endpoint):
@@ -102,36 +107,9 @@ class Teacher(_Section):
         return self
 
 
-class Lora(_Section):
-    r: int = Field(16, ge=1)
-
-
-class Student(_Section):
-    base: str = Field("smollm2-135m-instruct", description="Alias or registry model [TEAM/]NAME[@VERSION] the "
-                                                           "student starts from (never a directory).")
-    recipe: Literal["etd", "eotd", "potd", "cotd"] = Field("etd", description="Thought types learned (the paper's).")
-    lora: Lora | None = None
-    epochs: float | None = Field(None, gt=0)
-    max_steps: int | None = Field(None, ge=1)
-    learning_rate: float | None = Field(None, gt=0)
-    batch_tokens: int | None = Field(None, ge=64)
-    max_length: int | None = Field(None, ge=16)
-    checkpoint_every: int | None = Field(None, ge=1)
-    seed: int | None = None
-    workers: int = Field(2, ge=1, le=256)
-    gpu: bool = Field(False, description="One GPU per worker.")
-
-    @field_validator("base")
-    @classmethod
-    def _tenant_reference(cls, value: str) -> str:
-        # Trained and evaluated on shared nodes: a path could load another team's files.
-        return check_reference(value, None)
-
-    @model_validator(mode="after")
-    def _one_length(self) -> "Student":
-        if self.epochs is not None and self.max_steps is not None:
-            raise ValueError("`epochs` and `max_steps` exclude each other")
-        return self
+# The trainer's own contract, as it is: every field of a training job but its dataset and output
+# name (the stages fill those in); `recipe` and `gpu` are accepted for `thought_types` / `use_gpu`.
+Student = StudentTraining
 
 
 class Evaluation(_Section):

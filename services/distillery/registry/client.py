@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import grpc
-
-from distillery.core.auth import TokenCache, bearer_metadata
-from distillery.core.channels import open_channel
+from distillery.core.auth import bearer_metadata
 from distillery.core.grpc_client import ServiceClient
+from distillery.registry.rows import parse_rows
 from distillery.v1 import registry_pb2 as pb
 from distillery.v1 import registry_pb2_grpc as pb_grpc
 
 PUSH_CHUNK_BYTES = 1024 * 1024
 KINDS = {"dataset": pb.KIND_DATASET, "problems": pb.KIND_PROBLEMS, "model": pb.KIND_MODEL}
+KIND_NOUNS = {pb.KIND_DATASET: "dataset", pb.KIND_PROBLEMS: "problems dataset", pb.KIND_MODEL: "model"}
 
-
-def header(name: str, kind: str = "dataset", parents: Iterable[str] = (), meta: dict[str, str] | None = None,
+def header(name: str, kind: str = "dataset", *, parents: Iterable[str] = (), meta: dict[str, str] | None = None,
            share: bool = False, stage: str = "", config: dict | None = None, code_version: str = "") -> pb.PushHeader:
+    """What a push is: its name and kind, then the rest by keyword (``stage``, ``code_version`` and
+    ``name`` are all strings, ``meta`` and ``config`` both dicts: by position they were easy to swap)."""
     message = pb.PushHeader(name=name, kind=KINDS[kind], parents=list(parents), meta=meta or {}, share=share,
                             stage=stage, code_version=code_version)
     if config:
@@ -53,8 +54,35 @@ def safe_target(root: Path, path: str, ref: str = "") -> Path:
     return target
 
 
+class WrongKind(ValueError):
+    """A reference names a version of another kind than the caller needs (a dataset, not a model)."""
+
+    def __init__(self, manifest: pb.Manifest, expected: str, field: str | None = None) -> None:
+        self.ref, self.kind, self.expected = manifest.ref, kind_name(manifest.kind), expected
+        super().__init__(f"{field + ': ' if field else ''}{manifest.ref} is a {KIND_NOUNS.get(manifest.kind, '?')}, "
+                         f"not a {KIND_NOUNS[KINDS[expected]]}")
+
+
+def kind_name(kind: int) -> str:
+    """``pb.KIND_PROBLEMS`` -> ``"problems"`` (``"?"`` for a kind this client does not know)."""
+    return next((name for name, value in KINDS.items() if value == kind), "?")
+
+
 class RegistryClient(ServiceClient):
     stub_class = pb_grpc.RegistryServiceStub
+    _borrowed_channel = False  # True for a with_token() copy: its close() leaves the channel open
+
+    def with_token(self, token: str | None) -> RegistryClient:
+        """This client's channel, calling as ``token``: how a service asks on behalf of many callers
+        without a connection per caller. Close the original, not the copy, to close the channel."""
+        acting = copy.copy(self)
+        acting._metadata = bearer_metadata(token)
+        acting._borrowed_channel = True
+        return acting
+
+    def close(self) -> None:
+        if not self._borrowed_channel:
+            super().close()
 
     # -- data --------------------------------------------------------------------------
     def push(self, push_header: pb.PushHeader, rows: Iterable[bytes]) -> pb.Manifest:
@@ -73,6 +101,16 @@ class RegistryClient(ServiceClient):
         """Chunks of whole JSONL lines, exactly as pushed, in order."""
         for chunk in self._stub.Pull(pb.RefRequest(ref=ref), metadata=self._metadata):
             yield chunk.rows
+
+    def read_rows(self, ref: str, *, limit: int | None = None) -> list[dict]:
+        """The rows of a dataset version as dicts, in order: the first ``limit`` only when given
+        (the download stops there). A line that is not a JSON object raises
+        :class:`~distillery.registry.rows.InvalidRow`."""
+        responses = self._stub.Pull(pb.RefRequest(ref=ref), metadata=self._metadata)
+        try:
+            return list(parse_rows(ref, (chunk.rows for chunk in responses), limit))
+        finally:
+            responses.cancel()  # stops the stream when ``limit`` came first; nothing once it is done
 
     def push_files(self, push_header: pb.PushHeader, directory: str | Path) -> pb.Manifest:
         """Push every file under ``directory`` (a checkpoint) as a new model version."""
@@ -149,8 +187,19 @@ class RegistryClient(ServiceClient):
         return written
 
     # -- metadata ----------------------------------------------------------------------
-    def show(self, ref: str) -> pb.Manifest:
-        return self._stub.Show(pb.RefRequest(ref=ref), metadata=self._metadata)
+    def show(self, ref: str, *, timeout: float | None = None) -> pb.Manifest:
+        return self._stub.Show(pb.RefRequest(ref=ref), metadata=self._metadata, timeout=timeout)
+
+    def resolve(self, ref: str, *, kind: str | None = None, field: str | None = None) -> pb.Manifest:
+        """``ref``'s manifest (its ``ref`` pins the version), checked to be of ``kind`` ("dataset",
+        "problems" or "model") when given, else :class:`WrongKind` naming ``field``. A refused or
+        unknown reference stays a ``grpc.RpcError`` (NOT_FOUND, PERMISSION_DENIED, ...)."""
+        if kind is not None and kind not in KINDS:
+            raise ValueError(f"kind {kind!r}: expected one of {', '.join(KINDS)}")
+        manifest = self.show(ref)
+        if kind is not None and manifest.kind != KINDS[kind]:
+            raise WrongKind(manifest, kind, field)
+        return manifest
 
     def list(self, include_shared: bool = False, include_deleted: bool = False, name: str = "") -> list[pb.Manifest]:
         request = pb.ListRequest(include_shared=include_shared, include_deleted=include_deleted, name=name)
@@ -187,31 +236,6 @@ class RegistryClient(ServiceClient):
         request = pb.RotateTokenRequest(team=team, id=token_id, grace_seconds=grace_s)
         return self._stub.RotateToken(request, metadata=self._metadata)
 
-    def whoami(self) -> pb.Principal:
-        return self._stub.WhoAmI(pb.WhoAmIRequest(), metadata=self._metadata)
+    def whoami(self, *, timeout: float | None = None) -> pb.Principal:
+        return self._stub.WhoAmI(pb.WhoAmIRequest(), metadata=self._metadata, timeout=timeout)
 
-
-class RegistryTokens:
-    """A token validator for other services: a token is valid if the registry knows it.
-
-    Answers are cached (valid: ``ttl_s``, default ``DISTILLERY_TOKEN_CACHE_TTL_S`` or 30 s;
-    invalid: 2 s) so a busy service asks rarely. ``ttl_s`` is therefore how long a token revoked
-    at the registry (or past its rotation grace period) can still pass here.
-    """
-
-    def __init__(self, address: str, ttl_s: float | None = None, negative_ttl_s: float = 2.0) -> None:
-        self._channel = open_channel(address)
-        self._stub = pb_grpc.RegistryServiceStub(self._channel)
-        self._cache = TokenCache(ttl_s, negative_ttl_s)
-
-    def __call__(self, token: str) -> bool:
-        return bool(self._cache.lookup(token, self._ask_registry))
-
-    def _ask_registry(self, token: str) -> bool:
-        try:
-            self._stub.WhoAmI(pb.WhoAmIRequest(), metadata=bearer_metadata(token), timeout=10)
-        except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.UNAUTHENTICATED:
-                raise
-            return False
-        return True

@@ -1,10 +1,10 @@
 """Who may call a served student: a team token the registry knows, whose team can see the model.
 
 The registry owns teams, tokens and sharing, so the answer is the registry's: ``WhoAmI`` with
-the caller's token (unknown -> unauthenticated), then ``Show`` of the served model with the
-same token (another team's unshared model -> forbidden). A base-model alias is open to every
-team. Answers are cached per token hash -- allowed for DISTILLERY_TOKEN_CACHE_TTL_S (default 30 s),
-denied for 2 s -- so a busy endpoint asks the registry rarely.
+the caller's token (unknown -> unauthenticated; :class:`~distillery.registry.principals.PrincipalCache`),
+then ``Show`` of the served model with the same token (another team's unshared model -> forbidden).
+A base-model alias is open to every team. Answers are cached per token hash -- allowed for
+DISTILLERY_TOKEN_CACHE_TTL_S (default 30 s), denied for 2 s -- so a busy endpoint asks the registry rarely.
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ from dataclasses import dataclass
 
 import grpc
 
-from distillery.core.auth import TokenCache, bearer_metadata
-from distillery.core.channels import open_channel
-from distillery.v1 import registry_pb2 as pb
-from distillery.v1 import registry_pb2_grpc as pb_grpc
+from distillery.core.auth import TokenCache
+from distillery.registry.principals import WHOAMI_TIMEOUT_S, PrincipalCache, UnknownToken
 
 
 class Decision(enum.Enum):
@@ -50,10 +48,9 @@ class ModelAccess:
 
     def __init__(self, registry_address: str, model_ref: str | None, ttl_s: float | None = None,
                  negative_ttl_s: float = 2.0) -> None:
-        self._channel = open_channel(registry_address)
-        self._stub = pb_grpc.RegistryServiceStub(self._channel)
+        self._principals = PrincipalCache(registry_address, ttl_s, negative_ttl_s)
         self._model_ref = model_ref
-        self._cache = TokenCache(ttl_s, negative_ttl_s)
+        self._cache = TokenCache(ttl_s, negative_ttl_s)  # the whole decision: who, and may they see it
 
     def check(self, token: str | None) -> Caller:
         if not token:
@@ -61,11 +58,12 @@ class ModelAccess:
         return self._cache.lookup(token, self._ask_registry)
 
     def _ask_registry(self, token: str) -> Caller:
-        metadata = bearer_metadata(token)
         try:
-            principal = self._stub.WhoAmI(pb.WhoAmIRequest(), metadata=metadata, timeout=10)
-            if self._model_ref is not None:
-                self._stub.Show(pb.RefRequest(ref=self._model_ref), metadata=metadata, timeout=10)
+            principal = self._principals.principal(token)
+            if self._model_ref is not None:  # over the principals' channel, as the caller
+                self._principals.registry.with_token(token).show(self._model_ref, timeout=WHOAMI_TIMEOUT_S)
+        except UnknownToken:
+            return Caller(Decision.UNAUTHENTICATED)
         except grpc.RpcError as exc:
             if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
                 return Caller(Decision.UNAUTHENTICATED)
@@ -75,4 +73,4 @@ class ModelAccess:
         return Caller(Decision.ALLOWED, principal.team or ADMIN)
 
     def close(self) -> None:
-        self._channel.close()
+        self._principals.close()

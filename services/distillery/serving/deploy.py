@@ -1,7 +1,7 @@
 """Deploy, list and remove served students on a Ray cluster (the local stack's or a KubeRay one).
 
 One Ray Serve application per deployment, named by the deployment and mounted at ``/NAME``:
-an ingress (``StudentAPI``) in front of autoscaled model replicas (``StudentModel``). Serve's
+an ingress (``StudentAPI``) in front of autoscaled model replicas (``StudentReplica``). Serve's
 HTTP proxy listens on ``http_host:http_port`` and its gRPC proxy on ``grpc_port`` with the
 ``StudentService`` servicer. Applications outlive the process that deployed them.
 
@@ -25,9 +25,9 @@ from ray import serve
 from distillery.serving.config import ServeConfig
 from distillery.serving.ingress import StudentAPI
 from distillery.serving.proxy import SERVICER, proxy_env
-from distillery.serving.replica import StudentModel
+from distillery.serving.replica import StudentReplica
 
-INGRESS, MODEL = "StudentAPI", "StudentModel"
+INGRESS, MODEL = "StudentAPI", "StudentReplica"
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def connect(ray_address: str) -> None:
 
 
 def build_app(config: ServeConfig) -> serve.Application:
-    model = StudentModel.options(
+    model = StudentReplica.options(
         autoscaling_config=config.autoscaling.ray_config(), max_ongoing_requests=config.max_ongoing_requests,
         ray_actor_options={"num_cpus": config.num_cpus, "num_gpus": config.num_gpus},
     ).bind(config)

@@ -37,7 +37,7 @@ from ray.exceptions import ActorUnavailableError, RayActorError
 from ray.serve.handle import DeploymentHandle
 
 from distillery.core.auth import bearer_token
-from distillery.core.models import ALIASES
+from distillery.student.models import ALIASES
 from distillery.serving.access import Decision, ModelAccess, RegistryUnavailable
 from distillery.serving.config import ServeConfig
 from distillery.serving.limits import BodyCounter, LimitExceeded, TeamGate, check_declared_length, validation_context

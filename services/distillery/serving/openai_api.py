@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from distillery.core.generation import Completion, Sampling
+from distillery.student.generation import Completion, Decoding
 from distillery.serving.limits import at_most, limits_from
 
 MAX_N = 16
@@ -72,8 +72,8 @@ class _GenerationParams(BaseModel):
             raise ValueError("up to 4 non-empty stop strings")
         return stops
 
-    def sampling(self) -> Sampling:
-        return Sampling(max_new_tokens=self.max_tokens, temperature=self.temperature, top_p=self.top_p,
+    def sampling(self) -> Decoding:
+        return Decoding(max_new_tokens=self.max_tokens, temperature=self.temperature, top_p=self.top_p,
                         stop=tuple(self.stop or ()))
 
 

@@ -1,8 +1,8 @@
 """The model replicas: a student behind vLLM or HF, fed by Ray Serve's dynamic batching.
 
 Every generation -- a greedy thought for ``/v1/solve``, its K sampled thoughts of one type, or an
-OpenAI completion with its ``n`` choices -- is one job ``(prompt ids, Sampling)`` queued on the
-replica's ``@serve.batch`` method, answered with ``Sampling.n`` completions. A batch of jobs
+OpenAI completion with its ``n`` choices -- is one job ``(prompt ids, Decoding)`` queued on the
+replica's ``@serve.batch`` method, answered with ``Decoding.n`` completions. A batch of jobs
 becomes one engine call per distinct sampling setting (greedy thoughts of one type share one; the
 sampled thoughts of concurrent solves at one temperature share another): the HF engine expands
 each prompt to its ``n`` rows (``num_return_sequences``), vLLM asks ``SamplingParams(n=...)``.
@@ -17,9 +17,9 @@ from dataclasses import dataclass, replace
 
 from ray import serve
 
-from distillery.core.generation import Completion, Sampling, encode_prompts, open_generator, thought_sampling
-from distillery.core.model_refs import resolve_student
-from distillery.core.thought_text import clean_thought
+from distillery.student.generation import Completion, Decoding, encode_prompts, open_generator, thought_sampling
+from distillery.student.model_refs import resolve_student
+from distillery.student.thought_text import clean_thought
 from distillery.serving.config import ServeConfig
 from distillery.serving.metrics import ReplicaMetrics
 
@@ -33,8 +33,10 @@ class CompletionResult:
     error: str | None = None  # a request this model cannot take (too long): the caller's 400
 
 
-@serve.deployment(name="StudentModel")
-class StudentModel:
+@serve.deployment(name="StudentReplica")
+class StudentReplica:
+    """One model replica: the student behind its engine, fed by Serve's dynamic batching."""
+
     def __init__(self, config: ServeConfig) -> None:
         from transformers import AutoConfig
 
@@ -54,7 +56,7 @@ class StudentModel:
         self._generate.set_batch_wait_timeout_s(config.batch_wait_timeout_s)
         self.metrics = ReplicaMetrics()
 
-    def _thought_sampling(self, thought_type: str) -> Sampling:
+    def _thought_sampling(self, thought_type: str) -> Decoding:
         return thought_sampling(self.generator.token_caps.cap(thought_type, self.max_new_tokens))
 
     async def thought(self, question: str, thought_type: str) -> tuple[str, int]:
@@ -71,7 +73,7 @@ class StudentModel:
         completions = await self._generate((tuple(ids), sampling))
         return [(clean_thought(c.text, thought_type), c.output_tokens) for c in completions]
 
-    async def complete(self, sampling: Sampling, n: int = 1, prompt: str | None = None,
+    async def complete(self, sampling: Decoding, n: int = 1, prompt: str | None = None,
                        messages: list[dict] | None = None) -> CompletionResult:
         """``n`` continuations of a raw prompt, or of chat ``messages`` through the chat template."""
         if messages is not None:
@@ -88,12 +90,12 @@ class StudentModel:
         return CompletionResult(list(completions), len(ids))
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.05)
-    async def _generate(self, jobs: list[tuple[tuple[int, ...], Sampling]]) -> list[list[Completion]]:
+    async def _generate(self, jobs: list[tuple[tuple[int, ...], Decoding]]) -> list[list[Completion]]:
         return await asyncio.to_thread(self._run, jobs)
 
-    def _run(self, jobs: list[tuple[tuple[int, ...], Sampling]]) -> list[list[Completion]]:
+    def _run(self, jobs: list[tuple[tuple[int, ...], Decoding]]) -> list[list[Completion]]:
         """Each job's ``n`` completions; one engine call per distinct sampling setting."""
-        groups: dict[Sampling, list[int]] = {}
+        groups: dict[Decoding, list[int]] = {}
         for i, (_, sampling) in enumerate(jobs):
             groups.setdefault(sampling, []).append(i)
         results: list[list[Completion]] = [[] for _ in jobs]

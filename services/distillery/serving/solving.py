@@ -16,8 +16,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from distillery.core.ensemble import PREFERENCE, majority
-from distillery.core.thought_text import THOUGHT_TYPES
+from distillery.student.ensemble import PREFERENCE, majority
+from distillery.student.thought_text import THOUGHT_TYPES
 from distillery.serving.limits import DEFAULT_LIMITS, at_most, limits_from
 
 MAX_QUESTION_CHARS = DEFAULT_LIMITS.max_question_chars  # a deployment sets its own (Limits.max_question_chars)

@@ -32,6 +32,8 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -298,49 +300,19 @@ def up(home: Path | None = None) -> StackState:
         env = {**_service_environment(), "DISTILLERY_S3_SECRET_KEY": credentials["secret_key"],
                "DISTILLERY_ADMIN_TOKEN_SHA256": hash_token(admin_token), **ray_client_env(home)}
         env.pop("DISTILLERY_TOKEN", None)
-        registry_address = f"127.0.0.1:{free_port()}"
-        registry_info, registry_process = _spawn(
-            [sys.executable, "-m", "distillery.cli.main", "registry", "serve", "--port",
-             registry_address.rsplit(":", 1)[1], "--s3-endpoint", s3.endpoint.endpoint, "--s3-access-key",
-             credentials["access_key"], "--bucket", BUCKET],
-            home / "logs" / "registry.log", env, registry_address, with_metrics=True)
-        started.append(registry_process)
-        _wait_healthy(registry_info, registry_process)
-        verifier_address = f"127.0.0.1:{free_port()}"
-        verifier_info, verifier_process = _spawn(
-            [sys.executable, "-m", "distillery.cli.main", "verifier", "serve", "--port",
-             verifier_address.rsplit(":", 1)[1], "--auth-registry", registry_address],
-            home / "logs" / "verifier.log", _service_environment(), verifier_address, with_metrics=True)
-        started.append(verifier_process)
-        _wait_healthy(verifier_info, verifier_process)
-        teacher_address = f"127.0.0.1:{free_port()}"
-        teacher_info, teacher_process = _spawn(
-            [sys.executable, "-m", "distillery.cli.main", "teacher", "serve", "--port",
-             teacher_address.rsplit(":", 1)[1], "--registry", registry_address, "--verifier", verifier_address,
-             "--work-dir", str(home / "teacher-jobs")],
-            home / "logs" / "teacher.log", _service_environment(), teacher_address, with_metrics=True)
-        started.append(teacher_process)
-        _wait_healthy(teacher_info, teacher_process)
-        trainer_address = f"127.0.0.1:{free_port()}"
-        trainer_info, trainer_process = _spawn(
-            [sys.executable, "-m", "distillery.cli.main", "trainer", "serve", "--port",
-             trainer_address.rsplit(":", 1)[1], "--registry", registry_address, "--s3-endpoint",
-             s3.endpoint.endpoint, "--s3-access-key", credentials["access_key"], "--bucket", CHECKPOINT_BUCKET,
-             "--ray-address", ray_info.address],
-            home / "logs" / "trainer.log", env, trainer_address, with_metrics=True)
-        started.append(trainer_process)
-        _wait_healthy(trainer_info, trainer_process)
-        jobs_address = f"127.0.0.1:{free_port()}"
-        jobs_info, jobs_process = _spawn(
-            jobs_command(jobs_address, registry_address, s3.endpoint.endpoint, credentials["access_key"],
-                         ray_ports, teacher_address, trainer_address, verifier_address),
-            home / "logs" / "jobs.log", {**env, "DISTILLERY_JOBS_KEY": read_secret(home / "jobs.key")}, jobs_address,
-            with_metrics=True)
-        started.append(jobs_process)
-        _wait_healthy(jobs_info, jobs_process)
-        state = StackState(home=str(home), s3=s3_info, ray=ray_info, ray_ports=ray_ports, registry=registry_info,
-                           verifier=verifier_info, teacher=teacher_info, trainer=trainer_info, jobs=jobs_info)
-        _ensure_default_team(home, registry_address, admin_token)
+        stack = StackPlaces(home=home, s3=s3.endpoint.endpoint, s3_access_key=credentials["access_key"],
+                            ray=ray_info.address, ray_ports=ray_ports)
+        environments = {"plain": _service_environment(), "secrets": env,
+                        "jobs": {**env, "DISTILLERY_JOBS_KEY": read_secret(home / "jobs.key")}}
+        for service in GRPC_STACK:  # in order: each may name the ones before it
+            address = f"127.0.0.1:{free_port()}"
+            info, process = _spawn(service.command(stack, address), home / "logs" / f"{service.name}.log",
+                                   environments[service.environment], address, with_metrics=True)
+            started.append(process)
+            _wait_healthy(info, process)
+            stack.services[service.name] = info
+        state = StackState(home=str(home), s3=s3_info, ray=ray_info, ray_ports=ray_ports, **stack.services)
+        _ensure_default_team(home, stack.address("registry"), admin_token)
     except BaseException:
         for process in reversed(started):
             _kill_group(process.pid)
@@ -351,14 +323,59 @@ def up(home: Path | None = None) -> StackState:
     return state
 
 
+@dataclass
+class StackPlaces:
+    """Where the stack's parts are, as its services start: what the next one's command names."""
+
+    home: Path
+    s3: str
+    s3_access_key: str
+    ray: str
+    ray_ports: RayPorts
+    services: dict[str, ProcessInfo] = field(default_factory=dict)  # started so far
+
+    def address(self, name: str) -> str:
+        return self.services[name].address
+
+
+def _serve(group: str, address: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", "distillery.cli.main", group, "serve", "--port", address.rsplit(":", 1)[1], *args]
+
+
+@dataclass(frozen=True)
+class StackService:
+    name: str
+    command: Callable[[StackPlaces, str], list[str]]  # (the stack so far, its own address) -> argv
+    environment: str  # "plain", "secrets" (S3 key, admin token hash, Ray's token) or "jobs" (+ the sealing key)
+
+
+# The stack's gRPC services, in start order.
+GRPC_STACK = (
+    StackService("registry", lambda at, address: _serve(
+        "registry", address, "--s3-endpoint", at.s3, "--s3-access-key", at.s3_access_key, "--bucket", BUCKET),
+        "secrets"),
+    StackService("verifier", lambda at, address: _serve(
+        "verifier", address, "--auth-registry", at.address("registry")), "plain"),
+    StackService("teacher", lambda at, address: _serve(
+        "teacher", address, "--registry", at.address("registry"), "--verifier", at.address("verifier"),
+        "--work-dir", str(at.home / "teacher-jobs")), "plain"),
+    StackService("trainer", lambda at, address: _serve(
+        "trainer", address, "--registry", at.address("registry"), "--s3-endpoint", at.s3, "--s3-access-key",
+        at.s3_access_key, "--bucket", CHECKPOINT_BUCKET, "--ray-address", at.ray), "secrets"),
+    StackService("jobs", lambda at, address: jobs_command(
+        address, at.address("registry"), at.s3, at.s3_access_key, at.ray_ports, at.address("teacher"),
+        at.address("trainer"), at.address("verifier")), "jobs"),
+)
+
+
 def jobs_command(address: str, registry: str, s3_endpoint: str, s3_access_key: str, ray_ports: RayPorts,
                  teacher: str, trainer: str, verifier: str) -> list[str]:
     """The jobs controller of this stack (also how a test restarts it after killing it)."""
-    return [sys.executable, "-m", "distillery.cli.main", "jobs", "serve", "--port", address.rsplit(":", 1)[1],
-            "--registry", registry, "--s3-endpoint", s3_endpoint, "--s3-access-key", s3_access_key,
-            "--state-bucket", BUCKET, "--backend", "ray", "--ray-address", f"http://127.0.0.1:{ray_ports.dashboard}",
-            "--teacher", teacher, "--trainer", trainer, "--verifier", verifier,
-            "--serve-http-port", str(ray_ports.serve_http), "--serve-grpc-port", str(ray_ports.serve_grpc)]
+    return _serve("jobs", address, "--registry", registry, "--s3-endpoint", s3_endpoint, "--s3-access-key",
+                  s3_access_key, "--state-bucket", BUCKET, "--backend", "ray", "--ray-address",
+                  f"http://127.0.0.1:{ray_ports.dashboard}", "--teacher", teacher, "--trainer", trainer,
+                  "--verifier", verifier, "--serve-http-port", str(ray_ports.serve_http), "--serve-grpc-port",
+                  str(ray_ports.serve_grpc))
 
 
 def _ensure_default_team(home: Path, registry_address: str, admin_token: str) -> None:

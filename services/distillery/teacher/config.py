@@ -65,13 +65,29 @@ def check_endpoint_url(url: str) -> str:
     return url
 
 
+DEFAULT_MAX_TOKENS = 384
+
+
 class Sampling(BaseModel):
+    """How a teacher samples its thoughts: the one definition, used by the teacher's job config, its
+    backends and a distillation job spec's ``teacher.sampling`` (:mod:`distillery.jobs.spec`).
+
+    Not the student engine's per-call :class:`distillery.student.generation.Decoding`."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     temperature: float = Field(0.7, ge=0, le=2, description="0: greedy.")
     top_p: float = Field(0.95, gt=0, le=1)
-    max_tokens: int = Field(384, ge=1, le=8192, description="Per thought.")
+    max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=1, le=8192,
+                            description=f"Per thought; null: the default, {DEFAULT_MAX_TOKENS}.")
     seed: int = Field(0, description="Base seed; sample i of a problem uses a seed derived from it.")
+
+    @field_validator("max_tokens", mode="before")
+    @classmethod
+    def _default_max_tokens(cls, value):
+        # `max_tokens: null` (a job spec may say so) means the teacher's default: recorded as the
+        # number, so a config's identity names it.
+        return DEFAULT_MAX_TOKENS if value is None else value
 
 
 class TeacherJobConfig(BaseModel):

@@ -16,7 +16,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,9 +26,7 @@ from distillery.teacher.contamination import ContaminationGuard
 from distillery.teacher.dataflow import Dataflow, DataflowError, from_annotations, from_program
 from distillery.teacher.variation import make_variants
 from distillery.teacher.prompts import PROMPT_VERSION, prompt_hash
-from distillery.verifier.records import ThoughtRecord, Verdict
-
-VerifyMany = Callable[[Iterable[ThoughtRecord]], Iterator[Verdict]]
+from distillery.verifier.records import ThoughtRecord, Verdict, VerifyMany
 
 
 class GenerationFailed(RuntimeError):

@@ -16,7 +16,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from distillery.core.thought_text import STOP, TRIGGERS, student_input
+from distillery.student.thought_text import STOP, TRIGGERS, student_input
 
 PROMPT_VERSION = "gsm8k-train-8shot-v1"
 
@@ -142,11 +142,8 @@ def chat_prompt(question: str, thought_type: str) -> list[dict[str, str]]:
     return messages
 
 
-# Where a completion's thought ends: the next few-shot block would start here.
-
-
 def prompt_hash() -> str:
     """SHA-256 over everything that shapes the prompts."""
     material = {"version": PROMPT_VERSION, "triggers": TRIGGERS, "instructions": INSTRUCTIONS,
-                "examples": [e.__dict__ for e in EXAMPLES], "stop": STOP}
+                "examples": [e.__dict__ for e in EXAMPLES], "stop": list(STOP)}
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()

@@ -15,10 +15,11 @@ import grpc
 from pydantic import ValidationError
 
 from distillery.core.auth import bearer_token
-from distillery.registry.client import RegistryClient, header
+from distillery.registry.client import RegistryClient, WrongKind, header
+from distillery.registry.principals import PrincipalCache, UnknownToken
 from distillery.teacher.backends.base import GenerationRequest
 from distillery.teacher.backends.factory import LOCAL_ENGINES, BackendCache, BackendUnavailable
-from distillery.core.model_refs import ModelRefError, resolve_student
+from distillery.student.model_refs import ModelRefError, resolve_student
 from distillery.teacher.config import Sampling, TeacherJobConfig
 from distillery.teacher.job import GenerationFailed, JobProgress, run_job
 from distillery.teacher.pools import EndpointRefused, TeacherServiceConfig, UnknownPool, http_backend
@@ -89,8 +90,11 @@ def progress_to_pb(progress: JobProgress) -> pb.TeacherJobProgress:
 
 class TeacherServicer(pb_grpc.TeacherServiceServicer):
     def __init__(self, registry_address: str, verifier_address: str, work_dir: Path | None = None,
-                 service_config: TeacherServiceConfig | None = None) -> None:
+                 service_config: TeacherServiceConfig | None = None, principals: PrincipalCache | None = None) -> None:
+        """``principals``: the server's token validator when it is one, so a caller's team costs no
+        second ``WhoAmI``; by default the servicer's own."""
         self.registry_address = registry_address
+        self.principals = principals or PrincipalCache(registry_address)
         self.verifier_address = verifier_address
         self.work_dir = work_dir or Path(tempfile.gettempdir()) / "distillery-teacher"
         self.backends = BackendCache()
@@ -107,11 +111,8 @@ class TeacherServicer(pb_grpc.TeacherServiceServicer):
         with RegistryClient(self.registry_address, token) as registry, \
                 VerifierClient(self.verifier_address, token) as verifier:
             try:
-                problems_manifest = registry.show(config.problems)
-                if problems_manifest.kind != 2:
-                    context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                  f"problems: {problems_manifest.ref} is not a `problems` dataset")
-                problems = _read_rows(registry, problems_manifest.ref)
+                problems_manifest = registry.resolve(config.problems, kind="problems", field="problems")
+                problems = registry.read_rows(problems_manifest.ref)
                 guard, guard_refs = self._guard(config, registry, context)
                 if problems_manifest.ref.split("@")[0] in {ref.split("@")[0] for ref in guard_refs}:
                     context.abort(grpc.StatusCode.INVALID_ARGUMENT,
@@ -121,8 +122,8 @@ class TeacherServicer(pb_grpc.TeacherServiceServicer):
 
                 def push(name: str, path: Path, parents: list[str], lineage_config: dict, meta: dict,
                          kind: str = "dataset") -> str:
-                    return registry.push_file(header(name, kind, parents, meta, config.share, "teacher",
-                                                     lineage_config), path).ref
+                    return registry.push_file(header(name, kind, parents=parents, meta=meta, share=config.share,
+                                                     stage="teacher", config=lineage_config), path).ref
 
                 # A client that goes away closes this generator between batches: the finished
                 # batches are in the checkpoint, and the same job resumes from there.
@@ -137,6 +138,8 @@ class TeacherServicer(pb_grpc.TeacherServiceServicer):
                         yield pb.TeacherJobEvent(progress=progress_to_pb(event.progress), result=pb.TeacherJobResult(
                             dataset=event.dataset, rejected=event.rejected or "", yield_by_type=event.yield_by_type,
                             variants=event.variants or ""))
+            except WrongKind as exc:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             except grpc.RpcError as exc:  # the registry or verifier refused: pass its verdict on
                 context.abort(exc.code(), exc.details())
             except GenerationFailed as exc:  # nothing of the batch was kept: re-running resumes
@@ -159,6 +162,10 @@ class TeacherServicer(pb_grpc.TeacherServiceServicer):
             context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
         except BackendUnavailable as exc:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        except UnknownToken as exc:  # asked for the caller's team (a pool that lists teams)
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+        except grpc.RpcError as exc:
+            context.abort(exc.code(), f"registry: {exc.details()}")
 
     def _guard(self, config: TeacherJobConfig, registry: RegistryClient, context: grpc.ServicerContext):
         """The job's contamination guard and the refs it was built from (None, [] when it is off):
@@ -168,15 +175,13 @@ class TeacherServicer(pb_grpc.TeacherServiceServicer):
         manifests = {}
         for name in config.contamination_guard:
             try:
-                manifest = registry.show(name)
+                manifests[name] = registry.resolve(name, kind="problems", field="contamination_guard")
             except grpc.RpcError as exc:
                 if exc.code() == grpc.StatusCode.NOT_FOUND:
                     context.abort(grpc.StatusCode.FAILED_PRECONDITION, missing_guard_dataset(name))
                 raise
-            if manifest.kind != 2:
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                              f"contamination_guard: {manifest.ref} is not a `problems` dataset")
-            manifests[name] = manifest
+            except WrongKind as exc:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         refs = [m.ref for m in manifests.values()]
         key = tuple(refs)
         with self._guards_lock:
@@ -186,7 +191,7 @@ class TeacherServicer(pb_grpc.TeacherServiceServicer):
         from distillery.teacher.contamination import ContaminationGuard
 
         guard = ContaminationGuard.build({name: [(str(row["id"]), row["question"])
-                                                 for row in _read_rows(registry, manifest.ref)]
+                                                 for row in registry.read_rows(manifest.ref)]
                                           for name, manifest in manifests.items()})
         with self._guards_lock:
             self._guards[key] = guard
@@ -209,9 +214,8 @@ class TeacherServicer(pb_grpc.TeacherServiceServicer):
                 context.abort(exc.code(), f"model: {exc.details()}")
 
     def _team(self, token: str | None) -> str:
-        """The caller's team (asked of the registry only when a pool lists teams)."""
-        with RegistryClient(self.registry_address, token) as registry:
-            return registry.whoami().team
+        """The caller's team (asked only when a pool lists teams)."""
+        return self.principals.principal(token).team
 
     def Generate(self, request: pb.GenerateRequest, context) -> Iterator[pb.GeneratedThought]:
         message = pb.TeacherJob(backend=request.backend, model=request.model, endpoint=request.endpoint,
@@ -252,9 +256,3 @@ def token_scope(token: str | None) -> str:
     from distillery.core.auth import hash_token
 
     return hash_token(token or "")[:16]
-
-
-def _read_rows(registry: RegistryClient, ref: str) -> list[dict]:
-    import json
-
-    return [json.loads(line) for chunk in registry.pull(ref) for line in chunk.splitlines() if line.strip()]

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from distillery.core.grpc_client import ServiceClient
+from distillery.core.pydantic_proto import to_message
+from distillery.trainer.trainer_config import TrainerConfig
+from distillery.v1 import trainer_config_pb2 as config_pb
 from distillery.v1 import trainer_pb2 as pb
 from distillery.v1 import trainer_pb2_grpc as pb_grpc
 
@@ -12,9 +15,10 @@ from distillery.v1 import trainer_pb2_grpc as pb_grpc
 class TrainerClient(ServiceClient):
     stub_class = pb_grpc.TrainerServiceStub
 
-    def submit(self, config: dict, share: bool = False) -> pb.TrainJob:
-        request = pb.SubmitJobRequest(share=share)
-        request.config.update(config)
+    def submit(self, config: TrainerConfig | pb.SubmitJobRequest, *, share: bool = False) -> pb.TrainJob:
+        """Queue ``config`` (or a prepared request, as a jobs stage holds it)."""
+        request = config if isinstance(config, pb.SubmitJobRequest) else pb.SubmitJobRequest(
+            config=to_message(config, config_pb.TrainerConfig), share=share)
         return self._stub.SubmitJob(request, metadata=self._metadata)
 
     def get(self, job_id: str) -> pb.TrainJob:

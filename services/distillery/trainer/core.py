@@ -28,12 +28,12 @@ from typing import Protocol
 import torch
 import torch.distributed as dist
 
-from distillery.trainer.config import TrainConfig
+from distillery.trainer.trainer_config import TrainerConfig
 from distillery.trainer.data import training_rows
 from distillery.trainer.formatting import IGNORE_INDEX, encode_example, encode_seq2seq_example, padding_waste, \
     shuffled_batches
 from distillery.trainer.memory import choose_batch_tokens, is_out_of_memory
-from distillery.trainer.students import Student, export_student, load_trainable, save_trainable
+from distillery.trainer.students import StudentNetwork, export_student, load_trainable, save_trainable
 
 STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.pt"
@@ -82,7 +82,7 @@ class Outcome:
     metrics: dict  # the last checkpoint's metrics (step, loss, tokens, ...)
 
 
-def encode_rows(student: Student, config: TrainConfig, lines: Iterable[tuple[int, dict]], rank: int = 0,
+def encode_rows(student: StudentNetwork, config: TrainerConfig, lines: Iterable[tuple[int, dict]], rank: int = 0,
                 world: int = 1) -> list[tuple[list[int], list[int]]]:
     """This rank's share of the dataset's verified rows, encoded as the student is asked."""
     tokenizer = student.tokenizer
@@ -133,7 +133,7 @@ def restore_state(directory: Path, model, optimizer, schedule) -> tuple[int, int
     return progress["step"], progress["tokens"]
 
 
-def student_card(config: TrainConfig, student: Student) -> dict:
+def student_card(config: TrainerConfig, student: StudentNetwork) -> dict:
     return {"base": config.base, "thought_types": list(config.thought_types), "recipe": config.recipe,
             "lora": student.lora}
 
@@ -144,8 +144,8 @@ def cosine_with_warmup(optimizer, total_steps: int, warmup_ratio: float) -> torc
         0.0, 0.5 * (1 + math.cos(math.pi * min(1.0, s / total_steps)))))
 
 
-def train(config: TrainConfig, student: Student, examples: list[tuple[list[int], list[int]]], placement: Placement,
-          hooks: Hooks, resume: Path | None = None) -> Outcome:
+def train(config: TrainerConfig, student: StudentNetwork, examples: list[tuple[list[int], list[int]]],
+          placement: Placement, hooks: Hooks, resume: Path | None = None) -> Outcome:
     """Train until ``total_steps`` or a cancel; checkpoints through ``hooks``. ``resume``: a
     directory written by an earlier checkpoint of the same job."""
     rank, world, device = placement.rank, placement.world, placement.device
@@ -256,11 +256,11 @@ def train(config: TrainConfig, student: Student, examples: list[tuple[list[int],
 
 
 def _checkpoint(hooks: Hooks, rank: int, step: int, metrics: dict, model, optimizer, schedule, tokens: int,
-                student: Student, config: TrainConfig, final: bool) -> None:
+                student: StudentNetwork, config: TrainerConfig, final: bool) -> None:
     def write(directory: Path) -> None:
         save_state(directory, model, optimizer, schedule, step, tokens)
         if final:
-            export_student(Student(unwrap(model), student.tokenizer, student.seq2seq, student.lora),
+            export_student(StudentNetwork(unwrap(model), student.tokenizer, student.seq2seq, student.lora),
                            directory / MODEL_DIR, student_card(config, student))
 
     hooks.checkpoint(step, metrics, write if rank == 0 else None)

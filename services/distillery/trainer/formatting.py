@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from distillery.core.thought_text import TRIGGERS, student_input
+from distillery.student.thought_text import TRIGGERS, student_input
 
 IGNORE_INDEX = -100  # labels the loss skips (PyTorch's cross-entropy default)
 

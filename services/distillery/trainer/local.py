@@ -3,7 +3,7 @@
 For ``distillery train --local`` (no cluster, no trainer service) and for machines that have
 a GPU but no Ray (``benchmarks/gpu/run.py``). The run directory holds
 
-    run.json                  the job (TrainConfig) and its run key
+    run.json                  the job (TrainerConfig) and its run key
     checkpoints/step-NNNNNNNN the newest ``keep_checkpoints`` checkpoints, each written aside
                               and renamed into place (never half there)
     model/                    the exported HF checkpoint once the run finished
@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from distillery.trainer import core
-from distillery.trainer.config import TrainConfig
+from distillery.trainer.trainer_config import TrainerConfig
 from distillery.trainer.students import open_student
 
 RUN_FILE = "run.json"
@@ -78,7 +78,7 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def train_local(config: TrainConfig, rows: Iterable[dict], base_dir: Path, out_dir: Path, *,
+def train_local(config: TrainerConfig, rows: Iterable[dict], base_dir: Path, out_dir: Path, *,
                 device: str | torch.device | None = None, on_event: Callable[[dict], None] | None = None,
                 should_stop: Callable[[], bool] | None = None) -> LocalRun:
     """Train ``config`` on ``rows`` (thought-dataset rows) from the HF checkpoint ``base_dir``.
@@ -108,7 +108,7 @@ def train_local(config: TrainConfig, rows: Iterable[dict], base_dir: Path, out_d
     return LocalRun(outcome.step, outcome.metrics, model_dir)
 
 
-def _claim(out_dir: Path, config: TrainConfig) -> None:
+def _claim(out_dir: Path, config: TrainerConfig) -> None:
     """Mark ``out_dir`` as this job's run directory, or refuse one that holds another job."""
     out_dir.mkdir(parents=True, exist_ok=True)
     run_file = out_dir / RUN_FILE

@@ -21,7 +21,7 @@ import ray.train
 import ray.train.torch
 
 from distillery.trainer import core
-from distillery.trainer.config import TrainConfig
+from distillery.trainer.trainer_config import TrainerConfig
 from distillery.trainer.data import parse_lines
 from distillery.trainer.students import load_student
 
@@ -53,8 +53,13 @@ class RayHooks:
             ray.train.report(metrics, checkpoint=checkpoint)
 
 
+def worker_config(loop_config: dict) -> TrainerConfig:
+    """The job's config as a worker receives it from Ray Train's ``train_loop_config``."""
+    return TrainerConfig(**loop_config["train"])
+
+
 def train_loop_per_worker(loop_config: dict) -> None:
-    config = TrainConfig(**loop_config["train"])
+    config = worker_config(loop_config)
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
     device = ray.train.torch.get_device()

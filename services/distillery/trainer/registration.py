@@ -7,7 +7,7 @@ from pathlib import Path
 
 import distillery
 from distillery.registry.client import RegistryClient, header
-from distillery.trainer.config import TrainConfig
+from distillery.trainer.trainer_config import TrainerConfig
 
 
 def code_version() -> str:
@@ -19,7 +19,7 @@ def code_version() -> str:
     return f"distillery {distillery.__version__}" + (f" ({sha})" if sha else "")
 
 
-def register_model(config: TrainConfig, dataset_ref: str, model_dir: Path, metrics: dict, checkpoint: str, *,
+def register_model(config: TrainerConfig, dataset_ref: str, model_dir: Path, metrics: dict, checkpoint: str, *,
                    registry_address: str, token: str, share: bool, launcher: str) -> str:
     """Push the exported HF directory ``model_dir`` as ``config.out``; returns TEAM/NAME@VERSION."""
     if not (model_dir / "config.json").exists():
@@ -31,6 +31,6 @@ def register_model(config: TrainConfig, dataset_ref: str, model_dir: Path, metri
     meta = {"base": config.base, "recipe": config.recipe, "thought_types": ",".join(config.thought_types),
             "steps": str(metrics.get("step", "")), "lora": str(config.lora is not None).lower()}
     with RegistryClient(registry_address, token) as registry:
-        manifest = registry.push_files(header(config.out, "model", [dataset_ref], meta, share, "train", lineage,
-                                              code_version()), model_dir)
+        manifest = registry.push_files(header(config.out, "model", parents=[dataset_ref], meta=meta, share=share,
+                                              stage="train", config=lineage, code_version=code_version()), model_dir)
     return manifest.ref

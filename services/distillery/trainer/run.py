@@ -21,7 +21,7 @@ import ray.train
 from ray.train.torch import TorchTrainer
 
 from distillery.core.s3 import S3Config
-from distillery.trainer.config import TrainConfig
+from distillery.trainer.trainer_config import TrainerConfig
 from distillery.trainer.loop import MODEL_DIR, train_loop_per_worker
 from distillery.trainer.monitor import RunMonitor
 from distillery.trainer.registration import register_model
@@ -56,11 +56,16 @@ def storage_path(s3: S3Config, team: str) -> str:
     return f"{s3.bucket}/runs/{team}"
 
 
-def run_name(config: TrainConfig) -> str:
+def run_name(config: TrainerConfig) -> str:
     return f"{config.out}-{config.run_key()}"
 
 
-def run_training(config: TrainConfig, team: str, registry_address: str, token: str, checkpoints: S3Config,
+def loop_config(config: TrainerConfig) -> dict:
+    """What Ray Train hands each worker of the job (the config, as JSON: it crosses processes)."""
+    return {"train": config.model_dump(mode="json")}
+
+
+def run_training(config: TrainerConfig, team: str, registry_address: str, token: str, checkpoints: S3Config,
                  monitor: ray.actor.ActorHandle, share: bool = False) -> TrainingResult:
     """Blocks until the run ends; raises TrainingCancelled or the run's error.
 
@@ -76,7 +81,7 @@ def run_training(config: TrainConfig, team: str, registry_address: str, token: s
     base_model_dir(config.base, registry_address, token)
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"train": config.model_dump(mode="json"), "dataset_ref": dataset_ref,
+        train_loop_config={**loop_config(config), "dataset_ref": dataset_ref,
                            "registry_address": registry_address, "token": token, "monitor": monitor},
         scaling_config=ray.train.ScalingConfig(num_workers=config.workers, use_gpu=config.use_gpu,
                                                resources_per_worker={"CPU": config.cpus_per_worker}),
@@ -98,7 +103,7 @@ def run_training(config: TrainConfig, team: str, registry_address: str, token: s
                           int(metrics.get("step", 0)), metrics)
 
 
-def _register(config: TrainConfig, dataset_ref: str, checkpoint: ray.train.Checkpoint, metrics: dict,
+def _register(config: TrainerConfig, dataset_ref: str, checkpoint: ray.train.Checkpoint, metrics: dict,
               registry_address: str, token: str, share: bool) -> str:
     staging = Path(tempfile.mkdtemp(prefix="distillery-model-"))
     try:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from distillery.core.auth import TokenValidator
 from distillery.core.grpc_server import ServiceHandle, create_server, limit_malloc_arenas, wait_for_termination
-from distillery.trainer.config import TrainerServiceConfig
-from distillery.trainer.jobs import JobManager
+from distillery.registry.principals import PrincipalCache
+from distillery.trainer.job_manager import JobManager
+from distillery.trainer.service_config import TrainerServiceConfig
 from distillery.trainer.run import ensure_ray
 from distillery.trainer.servicer import TrainerServicer
 from distillery.v1 import trainer_pb2
@@ -17,8 +18,9 @@ SERVICE_NAME = trainer_pb2.DESCRIPTOR.services_by_name["TrainerService"].full_na
 def create_trainer_server(address: str, registry_address: str, config: TrainerServiceConfig,
                           authenticate: TokenValidator | None) -> ServiceHandle:
     ensure_ray(config.ray_address, config.ray_num_cpus)
-    servicer = TrainerServicer(registry_address, JobManager(registry_address, config.checkpoints,
-                                                            config.concurrent_jobs))
+    # The server's token validator, when it has one, also says who each caller is: one cache.
+    principals = authenticate if isinstance(authenticate, PrincipalCache) else PrincipalCache(registry_address)
+    servicer = TrainerServicer(principals, JobManager(registry_address, config.checkpoints, config.concurrent_jobs))
     return create_server(address, lambda server: pb_grpc.add_TrainerServiceServicer_to_server(servicer, server),
                          [SERVICE_NAME], authenticate)
 

@@ -14,14 +14,16 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
-from distillery.trainer.config import LoraConfig
+from distillery.trainer.trainer_config import ALL_LINEAR, LoraConfig
 
 TRAINABLE_FILE = "trainable.safetensors"
 STUDENT_FILE = "distillery-student.json"  # tells loaders how the student was trained and asked
 
 
 @dataclass
-class Student:
+class StudentNetwork:
+    """A loaded student being trained: its torch module, tokenizer and how it is trained."""
+
     model: torch.nn.Module
     tokenizer: object
     seq2seq: bool
@@ -34,18 +36,18 @@ def base_model_dir(base: str, registry_address: str, token: str) -> Path:
     Registry models are asked for with the job's token each time, before the node's cache is
     used: the cached copy is handed out only to a team the registry lets read it."""
     # Imported here: the local launcher on a machine without our services needs none of it.
-    from distillery.core.model_refs import resolve_student
+    from distillery.student.model_refs import resolve_student
     from distillery.registry.client import RegistryClient
 
     with RegistryClient(registry_address, token) as registry:
         return resolve_student(base, registry, field="base").path
 
 
-def load_student(base: str, lora: LoraConfig | None = None, *, registry_address: str, token: str) -> Student:
+def load_student(base: str, lora: LoraConfig | None = None, *, registry_address: str, token: str) -> StudentNetwork:
     return open_student(base_model_dir(base, registry_address, token), lora)
 
 
-def open_student(path: Path, lora: LoraConfig | None = None) -> Student:
+def open_student(path: Path, lora: LoraConfig | None = None) -> StudentNetwork:
     """The HF checkpoint in ``path`` as a student to train (float32 master weights, SDPA attention)."""
     config = AutoConfig.from_pretrained(path)
     seq2seq = bool(getattr(config, "is_encoder_decoder", False))
@@ -57,11 +59,11 @@ def open_student(path: Path, lora: LoraConfig | None = None) -> Student:
     if lora is not None:
         from peft import LoraConfig as PeftLoraConfig, get_peft_model
 
-        targets = lora.target_modules if isinstance(lora.target_modules, str) else list(lora.target_modules)
+        targets = ALL_LINEAR if lora.target_modules == (ALL_LINEAR,) else list(lora.target_modules)
         model = get_peft_model(model, PeftLoraConfig(
             r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets,
             task_type="SEQ_2_SEQ_LM" if seq2seq else "CAUSAL_LM"))
-    return Student(model, tokenizer, seq2seq, lora is not None)
+    return StudentNetwork(model, tokenizer, seq2seq, lora is not None)
 
 
 def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -86,7 +88,7 @@ def load_trainable(model: torch.nn.Module, directory: Path) -> None:
     model.load_state_dict(state, strict=False)
 
 
-def export_student(student: Student, directory: Path, card: dict) -> None:
+def export_student(student: StudentNetwork, directory: Path, card: dict) -> None:
     """A plain HF checkpoint (LoRA merged) plus ``distillery-student.json`` describing it."""
     model = student.model
     if student.lora:

@@ -22,9 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from distillery.v1 import teacher_pb2 as distillery_dot_v1_dot_teacher__pb2
+from distillery.v1 import trainer_pb2 as distillery_dot_v1_dot_trainer__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x64istillery/v1/jobs.proto\x12\rdistillery.v1\"\'\n\x17SubmitDistillJobRequest\x12\x0c\n\x04spec\x18\x01 \x01(\t\"\x18\n\nJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"+\n\x16ListDistillJobsRequest\x12\x11\n\tall_teams\x18\x01 \x01(\x08\"\xef\x01\n\x05Stage\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\r\x12\x0e\n\x06run_id\x18\x04 \x01(\t\x12\x0b\n\x03key\x18\x05 \x01(\t\x12\x32\n\x07outputs\x18\x06 \x03(\x0b\x32!.distillery.v1.Stage.OutputsEntry\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x12\n\nstarted_at\x18\x08 \x01(\x01\x12\x13\n\x0b\x66inished_at\x18\t \x01(\x01\x1a.\n\x0cOutputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd1\x01\n\nDistillJob\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04team\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12$\n\x06stages\x18\x05 \x03(\x0b\x32\x14.distillery.v1.Stage\x12\x10\n\x08problems\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x12\n\ncreated_at\x18\x08 \x01(\x01\x12\x12\n\nupdated_at\x18\t \x01(\x01\x12\x0c\n\x04spec\x18\n \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x0b \x01(\t\"B\n\x17ListDistillJobsResponse\x12\'\n\x04jobs\x18\x01 \x03(\x0b\x32\x19.distillery.v1.DistillJob\"J\n\x0f\x44istillJobEvent\x12&\n\x03job\x18\x01 \x01(\x0b\x32\x19.distillery.v1.DistillJob\x12\x0f\n\x07message\x18\x02 \x01(\t\"(\n\x0bLogsRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05stage\x18\x02 \x01(\t\"\x14\n\x04Logs\x12\x0c\n\x04text\x18\x01 \x01(\t2\xbf\x03\n\nJobService\x12N\n\tSubmitJob\x12&.distillery.v1.SubmitDistillJobRequest\x1a\x19.distillery.v1.DistillJob\x12>\n\x06GetJob\x12\x19.distillery.v1.JobRequest\x1a\x19.distillery.v1.DistillJob\x12Y\n\x08ListJobs\x12%.distillery.v1.ListDistillJobsRequest\x1a&.distillery.v1.ListDistillJobsResponse\x12\x41\n\tCancelJob\x12\x19.distillery.v1.JobRequest\x1a\x19.distillery.v1.DistillJob\x12G\n\x08WatchJob\x12\x19.distillery.v1.JobRequest\x1a\x1e.distillery.v1.DistillJobEvent0\x01\x12:\n\x07GetLogs\x12\x1a.distillery.v1.LogsRequest\x1a\x13.distillery.v1.Logsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x64istillery/v1/jobs.proto\x12\rdistillery.v1\x1a\x1b\x64istillery/v1/teacher.proto\x1a\x1b\x64istillery/v1/trainer.proto\"\xdf\x01\n\x0cStageRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12,\n\x07teacher\x18\x02 \x01(\x0b\x32\x19.distillery.v1.TeacherJobH\x00\x12\x30\n\x05train\x18\x03 \x01(\x0b\x32\x1f.distillery.v1.SubmitJobRequestH\x00\x12(\n\x04\x65val\x18\x04 \x01(\x0b\x32\x18.distillery.v1.EvalStageH\x00\x12*\n\x05serve\x18\x05 \x01(\x0b\x32\x19.distillery.v1.ServeStageH\x00\x42\t\n\x07request\"\xb8\x01\n\tEvalStage\x12\r\n\x05model\x18\x01 \x01(\t\x12\x12\n\nbenchmarks\x18\x02 \x03(\t\x12\x0f\n\x07methods\x18\x03 \x03(\t\x12\r\n\x05limit\x18\x04 \x01(\r\x12\x0f\n\x07\x62\x61\x63kend\x18\x05 \x01(\t\x12\x16\n\x0emax_new_tokens\x18\x06 \x01(\r\x12\x0b\n\x03out\x18\x07 \x01(\t\x12\x0f\n\x07samples\x18\x08 \x01(\r\x12\x13\n\x0btemperature\x18\t \x01(\x01\x12\x0c\n\x04seed\x18\n \x01(\x03\"\x8c\x01\n\nServeStage\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x14\n\x0cmin_replicas\x18\x03 \x01(\r\x12\x14\n\x0cmax_replicas\x18\x04 \x01(\r\x12\x0f\n\x07\x62\x61\x63kend\x18\x05 \x01(\t\x12\x11\n\thttp_port\x18\x06 \x01(\r\x12\x11\n\tgrpc_port\x18\x07 \x01(\r\"\xd6\x01\n\x0bStageResult\x12\x31\n\x07teacher\x18\x01 \x01(\x0b\x32\x1e.distillery.v1.TeacherJobEventH\x00\x12(\n\x05train\x18\x02 \x01(\x0b\x32\x17.distillery.v1.TrainJobH\x00\x12.\n\x04\x65val\x18\x03 \x01(\x0b\x32\x1e.distillery.v1.EvalStageResultH\x00\x12\x30\n\x05serve\x18\x04 \x01(\x0b\x32\x1f.distillery.v1.ServeStageResultH\x00\x42\x08\n\x06result\"`\n\tEvalScore\x12\x11\n\tbenchmark\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x0f\n\x07\x63orrect\x18\x03 \x01(\r\x12\r\n\x05total\x18\x04 \x01(\r\x12\x10\n\x08\x61\x63\x63uracy\x18\x05 \x01(\x01\"\\\n\x0f\x45valStageResult\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x02 \x01(\t\x12)\n\x07results\x18\x03 \x03(\x0b\x32\x18.distillery.v1.EvalScore\"J\n\x10ServeStageResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12\x0c\n\x04grpc\x18\x04 \x01(\t\"\x1d\n\x0bStageRunRef\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"n\n\x0eStageRunReport\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12*\n\x06result\x18\x02 \x01(\x0b\x32\x1a.distillery.v1.StageResult\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x11\n\tretryable\x18\x04 \x01(\x08\"\r\n\x0bStageRunAck\"\'\n\x17SubmitDistillJobRequest\x12\x0c\n\x04spec\x18\x01 \x01(\t\"\x18\n\nJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"+\n\x16ListDistillJobsRequest\x12\x11\n\tall_teams\x18\x01 \x01(\x08\"\x9b\x02\n\x05Stage\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\r\x12\x0e\n\x06run_id\x18\x04 \x01(\t\x12\x0b\n\x03key\x18\x05 \x01(\t\x12\x32\n\x07outputs\x18\x06 \x03(\x0b\x32!.distillery.v1.Stage.OutputsEntry\x12*\n\x06result\x18\n \x01(\x0b\x32\x1a.distillery.v1.StageResult\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x12\n\nstarted_at\x18\x08 \x01(\x01\x12\x13\n\x0b\x66inished_at\x18\t \x01(\x01\x1a.\n\x0cOutputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd1\x01\n\nDistillJob\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04team\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12$\n\x06stages\x18\x05 \x03(\x0b\x32\x14.distillery.v1.Stage\x12\x10\n\x08problems\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x12\n\ncreated_at\x18\x08 \x01(\x01\x12\x12\n\nupdated_at\x18\t \x01(\x01\x12\x0c\n\x04spec\x18\n \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x0b \x01(\t\"B\n\x17ListDistillJobsResponse\x12\'\n\x04jobs\x18\x01 \x03(\x0b\x32\x19.distillery.v1.DistillJob\"J\n\x0f\x44istillJobEvent\x12&\n\x03job\x18\x01 \x01(\x0b\x32\x19.distillery.v1.DistillJob\x12\x0f\n\x07message\x18\x02 \x01(\t\"(\n\x0bLogsRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05stage\x18\x02 \x01(\t\"\x14\n\x04Logs\x12\x0c\n\x04text\x18\x01 \x01(\t2\xd4\x04\n\nJobService\x12N\n\tSubmitJob\x12&.distillery.v1.SubmitDistillJobRequest\x1a\x19.distillery.v1.DistillJob\x12>\n\x06GetJob\x12\x19.distillery.v1.JobRequest\x1a\x19.distillery.v1.DistillJob\x12Y\n\x08ListJobs\x12%.distillery.v1.ListDistillJobsRequest\x1a&.distillery.v1.ListDistillJobsResponse\x12\x41\n\tCancelJob\x12\x19.distillery.v1.JobRequest\x1a\x19.distillery.v1.DistillJob\x12G\n\x08WatchJob\x12\x19.distillery.v1.JobRequest\x1a\x1e.distillery.v1.DistillJobEvent0\x01\x12:\n\x07GetLogs\x12\x1a.distillery.v1.LogsRequest\x1a\x13.distillery.v1.Logs\x12\x46\n\x0bGetStageRun\x12\x1a.distillery.v1.StageRunRef\x1a\x1b.distillery.v1.StageRequest\x12K\n\x0eReportStageRun\x12\x1d.distillery.v1.StageRunReport\x1a\x1a.distillery.v1.StageRunAckb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,26 +35,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_STAGE_OUTPUTSENTRY']._loaded_options = None
   _globals['_STAGE_OUTPUTSENTRY']._serialized_options = b'8\001'
-  _globals['_SUBMITDISTILLJOBREQUEST']._serialized_start=43
-  _globals['_SUBMITDISTILLJOBREQUEST']._serialized_end=82
-  _globals['_JOBREQUEST']._serialized_start=84
-  _globals['_JOBREQUEST']._serialized_end=108
-  _globals['_LISTDISTILLJOBSREQUEST']._serialized_start=110
-  _globals['_LISTDISTILLJOBSREQUEST']._serialized_end=153
-  _globals['_STAGE']._serialized_start=156
-  _globals['_STAGE']._serialized_end=395
-  _globals['_STAGE_OUTPUTSENTRY']._serialized_start=349
-  _globals['_STAGE_OUTPUTSENTRY']._serialized_end=395
-  _globals['_DISTILLJOB']._serialized_start=398
-  _globals['_DISTILLJOB']._serialized_end=607
-  _globals['_LISTDISTILLJOBSRESPONSE']._serialized_start=609
-  _globals['_LISTDISTILLJOBSRESPONSE']._serialized_end=675
-  _globals['_DISTILLJOBEVENT']._serialized_start=677
-  _globals['_DISTILLJOBEVENT']._serialized_end=751
-  _globals['_LOGSREQUEST']._serialized_start=753
-  _globals['_LOGSREQUEST']._serialized_end=793
-  _globals['_LOGS']._serialized_start=795
-  _globals['_LOGS']._serialized_end=815
-  _globals['_JOBSERVICE']._serialized_start=818
-  _globals['_JOBSERVICE']._serialized_end=1265
+  _globals['_STAGEREQUEST']._serialized_start=102
+  _globals['_STAGEREQUEST']._serialized_end=325
+  _globals['_EVALSTAGE']._serialized_start=328
+  _globals['_EVALSTAGE']._serialized_end=512
+  _globals['_SERVESTAGE']._serialized_start=515
+  _globals['_SERVESTAGE']._serialized_end=655
+  _globals['_STAGERESULT']._serialized_start=658
+  _globals['_STAGERESULT']._serialized_end=872
+  _globals['_EVALSCORE']._serialized_start=874
+  _globals['_EVALSCORE']._serialized_end=970
+  _globals['_EVALSTAGERESULT']._serialized_start=972
+  _globals['_EVALSTAGERESULT']._serialized_end=1064
+  _globals['_SERVESTAGERESULT']._serialized_start=1066
+  _globals['_SERVESTAGERESULT']._serialized_end=1140
+  _globals['_STAGERUNREF']._serialized_start=1142
+  _globals['_STAGERUNREF']._serialized_end=1171
+  _globals['_STAGERUNREPORT']._serialized_start=1173
+  _globals['_STAGERUNREPORT']._serialized_end=1283
+  _globals['_STAGERUNACK']._serialized_start=1285
+  _globals['_STAGERUNACK']._serialized_end=1298
+  _globals['_SUBMITDISTILLJOBREQUEST']._serialized_start=1300
+  _globals['_SUBMITDISTILLJOBREQUEST']._serialized_end=1339
+  _globals['_JOBREQUEST']._serialized_start=1341
+  _globals['_JOBREQUEST']._serialized_end=1365
+  _globals['_LISTDISTILLJOBSREQUEST']._serialized_start=1367
+  _globals['_LISTDISTILLJOBSREQUEST']._serialized_end=1410
+  _globals['_STAGE']._serialized_start=1413
+  _globals['_STAGE']._serialized_end=1696
+  _globals['_STAGE_OUTPUTSENTRY']._serialized_start=1650
+  _globals['_STAGE_OUTPUTSENTRY']._serialized_end=1696
+  _globals['_DISTILLJOB']._serialized_start=1699
+  _globals['_DISTILLJOB']._serialized_end=1908
+  _globals['_LISTDISTILLJOBSRESPONSE']._serialized_start=1910
+  _globals['_LISTDISTILLJOBSRESPONSE']._serialized_end=1976
+  _globals['_DISTILLJOBEVENT']._serialized_start=1978
+  _globals['_DISTILLJOBEVENT']._serialized_end=2052
+  _globals['_LOGSREQUEST']._serialized_start=2054
+  _globals['_LOGSREQUEST']._serialized_end=2094
+  _globals['_LOGS']._serialized_start=2096
+  _globals['_LOGS']._serialized_end=2116
+  _globals['_JOBSERVICE']._serialized_start=2119
+  _globals['_JOBSERVICE']._serialized_end=2715
 # @@protoc_insertion_point(module_scope)

@@ -64,6 +64,16 @@ class JobServiceStub:
                 request_serializer=distillery_dot_v1_dot_jobs__pb2.LogsRequest.SerializeToString,
                 response_deserializer=distillery_dot_v1_dot_jobs__pb2.Logs.FromString,
                 _registered_method=True)
+        self.GetStageRun = channel.unary_unary(
+                '/distillery.v1.JobService/GetStageRun',
+                request_serializer=distillery_dot_v1_dot_jobs__pb2.StageRunRef.SerializeToString,
+                response_deserializer=distillery_dot_v1_dot_jobs__pb2.StageRequest.FromString,
+                _registered_method=True)
+        self.ReportStageRun = channel.unary_unary(
+                '/distillery.v1.JobService/ReportStageRun',
+                request_serializer=distillery_dot_v1_dot_jobs__pb2.StageRunReport.SerializeToString,
+                response_deserializer=distillery_dot_v1_dot_jobs__pb2.StageRunAck.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -104,8 +114,23 @@ class JobServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetLogs(self, request, context):
-        """What a stage's command printed (its Ray job's output; kept after the job ends).
+        """What a stage's driver printed (its Ray job's output; kept after the job ends).
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStageRun(self, request, context):
+        """For a stage's driver (`python -m distillery.jobs.stage RUN_ID`, run as a Ray job or RayJob with
+        the team's token): the typed request of its stage run, and where it reports the typed result.
+        NOT_FOUND for a run id of another team.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportStageRun(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -142,6 +167,16 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.GetLogs,
                     request_deserializer=distillery_dot_v1_dot_jobs__pb2.LogsRequest.FromString,
                     response_serializer=distillery_dot_v1_dot_jobs__pb2.Logs.SerializeToString,
+            ),
+            'GetStageRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStageRun,
+                    request_deserializer=distillery_dot_v1_dot_jobs__pb2.StageRunRef.FromString,
+                    response_serializer=distillery_dot_v1_dot_jobs__pb2.StageRequest.SerializeToString,
+            ),
+            'ReportStageRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportStageRun,
+                    request_deserializer=distillery_dot_v1_dot_jobs__pb2.StageRunReport.FromString,
+                    response_serializer=distillery_dot_v1_dot_jobs__pb2.StageRunAck.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -306,6 +341,60 @@ class JobService:
             '/distillery.v1.JobService/GetLogs',
             distillery_dot_v1_dot_jobs__pb2.LogsRequest.SerializeToString,
             distillery_dot_v1_dot_jobs__pb2.Logs.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStageRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/distillery.v1.JobService/GetStageRun',
+            distillery_dot_v1_dot_jobs__pb2.StageRunRef.SerializeToString,
+            distillery_dot_v1_dot_jobs__pb2.StageRequest.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportStageRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/distillery.v1.JobService/ReportStageRun',
+            distillery_dot_v1_dot_jobs__pb2.StageRunReport.SerializeToString,
+            distillery_dot_v1_dot_jobs__pb2.StageRunAck.FromString,
             options,
             channel_credentials,
             insecure,

@@ -22,32 +22,32 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
+from distillery.v1 import trainer_config_pb2 as distillery_dot_v1_dot_trainer__config__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x64istillery/v1/trainer.proto\x12\rdistillery.v1\x1a\x1cgoogle/protobuf/struct.proto\"J\n\x10SubmitJobRequest\x12\'\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\r\n\x05share\x18\x02 \x01(\x08\"\x14\n\x06JobRef\x12\n\n\x02id\x18\x01 \x01(\t\"\x11\n\x0fListJobsRequest\"9\n\x10ListJobsResponse\x12%\n\x04jobs\x18\x01 \x03(\x0b\x32\x17.distillery.v1.TrainJob\"P\n\nWorkerInfo\x12\x0c\n\x04rank\x18\x01 \x01(\r\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12\x0c\n\x04node\x18\x03 \x01(\t\x12\x19\n\x11resumed_from_step\x18\x04 \x01(\r\"\xab\x02\n\x0cTrainMetrics\x12\x0c\n\x04step\x18\x01 \x01(\r\x12\x13\n\x0btotal_steps\x18\x02 \x01(\r\x12\r\n\x05\x65poch\x18\x03 \x01(\x01\x12\x0c\n\x04loss\x18\x04 \x01(\x01\x12\x12\n\nfirst_loss\x18\x05 \x01(\x01\x12\x15\n\rlearning_rate\x18\x06 \x01(\x01\x12\x14\n\x0ctokens_per_s\x18\x07 \x01(\x01\x12\x1f\n\x17tokens_per_s_per_worker\x18\x08 \x01(\x01\x12\x15\n\rpadding_waste\x18\t \x01(\x01\x12\x1b\n\x13\x65xamples_per_worker\x18\n \x01(\r\x12\x14\n\x0c\x62\x61tch_tokens\x18\x0b \x01(\r\x12\x1b\n\x13\x62\x61tch_tokens_source\x18\x0c \x01(\t\x12\x12\n\nmemory_gib\x18\r \x01(\x01\"\xee\x02\n\x08TrainJob\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04team\x18\x02 \x01(\t\x12&\n\x05state\x18\x03 \x01(\x0e\x32\x17.distillery.v1.JobState\x12\'\n\x06\x63onfig\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0b\n\x03run\x18\x05 \x01(\t\x12,\n\x07metrics\x18\x06 \x01(\x0b\x32\x1b.distillery.v1.TrainMetrics\x12\x1c\n\x14last_checkpoint_step\x18\x07 \x01(\r\x12\x19\n\x11resumed_from_step\x18\x08 \x01(\r\x12\x10\n\x08restarts\x18\t \x01(\r\x12*\n\x07workers\x18\n \x03(\x0b\x32\x19.distillery.v1.WorkerInfo\x12\r\n\x05model\x18\x0b \x01(\t\x12\r\n\x05\x65rror\x18\x0c \x01(\t\x12\x12\n\ncreated_at\x18\r \x01(\x01\x12\x13\n\x0b\x66inished_at\x18\x0e \x01(\x01*\x9a\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05\x32\xd9\x02\n\x0eTrainerService\x12\x45\n\tSubmitJob\x12\x1f.distillery.v1.SubmitJobRequest\x1a\x17.distillery.v1.TrainJob\x12\x38\n\x06GetJob\x12\x15.distillery.v1.JobRef\x1a\x17.distillery.v1.TrainJob\x12K\n\x08ListJobs\x12\x1e.distillery.v1.ListJobsRequest\x1a\x1f.distillery.v1.ListJobsResponse\x12<\n\x08WatchJob\x12\x15.distillery.v1.JobRef\x1a\x17.distillery.v1.TrainJob0\x01\x12;\n\tCancelJob\x12\x15.distillery.v1.JobRef\x1a\x17.distillery.v1.TrainJobb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x64istillery/v1/trainer.proto\x12\rdistillery.v1\x1a\"distillery/v1/trainer_config.proto\"U\n\x10SubmitJobRequest\x12,\n\x06\x63onfig\x18\x03 \x01(\x0b\x32\x1c.distillery.v1.TrainerConfig\x12\r\n\x05share\x18\x02 \x01(\x08J\x04\x08\x01\x10\x02\"\x14\n\x06JobRef\x12\n\n\x02id\x18\x01 \x01(\t\"\x11\n\x0fListJobsRequest\"9\n\x10ListJobsResponse\x12%\n\x04jobs\x18\x01 \x03(\x0b\x32\x17.distillery.v1.TrainJob\"P\n\nWorkerInfo\x12\x0c\n\x04rank\x18\x01 \x01(\r\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12\x0c\n\x04node\x18\x03 \x01(\t\x12\x19\n\x11resumed_from_step\x18\x04 \x01(\r\"\xab\x02\n\x0cTrainMetrics\x12\x0c\n\x04step\x18\x01 \x01(\r\x12\x13\n\x0btotal_steps\x18\x02 \x01(\r\x12\r\n\x05\x65poch\x18\x03 \x01(\x01\x12\x0c\n\x04loss\x18\x04 \x01(\x01\x12\x12\n\nfirst_loss\x18\x05 \x01(\x01\x12\x15\n\rlearning_rate\x18\x06 \x01(\x01\x12\x14\n\x0ctokens_per_s\x18\x07 \x01(\x01\x12\x1f\n\x17tokens_per_s_per_worker\x18\x08 \x01(\x01\x12\x15\n\rpadding_waste\x18\t \x01(\x01\x12\x1b\n\x13\x65xamples_per_worker\x18\n \x01(\r\x12\x14\n\x0c\x62\x61tch_tokens\x18\x0b \x01(\r\x12\x1b\n\x13\x62\x61tch_tokens_source\x18\x0c \x01(\t\x12\x12\n\nmemory_gib\x18\r \x01(\x01\"\xf9\x02\n\x08TrainJob\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04team\x18\x02 \x01(\t\x12&\n\x05state\x18\x03 \x01(\x0e\x32\x17.distillery.v1.JobState\x12,\n\x06\x63onfig\x18\x0f \x01(\x0b\x32\x1c.distillery.v1.TrainerConfig\x12\x0b\n\x03run\x18\x05 \x01(\t\x12,\n\x07metrics\x18\x06 \x01(\x0b\x32\x1b.distillery.v1.TrainMetrics\x12\x1c\n\x14last_checkpoint_step\x18\x07 \x01(\r\x12\x19\n\x11resumed_from_step\x18\x08 \x01(\r\x12\x10\n\x08restarts\x18\t \x01(\r\x12*\n\x07workers\x18\n \x03(\x0b\x32\x19.distillery.v1.WorkerInfo\x12\r\n\x05model\x18\x0b \x01(\t\x12\r\n\x05\x65rror\x18\x0c \x01(\t\x12\x12\n\ncreated_at\x18\r \x01(\x01\x12\x13\n\x0b\x66inished_at\x18\x0e \x01(\x01J\x04\x08\x04\x10\x05*\x9a\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05\x32\xd9\x02\n\x0eTrainerService\x12\x45\n\tSubmitJob\x12\x1f.distillery.v1.SubmitJobRequest\x1a\x17.distillery.v1.TrainJob\x12\x38\n\x06GetJob\x12\x15.distillery.v1.JobRef\x1a\x17.distillery.v1.TrainJob\x12K\n\x08ListJobs\x12\x1e.distillery.v1.ListJobsRequest\x1a\x1f.distillery.v1.ListJobsResponse\x12<\n\x08WatchJob\x12\x15.distillery.v1.JobRef\x1a\x17.distillery.v1.TrainJob0\x01\x12;\n\tCancelJob\x12\x15.distillery.v1.JobRef\x1a\x17.distillery.v1.TrainJobb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'distillery.v1.trainer_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_JOBSTATE']._serialized_start=1006
-  _globals['_JOBSTATE']._serialized_end=1160
-  _globals['_SUBMITJOBREQUEST']._serialized_start=76
-  _globals['_SUBMITJOBREQUEST']._serialized_end=150
-  _globals['_JOBREF']._serialized_start=152
-  _globals['_JOBREF']._serialized_end=172
-  _globals['_LISTJOBSREQUEST']._serialized_start=174
-  _globals['_LISTJOBSREQUEST']._serialized_end=191
-  _globals['_LISTJOBSRESPONSE']._serialized_start=193
-  _globals['_LISTJOBSRESPONSE']._serialized_end=250
-  _globals['_WORKERINFO']._serialized_start=252
-  _globals['_WORKERINFO']._serialized_end=332
-  _globals['_TRAINMETRICS']._serialized_start=335
-  _globals['_TRAINMETRICS']._serialized_end=634
-  _globals['_TRAINJOB']._serialized_start=637
-  _globals['_TRAINJOB']._serialized_end=1003
-  _globals['_TRAINERSERVICE']._serialized_start=1163
-  _globals['_TRAINERSERVICE']._serialized_end=1508
+  _globals['_JOBSTATE']._serialized_start=1034
+  _globals['_JOBSTATE']._serialized_end=1188
+  _globals['_SUBMITJOBREQUEST']._serialized_start=82
+  _globals['_SUBMITJOBREQUEST']._serialized_end=167
+  _globals['_JOBREF']._serialized_start=169
+  _globals['_JOBREF']._serialized_end=189
+  _globals['_LISTJOBSREQUEST']._serialized_start=191
+  _globals['_LISTJOBSREQUEST']._serialized_end=208
+  _globals['_LISTJOBSRESPONSE']._serialized_start=210
+  _globals['_LISTJOBSRESPONSE']._serialized_end=267
+  _globals['_WORKERINFO']._serialized_start=269
+  _globals['_WORKERINFO']._serialized_end=349
+  _globals['_TRAINMETRICS']._serialized_start=352
+  _globals['_TRAINMETRICS']._serialized_end=651
+  _globals['_TRAINJOB']._serialized_start=654
+  _globals['_TRAINJOB']._serialized_end=1031
+  _globals['_TRAINERSERVICE']._serialized_start=1191
+  _globals['_TRAINERSERVICE']._serialized_end=1536
 # @@protoc_insertion_point(module_scope)

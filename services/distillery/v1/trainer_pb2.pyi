@@ -1,4 +1,4 @@
-from google.protobuf import struct_pb2 as _struct_pb2
+from distillery.v1 import trainer_config_pb2 as _trainer_config_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -27,9 +27,9 @@ class SubmitJobRequest(_message.Message):
     __slots__ = ("config", "share")
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     SHARE_FIELD_NUMBER: _ClassVar[int]
-    config: _struct_pb2.Struct
+    config: _trainer_config_pb2.TrainerConfig
     share: bool
-    def __init__(self, config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., share: _Optional[bool] = ...) -> None: ...
+    def __init__(self, config: _Optional[_Union[_trainer_config_pb2.TrainerConfig, _Mapping]] = ..., share: _Optional[bool] = ...) -> None: ...
 
 class JobRef(_message.Message):
     __slots__ = ("id",)
@@ -108,7 +108,7 @@ class TrainJob(_message.Message):
     id: str
     team: str
     state: JobState
-    config: _struct_pb2.Struct
+    config: _trainer_config_pb2.TrainerConfig
     run: str
     metrics: TrainMetrics
     last_checkpoint_step: int
@@ -119,4 +119,4 @@ class TrainJob(_message.Message):
     error: str
     created_at: float
     finished_at: float
-    def __init__(self, id: _Optional[str] = ..., team: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., run: _Optional[str] = ..., metrics: _Optional[_Union[TrainMetrics, _Mapping]] = ..., last_checkpoint_step: _Optional[int] = ..., resumed_from_step: _Optional[int] = ..., restarts: _Optional[int] = ..., workers: _Optional[_Iterable[_Union[WorkerInfo, _Mapping]]] = ..., model: _Optional[str] = ..., error: _Optional[str] = ..., created_at: _Optional[float] = ..., finished_at: _Optional[float] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., team: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., config: _Optional[_Union[_trainer_config_pb2.TrainerConfig, _Mapping]] = ..., run: _Optional[str] = ..., metrics: _Optional[_Union[TrainMetrics, _Mapping]] = ..., last_checkpoint_step: _Optional[int] = ..., resumed_from_step: _Optional[int] = ..., restarts: _Optional[int] = ..., workers: _Optional[_Iterable[_Union[WorkerInfo, _Mapping]]] = ..., model: _Optional[str] = ..., error: _Optional[str] = ..., created_at: _Optional[float] = ..., finished_at: _Optional[float] = ...) -> None: ...

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from distillery.core.jsonl import InvalidLine, atomic_writer, dumps, read_objects
-from distillery.verifier.records import ThoughtRecord, Verdict
+from distillery.verifier.records import ThoughtRecord, Verdict, VerifyMany
 from distillery.core.errors import field_errors
-
-# Verifies records in input order: a local Verifier.verify_many or a remote client's.
-VerifyMany = Callable[[Iterable[ThoughtRecord]], Iterator[Verdict]]
 
 
 @dataclass

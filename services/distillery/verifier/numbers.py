@@ -25,8 +25,9 @@ def to_float(token: str) -> float | None:
         return None
 
 
-def parse_number(text: str) -> float | None:
-    """The value of a string that is one number, possibly with currency or a percent sign."""
+def number_or_none(text: str) -> float | None:
+    """The value of a string that is one number, possibly with currency or a percent sign; ``None``
+    when it is not one."""
     match = _FULL_RE.match(text)
     if not match:
         return None

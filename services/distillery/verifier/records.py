@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from distillery.core.outcome import Status
-from distillery.verifier.numbers import parse_number
+from distillery.verifier.numbers import number_or_none
 
 
 class ThoughtType(str, Enum):
@@ -36,7 +37,7 @@ class ThoughtRecord(BaseModel):
         if isinstance(value, bool):
             raise ValueError("gold must be a number, not a boolean")
         if isinstance(value, str):
-            number = parse_number(value)
+            number = number_or_none(value)
             if number is None:
                 raise ValueError(f"gold {value!r} is not a number")
             return number
@@ -55,3 +56,9 @@ class Verdict(BaseModel):
 
     def contract_fields(self) -> dict[str, Any]:
         return {"answer": self.answer, "status": self.status.value, "correct": self.correct, "error": self.error}
+
+
+# Records in, one verdict each out, in input order: an in-process ``Verifier.verify_many`` or a
+# remote ``VerifierClient.verify_many``. What the teacher, the evaluation and ``verify_file`` take;
+# the verdicts may come lazily, so read them as they come (or ``list`` them).
+VerifyMany = Callable[[Iterable[ThoughtRecord]], Iterable[Verdict]]

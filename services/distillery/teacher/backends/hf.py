@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from distillery.core.models import resolve_model
+from distillery.student.models import resolve_model
+from distillery.student.thought_text import STOP, clean_thought
 from distillery.teacher.backends.base import Generation, GenerationRequest
 from distillery.teacher.config import Sampling
 from distillery.teacher.prompts import chat_prompt, completion_prompt
-from distillery.core.thought_text import clean_thought
 
 
 class HFBackend:
@@ -52,7 +52,7 @@ class HFBackend:
                 **inputs, max_new_tokens=sampling.max_tokens, num_return_sequences=1 if greedy else samples,
                 do_sample=not greedy, temperature=None if greedy else sampling.temperature,
                 top_p=None if greedy else sampling.top_p, pad_token_id=self.tokenizer.pad_token_id,
-                stop_strings=["\nQuestion:"], tokenizer=self.tokenizer,
+                stop_strings=list(STOP), tokenizer=self.tokenizer,
             )
         new_tokens = output[:, inputs["input_ids"].shape[1]:]
         per_request = 1 if greedy else samples

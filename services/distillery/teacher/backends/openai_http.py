@@ -27,11 +27,11 @@ import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from distillery.core.thought_text import clean_thought
+from distillery.student.thought_text import STOP, clean_thought
 from distillery.teacher.backends.base import Generation, GenerationRequest
 from distillery.teacher.config import Sampling
 from distillery.teacher.pools import EndpointRefused
-from distillery.teacher.prompts import STOP, chat_prompt
+from distillery.teacher.prompts import chat_prompt
 
 LOG = logging.getLogger(__name__)
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
@@ -129,7 +129,7 @@ class OpenAIBackend:
     def _one(self, request: GenerationRequest, sampling: Sampling, index: int) -> Generation:
         body = {"model": self.model, "messages": chat_prompt(request.problem["question"], request.thought_type),
                 "n": request.samples, "temperature": sampling.temperature, "top_p": sampling.top_p,
-                "max_tokens": sampling.max_tokens, "seed": sampling.seed + index, "stop": STOP}
+                "max_tokens": sampling.max_tokens, "seed": sampling.seed + index, "stop": list(STOP)}
         try:
             reply = self._post("/chat/completions", body)
             texts = [clean_thought(choice["message"]["content"] or "", request.thought_type)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from distillery.core.models import resolve_model
-from distillery.core.thought_text import clean_thought
-from distillery.core.vllm_options import engine_options
+from distillery.student.models import resolve_model
+from distillery.student.thought_text import STOP, clean_thought
+from distillery.student.vllm_options import engine_options
 from distillery.teacher.backends.base import Generation, GenerationRequest
 from distillery.teacher.config import Sampling
-from distillery.teacher.prompts import STOP, chat_prompt, completion_prompt
+from distillery.teacher.prompts import chat_prompt, completion_prompt
 
 
 
@@ -48,7 +48,7 @@ class VLLMBackend:
         greedy = sampling.temperature == 0  # vLLM wants n=1 then: every sample would be the same
         params = [SamplingParams(n=1 if greedy else r.samples, temperature=sampling.temperature, top_p=sampling.top_p,
                                  max_tokens=sampling.max_tokens, seed=sampling.seed + i if self.on_gpu else None,
-                                 stop=STOP)
+                                 stop=list(STOP))
                   for i, r in enumerate(requests)]
         outputs = self.engine.generate([self.prompt(r) for r in requests], params, use_tqdm=False)
         return [Generation(texts=[clean_thought(o.text, r.thought_type) for o in out.outputs]

@@ -64,8 +64,8 @@ def normalise(line: str) -> str:
     return line
 
 
-def parse_number(raw: str) -> Fraction:
-    """Exact value of a decimal literal; Fraction('0.1') is 1/10, never a float."""
+def exact_number(raw: str) -> Fraction:
+    """Exact value of a decimal literal; Fraction('0.1') is 1/10, never a float. EotLimitError when too long."""
     mantissa, _, exponent = raw.lower().partition("e")
     if len(mantissa.replace(".", "")) > MAX_LITERAL_DIGITS:
         raise EotLimitError(f"number literal longer than {MAX_LITERAL_DIGITS} digits")
@@ -105,7 +105,7 @@ def tokenize(line: str) -> list[Token]:
             digit = _SUPERSCRIPT_POWERS[ch]
             tokens.append(Token("NUM", digit, False, Fraction(int(digit))))
         elif m := _NUMBER.match(line, pos):
-            tokens.append(Token("NUM", m.group(0), space, parse_number(m.group(0))))
+            tokens.append(Token("NUM", m.group(0), space, exact_number(m.group(0))))
             pos, space = m.end(), False
             continue
         elif m := _NAME.match(line, pos):

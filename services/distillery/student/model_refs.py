@@ -1,6 +1,6 @@
 """Model references -> local HF checkpoint directories, with the caller's access checked first.
 
-A reference is a built-in alias (``smollm2-135m-instruct``, see :mod:`distillery.core.models`)
+A reference is a built-in alias (``smollm2-135m-instruct``, see :mod:`distillery.student.models`)
 or a registry model ``[TEAM/]NAME[@VERSION|@TAG|@sha256:HEX]`` -- a trained student, pushed as a
 plain HF checkpoint directory. An existing local directory is accepted only when the caller
 passes ``allow_local_paths=True``: the CLI's own process and operator configuration, never a
@@ -26,7 +26,8 @@ from pathlib import Path
 
 import grpc
 
-from distillery.core.models import ALIASES, ModelRefError, models_dir, resolve_model
+from distillery.student.models import ALIASES, ModelRefError, models_dir, resolve_model
+from distillery.registry.client import WrongKind
 from distillery.v1 import registry_pb2 as pb
 
 # [TEAM/]NAME[@VERSION|@TAG|@sha256:HEX], as the registry spells them (registry/names.py).
@@ -149,13 +150,11 @@ def show_model(registry, reference: str, field: str | None = None) -> pb.Manifes
     NOT_FOUND / INVALID_ARGUMENT become ModelNotFound naming ``field``; any other refusal
     (PERMISSION_DENIED, UNAUTHENTICATED) stays a grpc.RpcError for the caller to pass on."""
     try:
-        manifest = registry.show(reference)
+        return registry.resolve(reference, kind="model", field=field)
+    except WrongKind as exc:
+        raise ModelNotFound(str(exc)) from None
     except grpc.RpcError as exc:
         if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
             raise ModelNotFound(f"{_prefix(field)}model {reference!r} not found: not an alias ({', '.join(ALIASES)}) "
                                 f"or a model in the registry ({exc.details()})") from None
         raise
-    if manifest.kind != pb.KIND_MODEL:
-        kind = pb.Kind.Name(manifest.kind).removeprefix("KIND_").lower()
-        raise ModelNotFound(f"{_prefix(field)}{manifest.ref} is a {kind}, not a model")
-    return manifest

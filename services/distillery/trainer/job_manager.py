@@ -1,5 +1,9 @@
 """The service's jobs: a queue, a thread per running job, and each job's live view.
 
+A submitted config is first pinned (:meth:`JobManager.submit`): its dataset and base model are
+resolved with the caller's token to exact versions, so the run key -- what a resubmission
+resumes -- names exactly what was trained on.
+
 A job's view is folded from its workers' events (:mod:`distillery.trainer.monitor`); watchers
 block on a condition until the view changes. Jobs live in memory: a restarted service
 forgets them, but submitting the same job again resumes its Ray Train run from the object
@@ -14,10 +18,14 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+import grpc
 import ray
 
+from distillery.student.model_refs import ModelRefError, is_alias, show_model
 from distillery.core.s3 import S3Config
-from distillery.trainer.config import TrainConfig
+from distillery.registry.client import RegistryClient, WrongKind
+from distillery.trainer.errors import InvalidConfig, NoSuchJob, RegistryRefused
+from distillery.trainer.trainer_config import TrainerConfig
 from distillery.trainer.run import (TrainingCancelled, killed_for_memory, new_monitor, run_name, run_training,
                                     storage_path)
 
@@ -29,10 +37,10 @@ POLL_S = 0.5
 
 
 @dataclass
-class Job:
+class TrainingJob:
     id: str
     team: str
-    config: TrainConfig
+    config: TrainerConfig
     token: str = field(repr=False)
     share: bool = False
     run: str = ""
@@ -52,7 +60,7 @@ class Job:
     monitor: object = field(default=None, repr=False)
 
 
-def apply_event(job: Job, event: dict) -> None:
+def apply_event(job: TrainingJob, event: dict) -> None:
     """Fold one worker event into the job's view."""
     kind = event.get("kind")
     if kind == "worker":
@@ -78,32 +86,57 @@ class JobManager:
     def __init__(self, registry_address: str, checkpoints: S3Config, concurrent_jobs: int = 1) -> None:
         self.registry_address = registry_address
         self.checkpoints = checkpoints
-        self._jobs: dict[str, Job] = {}
+        self._jobs: dict[str, TrainingJob] = {}
         self._changed = threading.Condition()
         self._slots = threading.Semaphore(concurrent_jobs)
 
     # -- queries ---------------------------------------------------------------------
-    def get(self, job_id: str, team: str) -> Job | None:
+    def get(self, job_id: str, team: str) -> TrainingJob:
         job = self._jobs.get(job_id)
-        return job if job is not None and job.team == team else None  # other teams' jobs do not exist
+        if job is None or job.team != team:  # other teams' jobs do not exist
+            raise NoSuchJob(f"no training job {job_id!r}")
+        return job
 
-    def list(self, team: str) -> list[Job]:
+    def list(self, team: str) -> list[TrainingJob]:
         return sorted((j for j in self._jobs.values() if j.team == team), key=lambda j: j.created_at)
 
-    def wait_for_change(self, job: Job, seen_version: int, timeout_s: float = 30.0) -> None:
+    def wait_for_change(self, job: TrainingJob, seen_version: int, timeout_s: float = 30.0) -> None:
         with self._changed:
             self._changed.wait_for(lambda: job.version != seen_version or job.state in TERMINAL, timeout_s)
 
     # -- commands --------------------------------------------------------------------
-    def submit(self, config: TrainConfig, team: str, token: str, share: bool = False) -> Job:
-        job = Job(id=f"train-{uuid.uuid4().hex[:12]}", team=team, config=config, token=token, share=share,
+    def submit(self, config: TrainerConfig, team: str, token: str, share: bool = False) -> TrainingJob:
+        """Queue ``config`` for ``team``, pinned with the caller's ``token``; returns at once."""
+        config = self.pin(config, token)
+        job = TrainingJob(id=f"train-{uuid.uuid4().hex[:12]}", team=team, config=config, token=token, share=share,
                   run=f"s3://{storage_path(self.checkpoints, team)}/{run_name(config)}")
         with self._changed:
             self._jobs[job.id] = job
         threading.Thread(target=self._run, args=(job,), name=job.id, daemon=True).start()
         return job
 
-    def cancel(self, job: Job) -> None:
+    def pin(self, config: TrainerConfig, token: str) -> TrainerConfig:
+        """``config`` with its dataset and base model pinned to exact versions the caller may read.
+
+        "NAME" means the latest *today*: a resubmission must not silently continue a run made on
+        another version. A registry base must be one this team may read: without the check a job
+        could copy another team's unshared weights into its own namespace."""
+        with RegistryClient(self.registry_address, token) as registry:
+            try:
+                dataset = registry.resolve(config.dataset, kind="dataset", field="dataset").ref
+            except grpc.RpcError as exc:
+                raise RegistryRefused("dataset", exc) from None
+            except WrongKind as exc:
+                raise InvalidConfig(str(exc)) from None
+            try:
+                base = config.base if is_alias(config.base) else show_model(registry, config.base, "base").ref
+            except ModelRefError as exc:
+                raise InvalidConfig(str(exc)) from None
+            except grpc.RpcError as exc:
+                raise RegistryRefused("base", exc) from None
+        return config.model_copy(update={"dataset": dataset, "base": base})
+
+    def cancel(self, job: TrainingJob) -> None:
         with self._changed:
             job.cancel_requested = True
             if job.state == QUEUED:
@@ -114,20 +147,20 @@ class JobManager:
             self._changed.notify_all()
 
     # -- running ---------------------------------------------------------------------
-    def _update(self, job: Job, **changes) -> None:
+    def _update(self, job: TrainingJob, **changes) -> None:
         with self._changed:
             for name, value in changes.items():
                 setattr(job, name, value)
             job.version += 1
             self._changed.notify_all()
 
-    def _finish(self, job: Job, state: str, **changes) -> None:
+    def _finish(self, job: TrainingJob, state: str, **changes) -> None:
         for name, value in changes.items():
             setattr(job, name, value)
         job.state, job.finished_at = state, time.time()
         job.token = ""  # a finished job keeps no credentials
 
-    def _run(self, job: Job) -> None:
+    def _run(self, job: TrainingJob) -> None:
         with self._slots:
             if job.state != QUEUED:
                 return
@@ -157,11 +190,11 @@ class JobManager:
             ray.kill(job.monitor)
             job.monitor = None
 
-    def _poll(self, job: Job, stop: threading.Event) -> None:
+    def _poll(self, job: TrainingJob, stop: threading.Event) -> None:
         while not stop.wait(POLL_S):
             self._drain(job)
 
-    def _drain(self, job: Job) -> None:
+    def _drain(self, job: TrainingJob) -> None:
         try:
             events = ray.get(job.monitor.events_since.remote(job.events_seen), timeout=10)
         except Exception:  # noqa: BLE001 - a slow monitor only delays the view

@@ -8,6 +8,7 @@ trainer's eval, serving) cuts raw model output into a thought the same way.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 # From the authors' released ETD checkpoint: students must be asked exactly like this.
 TRIGGERS = {
@@ -17,8 +18,11 @@ TRIGGERS = {
 }
 THOUGHT_TYPES = tuple(TRIGGERS)
 
-# A model that keeps going after its thought starts the next few-shot question.
-STOP = ["\n\nQuestion:", "\nQuestion:"]
+# Where a thought ends: a model that keeps going after it starts the next (few-shot) question.
+# The one stop contract: every generator -- the teacher's backends (HF, vLLM, OpenAI HTTP), the
+# student's generation (HF, vLLM) and so serving -- stops at these and cuts its text before them.
+# Part of the teacher's prompt hash (as a JSON list): changing it changes every new dataset's lineage.
+STOP: tuple[str, ...] = ("\n\nQuestion:", "\nQuestion:")
 
 FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)(?:```|$)", re.DOTALL)
 
@@ -28,11 +32,15 @@ def student_input(question: str, thought_type: str) -> str:
     return f"Question: {question}\n{TRIGGERS[thought_type]}\n"
 
 
+def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """``text`` up to the earliest stop string, and whether one was found."""
+    cuts = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+    return (text[:min(cuts)], True) if cuts else (text, False)
+
+
 def clean_thought(raw: str, thought_type: str) -> str:
-    """Raw model output -> the thought: cut at the next question, unwrap a code fence."""
-    text = raw
-    for stop in STOP:
-        text = text.split(stop, 1)[0]
+    """Raw model output -> the thought: cut at the next question (:data:`STOP`), unwrap a code fence."""
+    text, _ = cut_at_stop(raw, STOP)
     if thought_type == "pot":
         fenced = FENCE.search(text)
         if fenced:

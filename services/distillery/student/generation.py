@@ -34,10 +34,9 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from distillery.core.thought_text import clean_thought, student_input
-from distillery.core.vllm_options import engine_options
+from distillery.student.thought_text import STOP, clean_thought, cut_at_stop, student_input
+from distillery.student.vllm_options import engine_options
 
-STOP_STRING = "\nQuestion:"  # a student that goes on starts a new question
 BACKENDS = ("auto", "hf", "vllm")
 
 
@@ -61,8 +60,10 @@ class ThoughtTokenCaps(BaseModel):
 
 
 @dataclass(frozen=True)
-class Sampling:
-    """How to continue a prompt. Hashable: a batch of requests is split by equal sampling."""
+class Decoding:
+    """How the student engine continues a prompt (an engine call's arguments, like vLLM's
+    ``SamplingParams``). Not a teacher job's ``distillery.teacher.config.Sampling``: greedy by
+    default, with stop strings and ``n``. Hashable: a batch of requests is split by equal params."""
 
     max_new_tokens: int = 320
     temperature: float = 0.0  # 0: greedy
@@ -72,9 +73,9 @@ class Sampling:
     seed: int | None = None  # sampling only: the same seed and the same call give the same samples
 
 
-def thought_sampling(max_new_tokens: int) -> Sampling:
-    """Greedy, stopping where a student starts the next question: how thoughts are generated."""
-    return Sampling(max_new_tokens=max_new_tokens, stop=(STOP_STRING,))
+def thought_sampling(max_new_tokens: int) -> Decoding:
+    """Greedy, stopping where a student starts the next question (:data:`STOP`): how thoughts are generated."""
+    return Decoding(max_new_tokens=max_new_tokens, stop=STOP)
 
 
 @dataclass(frozen=True)
@@ -82,12 +83,6 @@ class Completion:
     text: str  # without the stop string, as OpenAI returns it
     output_tokens: int  # EOS not counted
     finish_reason: str  # "stop" (EOS or a stop string) or "length"
-
-
-def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
-    """``text`` up to the earliest stop string, and whether one was found."""
-    cuts = [i for i in (text.find(s) for s in stop if s) if i >= 0]
-    return (text[:min(cuts)], True) if cuts else (text, False)
 
 
 @dataclass(frozen=True)
@@ -113,7 +108,7 @@ class StudentGenerator(Protocol):
     def generate(self, requests: Sequence[tuple[str, str]]) -> Generated:
         """``(question, thought_type)`` pairs -> one greedy thought each."""
 
-    def complete(self, prompts: Sequence[Sequence[int]], sampling: Sampling) -> list[Completion]:
+    def complete(self, prompts: Sequence[Sequence[int]], sampling: Decoding) -> list[Completion]:
         """Token-id prompts -> ``sampling.n`` continuations each, prompt-major, in order."""
 
     def close(self) -> None: ...
@@ -162,7 +157,7 @@ def open_generator(model_dir: str | Path, backend: str = "auto", max_new_tokens:
 
 
 def _by_type_calls(generator: StudentGenerator, requests: Sequence[tuple[str, str]],
-                   sampling: Sampling) -> list[Completion]:
+                   sampling: Decoding) -> list[Completion]:
     """``sampling`` for every request, with each thought type's own length cap: one engine call
     per type (a batch then ends at its type's cap, not the longest type's)."""
     prompts = encode_prompts(generator.tokenizer, requests)
@@ -238,7 +233,7 @@ class HFGenerator:
     def generate(self, requests: Sequence[tuple[str, str]]) -> Generated:
         return generate_thoughts(self, requests)
 
-    def chunks(self, lengths: Sequence[int], sampling: Sampling) -> list[list[int]]:
+    def chunks(self, lengths: Sequence[int], sampling: Decoding) -> list[list[int]]:
         """Prompt indices, shortest first, cut so a chunk's rows (``n`` per prompt) stay within
         ``batch_size`` and its padded tokens within ``batch_tokens``; a chunk holds at least one prompt."""
         order = sorted(range(len(lengths)), key=lambda i: lengths[i])
@@ -253,7 +248,7 @@ class HFGenerator:
             chunks.append([i])
         return chunks
 
-    def complete(self, prompts: Sequence[Sequence[int]], sampling: Sampling) -> list[Completion]:
+    def complete(self, prompts: Sequence[Sequence[int]], sampling: Decoding) -> list[Completion]:
         """Each token-id prompt continued ``sampling.n`` times (prompt-major)."""
         n = sampling.n
         greedy = sampling.temperature <= 0
@@ -271,7 +266,7 @@ class HFGenerator:
                 completions[i * n:(i + 1) * n] = results[k * n:(k + 1) * n]
         return completions
 
-    def _complete_batch(self, prompts: list[list[int]], sampling: Sampling) -> list[Completion]:
+    def _complete_batch(self, prompts: list[list[int]], sampling: Decoding) -> list[Completion]:
         tokenizer = self.tokenizer
         inputs = tokenizer.pad({"input_ids": prompts}, return_tensors="pt").to(self.device)
         sample = sampling.temperature > 0
@@ -319,7 +314,7 @@ class VLLMGenerator:
     def generate(self, requests: Sequence[tuple[str, str]]) -> Generated:
         return generate_thoughts(self, requests)
 
-    def complete(self, prompts: Sequence[Sequence[int]], sampling: Sampling) -> list[Completion]:
+    def complete(self, prompts: Sequence[Sequence[int]], sampling: Decoding) -> list[Completion]:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 

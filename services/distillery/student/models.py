@@ -8,7 +8,7 @@ A local HF directory works only where the caller is trusted with this machine's 
 command line's own process (``distillery eval --model DIR``) or the operator. Services never
 take one from a request (``allow_local_paths`` stays False there): on a node shared by many
 teams a path would let one team load whatever another left on disk. Tenants name models by
-alias or registry reference (:mod:`distillery.core.model_refs`).
+alias or registry reference (:mod:`distillery.student.model_refs`).
 """
 
 from __future__ import annotations
