@@ -212,3 +212,18 @@ def test_parse_number_split_by_what_it_returns():
     functions = [node.name for tree in _modules().values() for node in ast.walk(tree)
                  if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
     assert "parse_number" not in functions
+
+
+def test_each_serving_failure_has_one_http_and_one_grpc_status():
+    """The HTTP route and the gRPC route answer the same failure alike (serving/errors.py's table)."""
+    import grpc
+
+    from distillery.serving.errors import GRPC_CODES, ServiceUnavailable, ServingError
+    from distillery.serving.limits import LimitExceeded, body_too_large
+
+    assert ServiceUnavailable("verifier down").grpc_code == grpc.StatusCode.UNAVAILABLE
+    assert ServingError(401, "no", "authentication_error").grpc_code == grpc.StatusCode.UNAUTHENTICATED
+    too_large = body_too_large(10, 11)
+    assert isinstance(too_large, LimitExceeded) and isinstance(too_large, ServingError)
+    assert (too_large.status, too_large.grpc_code) == (413, grpc.StatusCode.INVALID_ARGUMENT)
+    assert set(GRPC_CODES) >= {400, 401, 403, 404, 413, 429, 503}

@@ -175,7 +175,8 @@ def train(recipe: str, rows: list[dict], base: Path, work: Path, args, run: Run,
     from distillery.trainer.trainer_config import TrainerConfig
     from distillery.trainer.local import latest_checkpoint, train_local
 
-    fields = dict(dataset="etd@1", out=f"{recipe}-student", thought_types=recipe, epochs=args.epochs,
+    fields = dict(dataset="etd@1", out=f"{recipe}-student", thought_types=recipe,
+                  epochs=None if args.max_steps else args.epochs,  # they exclude each other
                   max_steps=args.max_steps, learning_rate=args.lr, batch_tokens=args.batch_tokens,
                   max_length=args.max_length, bf16=args.bf16, compile=args.compile, seed=args.seed,
                   checkpoint_every=10 ** 9, keep_checkpoints=1, workers=1)

@@ -538,8 +538,10 @@ def test_service_commands_wire_the_platform_together():
     assert f"--ray-address=ray://{head}:10001" in args["trainer"]
     for flag in (f"--registry={addr['registry']}", f"--teacher={addr['teacher']}", f"--trainer={addr['trainer']}",
                  f"--verifier={addr['verifier']}", "--state-bucket=distillery", "--backend=kuberay", minio,
-                 "--image=distillery:0.1.0", "--s3-access-key=$(DISTILLERY_S3_ACCESS_KEY)"):
+                 f"--advertise={addr['jobs']}", "--s3-access-key=$(DISTILLERY_S3_ACCESS_KEY)"):
         assert flag in args["jobs"], flag
+    jobs_env = {e["name"]: e for e in main_container(deployment(docs, "jobs"))["env"]}
+    assert jobs_env["DISTILLERY_RAYJOB_TEMPLATES"]["value"] == "/etc/distillery/rayjob-templates"
     ray_jobs = main_container(deployment(rendered_set("default"), "jobs"))["args"]
     assert "--backend=ray" in ray_jobs and f"--ray-address=http://{head}:8265" in ray_jobs
     # $(DISTILLERY_S3_ACCESS_KEY) in args expands only from the container's own env.
@@ -675,6 +677,46 @@ def test_rayjob_templates_queue_each_team_in_its_own_namespace():
         if entry["team"] != "evals":  # evals brings its Secret; the others' are rendered in their namespace
             assert (namespace, token_ref) in secrets
         assert head_env["DISTILLERY_REGISTRY"]["value"].endswith(f":{PORTS['registry']}")
+
+
+def test_the_controller_fills_each_teams_template_into_a_valid_rayjob_per_stage(tmp_path):
+    """The chart's templates are what the kuberay backend submits: read from the mounted
+    ConfigMap, filled in per stage, valid against the RayJob CRD, the stage's driver its only job."""
+    from distillery.jobs.kuberay import load_templates, rayjob_manifest
+    from distillery.jobs.plan import plan_stage, stages_of
+    from distillery.jobs.spec import parse_spec
+    from tests.crds import validate_custom_resource
+
+    docs = rendered_set("gpu+multiteam")
+    for key, text in one(docs, "ConfigMap", "distillery-jobs-rayjob-templates")["data"].items():
+        (tmp_path / key).write_text(text)  # as the Deployment mounts it
+    templates = load_templates(tmp_path)
+    assert set(templates) == {"research", "product", "evals"}
+    spec = parse_spec("name: a\nstudent: {workers: 2, gpu: true}")
+    outputs = {"teacher": "research/a-thoughts@1", "train": "research/a-student@1"}
+    for stage in stages_of(spec):
+        run_id = f"job-0123456789ab-{stage}-1"
+        manifest = rayjob_manifest(templates["research"], run_id=run_id, job_id="job-0123456789ab",
+                                   plan=plan_stage(spec, stage, "research/gsm8k-train@1", outputs))
+        validate_custom_resource(manifest)
+        metadata, job = manifest["metadata"], manifest["spec"]
+        assert metadata["name"] == run_id and "generateName" not in metadata
+        assert metadata["namespace"] == "distillery-research"
+        assert metadata["labels"]["kueue.x-k8s.io/queue-name"] == "research" and job["suspend"] is True
+        assert metadata["labels"]["distillery.io/stage"] == stage
+        # The driver reads its typed request by run id: no spec field is on the command line.
+        assert job["entrypoint"] == f"python -m distillery.jobs.stage {run_id}" and job["backoffLimit"] == 0
+        assert "workerGroupSpecs" not in job["rayClusterSpec"]  # stages drive the services
+        head = job["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e for e in head["env"]}
+        assert env["DISTILLERY_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == templates["research"].token_secret
+        assert env["DISTILLERY_JOBS"]["value"].endswith(f":{PORTS['jobs']}")  # where the driver reads its request
+        assert head["securityContext"]["readOnlyRootFilesystem"] and "dst_" not in json.dumps(manifest)
+        on_gpu = "nvidia.com/gpu" in head["resources"].get("limits", {})
+        assert on_gpu == (stage in ("eval-base", "eval"))  # evaluation generates on the driver
+    manifest["spec"]["entrypont"] = manifest["spec"].pop("entrypoint")  # a typo the API server would refuse
+    with pytest.raises(jsonschema.ValidationError):
+        validate_custom_resource(manifest)
 
 
 # ---------------------------------------------------------------- Kueue

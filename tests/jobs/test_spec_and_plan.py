@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import jsonschema
 import pytest
 
 from distillery.jobs.config import Quotas, TeamQuota, quota_refusal
-from distillery.jobs.kuberay import rayjob_manifest, rayjob_name
+from distillery.jobs.kuberay import rayjob_name
 from distillery.jobs.plan import plan_stage, stage_outputs, stages_of
 from distillery.jobs.spec import JobSpec, SpecError, parse_spec
-from tests.crds import validate_custom_resource
 
 PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
 
@@ -187,34 +185,9 @@ def test_quotas_name_the_limit_a_job_would_exceed():
     assert quotas.of("big").max_concurrent_jobs == 9 and quotas.of("other").max_concurrent_jobs == 1
 
 
-@pytest.mark.parametrize("gpu", [False, True])
-def test_kuberay_rayjobs_are_valid_against_the_crd_and_queued_by_kueue(gpu):
-    spec = parse_spec(f"name: a\nstudent: {{workers: 2, gpu: {str(gpu).lower()}}}")
-    for stage, plan in _plans(spec).items():
-        manifest = rayjob_manifest(run_id=f"job-0123456789ab-{stage}-1", team="vision", job_id="job-0123456789ab",
-                                   plan=plan, namespace="distillery-vision", queue="vision",
-                                   image="ghcr.io/distillery/distillery:0.1.0",
-                                   service_env={"DISTILLERY_REGISTRY": "registry:50052"},
-                                   token_secret="distillery-team-token")
-        validate_custom_resource(manifest)
-        assert manifest["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "vision"
-        assert manifest["spec"]["suspend"] is True  # Kueue admits it
-        # The driver reads its typed request by run id: no spec field is on the command line.
-        assert manifest["spec"]["entrypoint"] == f"python -m distillery.jobs.stage job-0123456789ab-{stage}-1"
-        env = manifest["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["env"]
-        assert {"name": "DISTILLERY_TOKEN", "valueFrom": {"secretKeyRef": {
-            "name": "distillery-team-token", "key": "token"}}} in env and "dst_" not in json.dumps(manifest)
-        assert "workerGroupSpecs" not in manifest["spec"]["rayClusterSpec"]  # stages drive the services
-        head = manifest["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
-        assert head["securityContext"]["readOnlyRootFilesystem"] and head["volumeMounts"][0]["mountPath"] == "/tmp"
-        on_gpu = "nvidia.com/gpu" in head["resources"]["limits"]
-        assert on_gpu == (gpu and stage in ("eval-base", "eval"))  # evaluation generates on the driver
-    broken = rayjob_manifest(run_id="x", team="t", job_id="j", plan=_plans(spec)["teacher"], namespace="n",
-                             queue="q", image="i", service_env={}, token_secret="s")
-    broken["spec"]["entrypont"] = broken["spec"].pop("entrypoint")  # a typo the API server would refuse
-    with pytest.raises(jsonschema.ValidationError):
-        validate_custom_resource(broken)
+def test_a_rayjob_name_is_dns_safe():
     assert rayjob_name("Job_ABC-teacher-1") == "job-abc-teacher-1"
+    assert len(rayjob_name("x" * 100)) == 63
 
 
 @pytest.mark.parametrize("text, field", [

@@ -12,8 +12,9 @@ from distillery.cli.teacher import generate_command, progress_extras, teacher_jo
 from distillery.core.errors import field_errors
 from distillery.teacher.config import (ANNOTATION_VERSIONS, DEFAULT_ANNOTATION_VERSION, DEFAULT_CONTAMINATION_GUARD,
                                        TeacherJobConfig)
+from distillery.teacher.errors import BadJob, missing_guard_dataset
 from distillery.teacher.job import JobProgress
-from distillery.teacher.servicer import BadJob, job_config, missing_guard_dataset, progress_to_pb
+from distillery.teacher.servicer import job_config, progress_to_pb
 from distillery.v1 import teacher_pb2 as pb
 
 GUARD = ("gsm8k-test", "svamp", "asdiv", "multiarith")

@@ -11,6 +11,7 @@ import os
 import signal
 import time
 
+import grpc
 import pytest
 
 from tests.conftest import local_stack
@@ -130,10 +131,23 @@ def test_cancel_then_the_same_job_resumes_and_teams_are_isolated(stack):
 
 
 def test_bad_jobs_are_refused_with_the_field_named(stack):
-    _, env = stack
+    home, env = stack
+    # Refused by TrainerConfig's own rules before anything is sent, naming the flag ...
     wrong_types = cli(env, "train", "--dataset", "etd-tiny@1", "--out", "x", "--types", "xot", ok=False)
-    assert wrong_types.returncode != 0 and "INVALID_ARGUMENT" in wrong_types.stderr
-    assert "thought_types" in wrong_types.stderr
+    assert wrong_types.returncode != 0 and "--types: thought types must be some of" in wrong_types.stderr
+    both = cli(env, "train", "--dataset", "etd-tiny@1", "--out", "x", "--epochs", "1", "--max-steps", "2", ok=False)
+    assert both.returncode != 0 and "`epochs` and `max_steps` exclude each other" in both.stderr
+    # ... and by the service, naming the field, for a client that sends it anyway.
+    from distillery.trainer.client import TrainerClient
+    from distillery.v1 import trainer_config_pb2, trainer_pb2
+
+    raw = trainer_pb2.SubmitJobRequest(config=trainer_config_pb2.TrainerConfig(
+        dataset="etd-tiny@1", out="x", thought_types=["xot"]))
+    address = json.loads((home / "stack.json").read_text())["trainer"]["address"]
+    with TrainerClient(address, (home / "token").read_text().strip()) as client, \
+            pytest.raises(grpc.RpcError) as refused:
+        client.submit(raw)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "thought_types" in refused.value.details()
     missing = cli(env, "train", "--dataset", "no-such-set@1", "--out", "x", "--max-steps", "1", "--json", ok=False)
     assert missing.returncode != 0 and "no-such-set" in missing.stderr
 
@@ -175,14 +189,15 @@ def test_the_ray_adapter_and_the_local_launcher_train_the_same_student(stack, tm
         lineage = json.loads(cli(env, "registry", "show", f"{name}@1", "--json").stdout)["lineage"]["config"]
         assert lineage["launcher"] == ("ray" if name == "twin-ray" else "local")
     assert weights["twin-ray"].keys() == weights["twin-local"].keys()
+    agreeing, total = 0, 0
     for key, tensor in weights["twin-ray"].items():
-        assert torch_allclose(tensor, weights["twin-local"][key]), key
-
-
-def torch_allclose(a, b) -> bool:
-    import torch
-
-    return bool(torch.allclose(a.float(), b.float(), rtol=1e-4, atol=1e-5))
+        a, b = tensor.float(), weights["twin-local"][key].float()
+        # AdamW normalises each gradient: an element whose gradient is ~0 can step by up to lr either
+        # way on a last-bit difference in float summation order. None may differ by more than that ...
+        assert (a - b).abs().max() <= 2 * 2 * 1e-3, key
+        agreeing += int(((a - b).abs() <= 1e-5 + 1e-4 * b.abs()).sum())
+        total += b.numel()
+    assert agreeing / total >= 0.999  # ... and nearly every element agrees tightly
 
 
 def test_defaults_fit_this_machine_on_the_full_annotations_etd_set(stack, tmp_path):

@@ -193,20 +193,17 @@ def logs_command(job_id, stage, jobs, token):
 @click.option("--serve-grpc-port", type=int, default=9000, show_default=True, help="Ray Serve's gRPC port.")
 @click.option("--quotas", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="YAML: {default: {max_concurrent_jobs, max_gpus, max_workers}, teams: {TEAM: {...}}}.")
-@click.option("--image", default=None, help="Container image of stage pods (backend kuberay).")
-@click.option("--kuberay-namespace", default="distillery-{team}", show_default=True,
-              help="Namespace of a team's RayJobs (backend kuberay).")
-@click.option("--kuberay-queue", default="{team}", show_default=True, help="The team's Kueue LocalQueue there.")
-@click.option("--kuberay-token-secret", default="distillery-team-{team}", show_default=True,
-              help="Secret (key `token`) with the team's token, in that namespace.")
+@click.option("--kuberay-templates", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              envvar="DISTILLERY_RAYJOB_TEMPLATES",
+              help="Backend kuberay: the chart's RayJob templates (teams.yaml and <team>.yaml), one per team.")
 @click.option("--stage-command", default=None, help="How stage drivers start, before their run id (default: this "
               "Python's `-m distillery.jobs.stage`; `python -m distillery.jobs.stage` with --backend kuberay).")
 @click.option("--advertise", default=None, metavar="HOST:PORT",
               help="This service's address as stage drivers reach it (default: --host:--port).")
 @metrics_port_option
 def serve_command(host, port, registry, s3_endpoint, s3_access_key, s3_secure, state_bucket, backend, ray_address,
-                  teacher, trainer, verifier, serve_http_port, serve_grpc_port, quotas, image, kuberay_namespace,
-                  kuberay_queue, kuberay_token_secret, stage_command, advertise, metrics_port):
+                  teacher, trainer, verifier, serve_http_port, serve_grpc_port, quotas, kuberay_templates, stage_command, advertise,
+                  metrics_port):
     """Serve JobService. Secrets from the environment: DISTILLERY_S3_SECRET_KEY, DISTILLERY_JOBS_KEY
     (a Fernet key that seals team tokens in the job records)."""
     import logging
@@ -231,8 +228,7 @@ def serve_command(host, port, registry, s3_endpoint, s3_access_key, s3_secure, s
             backend=backend, ray_dashboard=ray_address, registry=registry, teacher=teacher, trainer=trainer,
             verifier=verifier, serve_ports=(serve_http_port, serve_grpc_port),
             quotas=Quotas.model_validate(yaml.safe_load(quotas.read_text()) or {}) if quotas else Quotas(),
-            kuberay=KubeRaySettings(namespace_template=kuberay_namespace, queue_template=kuberay_queue,
-                                    token_secret_template=kuberay_token_secret, **({"image": image} if image else {})),
+            kuberay=KubeRaySettings(**({"templates": kuberay_templates} if kuberay_templates else {})),
             secret_key=secrets["DISTILLERY_JOBS_KEY"],
             jobs=advertise or f"{host}:{port}",
             **({"stage_command": stage_command.split()} if stage_command else
@@ -251,7 +247,7 @@ def run_command(spec, token, as_json):
     """The main job: start the local stack, submit SPEC (default pipelines/local.yaml), follow it,
     print the results and where every artifact lives. Run it again: finished stages are reused."""
     from distillery.cli.evaluate import format_table
-    from distillery.cli.registry import default_data_dir, import_benchmarks
+    from distillery.cli.registry import data_dir_or_usage
     from distillery.evaluation.scoring import ResultRow
     from distillery.jobs.spec import SpecError, parse_spec
     from distillery.registry.client import RegistryClient
@@ -270,9 +266,10 @@ def run_command(spec, token, as_json):
                                                          for b in parsed.evaluation.benchmarks}
               | set(parsed.teacher.contamination_guard))
     with RegistryClient(state.registry.address, team_token(token)) as registry:
+        from distillery.registry.benchmark_import import import_benchmarks
         from distillery.registry.benchmarks import BENCHMARKS
 
-        import_benchmarks(registry, [n for n in BENCHMARKS if n in needed], default_data_dir())
+        import_benchmarks(registry, [n for n in BENCHMARKS if n in needed], data_dir_or_usage(None))
     with _client(None, token) as client:
         try:
             job = client.submit(spec.read_text())

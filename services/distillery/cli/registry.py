@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -235,55 +234,28 @@ def import_benchmarks_command(data_dir, only, share, registry, token, as_json):
     unknown = sorted(set(names) - set(BENCHMARKS))
     if unknown:
         raise click.UsageError(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    from distillery.registry.benchmark_import import import_benchmarks
+
+    def say(manifest, loaded) -> None:
+        click.echo(_short_ref(manifest))
+        if loaded.dropped:
+            click.echo(f"  {manifest.name}: dropped {len(loaded.dropped)} problems without a single numeric "
+                       "answer", err=True)
+
     with _client(registry, token) as client:
-        results = import_benchmarks(client, names, data_dir or default_data_dir(), share,
-                                    echo=None if as_json else click.echo)
+        results = import_benchmarks(client, names, data_dir_or_usage(data_dir), share=share,
+                                    on_imported=None if as_json else say)
     if as_json:
         click.echo(json.dumps(results))
 
 
-def import_benchmarks(client, names, data_dir: Path, share: bool = False, echo=None) -> list[dict]:
-    """Push each benchmark as a `problems` dataset unless the same rows are already there."""
-    from distillery.registry.benchmarks import iter_jsonl_bytes, load_benchmark
-    from distillery.registry.client import header
+def data_dir_or_usage(data_dir: Path | None) -> Path:
+    from distillery.registry.benchmark_import import default_data_dir
 
-    results = []
-    for name in names:
-        loaded = load_benchmark(name, data_dir)
-        content = hashlib.sha256(b"".join(iter_jsonl_bytes(loaded.rows))).hexdigest()
-        manifest = _existing(client, f"{name}@sha256:{content}")
-        if manifest is None:  # re-importing unchanged data makes no new version
-            meta = {"source": loaded.source[:250], "dropped": str(len(loaded.dropped))}
-            manifest = client.push(header(name, "problems", meta=meta, share=share, stage="import-benchmarks",
-                                          config={"data_dir": str(data_dir)}), iter_jsonl_bytes(loaded.rows))
-        results.append({"ref": _short_ref(manifest), "rows": manifest.rows, "dropped": len(loaded.dropped)})
-        if echo:
-            echo(_short_ref(manifest))
-            if loaded.dropped:
-                click.echo(f"  {name}: dropped {len(loaded.dropped)} problems without a single numeric answer",
-                           err=True)
-    return results
-
-
-def _existing(client, ref: str):
-    """The manifest ``ref`` names, or None when there is none."""
     try:
-        return client.show(ref)
-    except grpc.RpcError as exc:
-        if exc.code() == grpc.StatusCode.NOT_FOUND:
-            return None
-        raise
-
-
-def default_data_dir() -> Path:
-    env = os.environ.get("DISTILLERY_SHARED_DATA")
-    if env:
-        return Path(env)
-    candidates = [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[3].parent / "shared" / "data"]
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    raise click.UsageError("benchmark data not found; pass --data-dir or set DISTILLERY_SHARED_DATA")
+        return data_dir or default_data_dir()
+    except FileNotFoundError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @registry_group.command("serve")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import shlex
 from typing import Protocol
 
-from distillery.jobs.kuberay import rayjob_manifest, rayjob_name
+from distillery.jobs.kuberay import STAGE_COMMAND, NoTemplate, TeamTemplate, rayjob_manifest, rayjob_name
 from distillery.jobs.plan import StagePlan
 
 TERMINAL = ("succeeded", "failed", "stopped")
@@ -76,16 +76,15 @@ class RayJobsBackend:
 class KubeRayBackend:
     """One KubeRay ``RayJob`` per stage in the team's namespace, queued by Kueue.
 
-    The Kubernetes calls are the ``kubernetes`` client's, kept thin; what they send is
-    :func:`distillery.jobs.kuberay.rayjob_manifest` (validated against the CRDs in tests).
+    Each RayJob is the team's template from the chart, filled in by
+    :func:`distillery.jobs.kuberay.rayjob_manifest` (validated against the CRDs in tests); the
+    Kubernetes calls are the ``kubernetes`` client's, kept thin.
     """
 
     name = "kuberay"
     GROUP, VERSION, PLURAL = "ray.io", "v1", "rayjobs"
 
-    def __init__(self, image: str, service_env: dict[str, str], namespace_template: str = "distillery-{team}",
-                 queue_template: str = "{team}", token_secret_template: str = "distillery-team-{team}",
-                 stage_command: tuple[str, ...] = ("python", "-m", "distillery.jobs.stage")) -> None:
+    def __init__(self, templates: dict[str, TeamTemplate], stage_command: tuple[str, ...] = STAGE_COMMAND) -> None:
         from kubernetes import client, config
 
         try:
@@ -94,19 +93,21 @@ class KubeRayBackend:
             config.load_kube_config()
         self.api = client.CustomObjectsApi()
         self.core = client.CoreV1Api()
-        self.image = image
-        self.service_env = service_env
-        self.namespace_template = namespace_template
-        self.queue_template = queue_template
-        self.token_secret_template = token_secret_template
-        self.stage_command = list(stage_command)
+        self.templates = templates
+        self.stage_command = tuple(stage_command)
+
+    def _template(self, team: str) -> TeamTemplate:
+        if team not in self.templates:
+            raise NoTemplate(f"team {team!r} has no RayJob template (the chart renders one per entry of its "
+                             f"`teams` values; teams with one: {', '.join(sorted(self.templates)) or 'none'})")
+        return self.templates[team]
+
+    def _namespace(self, team: str) -> str:
+        return self._template(team).namespace
 
     def manifest(self, run_id: str, plan: StagePlan, team: str, job_id: str) -> dict:
-        return rayjob_manifest(run_id=run_id, team=team, job_id=job_id, plan=plan,
-                               namespace=self.namespace_template.format(team=team),
-                               queue=self.queue_template.format(team=team), image=self.image,
-                               service_env=self.service_env, stage_command=tuple(self.stage_command),
-                               token_secret=self.token_secret_template.format(team=team))
+        return rayjob_manifest(self._template(team), run_id=run_id, job_id=job_id, plan=plan,
+                               stage_command=self.stage_command)
 
     def submit(self, run_id: str, plan: StagePlan, team: str, job_id: str, token: str) -> None:
         from kubernetes.client.exceptions import ApiException
@@ -124,7 +125,7 @@ class KubeRayBackend:
 
         try:
             return self.api.get_namespaced_custom_object(self.GROUP, self.VERSION,
-                                                         self.namespace_template.format(team=team), self.PLURAL,
+                                                         self._namespace(team), self.PLURAL,
                                                          rayjob_name(run_id))
         except ApiException as exc:
             if exc.status == 404:
@@ -142,7 +143,7 @@ class KubeRayBackend:
 
     def logs(self, run_id: str, team: str) -> str:
         # KubeRay runs the submitter as a Kubernetes Job named after the RayJob.
-        namespace = self.namespace_template.format(team=team)
+        namespace = self._namespace(team)
         pods = self.core.list_namespaced_pod(namespace, label_selector=f"job-name={rayjob_name(run_id)}").items
         return "".join(self.core.read_namespaced_pod_log(p.metadata.name, namespace) for p in pods)
 
@@ -150,7 +151,7 @@ class KubeRayBackend:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            self.api.delete_namespaced_custom_object(self.GROUP, self.VERSION, self.namespace_template.format(team=team),
+            self.api.delete_namespaced_custom_object(self.GROUP, self.VERSION, self._namespace(team),
                                                      self.PLURAL, rayjob_name(run_id))
         except ApiException as exc:
             if exc.status != 404:

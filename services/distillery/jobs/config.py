@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -48,10 +50,11 @@ def quota_refusal(quota: TeamQuota, active: list[JobSpec], new: JobSpec, team: s
 class KubeRaySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    image: str = "ghcr.io/distillery/distillery:0.1.0"
-    namespace_template: str = Field("distillery-{team}", description="The team's namespace.")
-    queue_template: str = Field("{team}", description="The team's Kueue LocalQueue in that namespace.")
-    token_secret_template: str = Field("distillery-team-{team}", description="Secret with the team token (key token).")
+    templates: Path | None = Field(
+        default_factory=lambda: Path(os.environ["DISTILLERY_RAYJOB_TEMPLATES"])
+        if os.environ.get("DISTILLERY_RAYJOB_TEMPLATES") else None,
+        description="Directory of the chart's RayJob templates (teams.yaml, <team>.yaml): each stage's RayJob "
+                    "is its team's template, filled in.")
 
 
 class ControllerConfig(BaseModel):

@@ -1,26 +1,53 @@
-"""KubeRay ``RayJob`` manifests for the controller's ``kuberay`` backend. Pure: dicts in, dicts out.
+"""KubeRay ``RayJob`` manifests for the controller's ``kuberay`` backend, filled in from the
+chart's templates. Pure: dicts in, dicts out.
 
-One RayJob per stage, in the team's namespace, labelled with the team's Kueue ``LocalQueue``
-(``kueue.x-k8s.io/queue-name``) and created suspended, so Kueue admits it -- unsuspends it --
-when the team's ClusterQueue has quota for its pods, and fair-shares the cluster between teams.
-The head runs the stage's driver (``python -m distillery.jobs.stage RUN_ID``: it reads its typed
-request from the jobs service and reports its result there). Evaluation generates
-there, so an evaluation of a GPU job gets a GPU head; the other stages are clients of the
-platform's services (the teacher's vLLM pool, the trainer's RayCluster), so their RayJobs stay
-small -- the GPUs of training are the trainer RayCluster's, counted by the controller's own
-per-team ``max_gpus`` quota, not by Kueue. The team token reaches the pods from the team's
-Secret, never through the manifest.
+The Helm chart renders one RayJob template per team (ConfigMap ``<fullname>-rayjob-templates``,
+mounted into the controller; its directory is ``DISTILLERY_RAYJOB_TEMPLATES``): ``teams.yaml``
+(team -> namespace, template file, token Secret, Kueue LocalQueue) and ``<team>.yaml``. A template
+holds everything that is the cluster's and the team's -- namespace, the LocalQueue label and
+``suspend`` (Kueue admits the job when the team's ClusterQueue has quota), the image, security
+contexts, TLS, the services' addresses, the team token's Secret reference. The controller fills in
+only what is the stage's (:func:`rayjob_manifest`): its name and labels, the entrypoint -- the
+stage's driver and its run id, never a spec field -- and its shape: a stage drives the platform's
+services (the teacher's pool, the trainer's RayCluster), so it runs on the head alone; evaluation
+generates on its driver, so an evaluation of a GPU job gets a GPU there.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
 
 from distillery.jobs.plan import StagePlan
 
-RAY_VERSION = "2.60.0"
-TOKEN_SECRET_KEY = "token"
+STAGE_COMMAND = ("python", "-m", "distillery.jobs.stage")  # in the image
+
+
+@dataclass(frozen=True)
+class TeamTemplate:
+    team: str
+    namespace: str
+    token_secret: str
+    rayjob: dict  # the chart's RayJob for the team's stages
+    local_queue: str | None = None
+
+
+class NoTemplate(LookupError):
+    """A team the chart rendered no RayJob template for (teams come from the chart's `teams` values)."""
+
+
+def load_templates(directory: Path) -> dict[str, TeamTemplate]:
+    """The templates the chart mounted in ``directory``: team -> template."""
+    index = yaml.safe_load((directory / "teams.yaml").read_text()) or []
+    return {entry["team"]: TeamTemplate(team=entry["team"], namespace=entry["namespace"],
+                                        token_secret=entry["tokenSecret"], local_queue=entry.get("localQueue"),
+                                        rayjob=yaml.safe_load((directory / entry["template"]).read_text()))
+            for entry in index}
 
 
 def rayjob_name(run_id: str) -> str:
@@ -29,51 +56,24 @@ def rayjob_name(run_id: str) -> str:
     return name[:63].rstrip("-")
 
 
-def _container(name: str, image: str, cpu: str, memory: str, gpus: int, env: list[dict]) -> dict:
-    # Ray writes its session files under /tmp: an emptyDir keeps the root filesystem read-only.
-    limits = {"cpu": cpu, "memory": memory, **({"nvidia.com/gpu": str(gpus)} if gpus else {})}
-    return {
-        "name": name, "image": image, "env": env,
-        "resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": limits},
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-        "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
-    }
-
-
-def rayjob_manifest(*, run_id: str, team: str, job_id: str, plan: StagePlan, namespace: str, queue: str,
-                    image: str, service_env: dict[str, str], token_secret: str,
-                    stage_command: tuple[str, ...] = ("python", "-m", "distillery.jobs.stage"), head_cpu: str = "2",
-                    head_memory: str = "8Gi", ttl_s: int = 3600) -> dict:
-    env = [{"name": k, "value": v} for k, v in sorted(service_env.items())]
-    env.append({"name": "DISTILLERY_TOKEN",
-                "valueFrom": {"secretKeyRef": {"name": token_secret, "key": TOKEN_SECRET_KEY}}})
-    head_gpus = 1 if plan.name in ("eval", "eval-base") and plan.gpus else 0
-    spec: dict = {
-        "entrypoint": shlex.join([*stage_command, run_id]),
-        "suspend": True,
-        "shutdownAfterJobFinishes": True,
-        "ttlSecondsAfterFinished": ttl_s,
-        "backoffLimit": 0,  # the controller retries a stage, with backoff, as a new RayJob
-        "rayClusterSpec": {
-            "rayVersion": RAY_VERSION,
-            "headGroupSpec": {
-                "rayStartParams": {},
-                "template": {"spec": {
-                    "containers": [_container("ray-head", image, head_cpu, head_memory, head_gpus, env)],
-                    "volumes": [{"name": "tmp", "emptyDir": {}}]}},
-            },
-        },
-    }
-    return {
-        "apiVersion": "ray.io/v1",
-        "kind": "RayJob",
-        "metadata": {
-            "name": rayjob_name(run_id), "namespace": namespace,
-            "labels": {"kueue.x-k8s.io/queue-name": queue, "app.kubernetes.io/managed-by": "distillery-jobs",
-                       "distillery.io/team": team, "distillery.io/job": rayjob_name(job_id),
-                       "distillery.io/stage": plan.name},
-        },
-        "spec": spec,
-    }
-
+def rayjob_manifest(template: TeamTemplate, *, run_id: str, job_id: str, plan: StagePlan,
+                    stage_command: tuple[str, ...] = STAGE_COMMAND) -> dict:
+    """The RayJob of one stage attempt: ``template`` with the stage's name, labels, entrypoint and shape."""
+    rayjob = copy.deepcopy(template.rayjob)
+    metadata = rayjob.setdefault("metadata", {})
+    metadata.pop("generateName", None)
+    metadata["name"] = rayjob_name(run_id)
+    metadata["namespace"] = template.namespace
+    metadata.setdefault("labels", {}).update({
+        "app.kubernetes.io/managed-by": "distillery-jobs", "distillery.io/team": template.team,
+        "distillery.io/job": rayjob_name(job_id), "distillery.io/stage": plan.name})
+    spec = rayjob["spec"]
+    spec["entrypoint"] = shlex.join([*stage_command, run_id])
+    spec["backoffLimit"] = 0  # the controller retries a stage, with backoff, as a new RayJob
+    cluster = spec["rayClusterSpec"]
+    cluster.pop("workerGroupSpecs", None)  # the stage drives the services: its driver is all it runs
+    if plan.gpus:
+        head = cluster["headGroupSpec"]["template"]["spec"]["containers"][0]
+        for bound in ("requests", "limits"):
+            head.setdefault("resources", {}).setdefault(bound, {})["nvidia.com/gpu"] = plan.gpus
+    return rayjob

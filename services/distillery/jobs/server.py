@@ -18,10 +18,12 @@ SERVICE_NAME = jobs_pb2.DESCRIPTOR.services_by_name["JobService"].full_name
 def make_backend(config: ControllerConfig):
     if config.backend == "kuberay":
         from distillery.jobs.backends import KubeRayBackend
+        from distillery.jobs.kuberay import load_templates
 
-        k = config.kuberay
-        return KubeRayBackend(k.image, config.service_env(), k.namespace_template, k.queue_template,
-                              k.token_secret_template, tuple(config.stage_command))
+        if config.kuberay.templates is None:
+            raise ValueError("backend kuberay needs the chart's RayJob templates (--kuberay-templates or "
+                             "DISTILLERY_RAYJOB_TEMPLATES)")
+        return KubeRayBackend(load_templates(config.kuberay.templates), tuple(config.stage_command))
     from distillery.jobs.backends import RayJobsBackend
 
     return RayJobsBackend(config.ray_dashboard, config.stage_command, config.service_env())

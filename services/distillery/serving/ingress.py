@@ -14,11 +14,9 @@ the streamed bytes pass it, before it is parsed; counts and lengths over their l
 from validation, before anything is generated. No schema or docs are served (``openapi.json``
 would describe the deployment to anyone who asks).
 
-A solve asks the model replicas for each thought -- the greedy one per method, and with
-``samples`` K the K sampled ones per method as one job -- concurrently, so they batch; has the
-verifier run them all in one call (PoT in its sandbox, EoT through its solver -- never here),
-and combines the answers. Greedy generation is idempotent (and any sample is as good as another),
-so a job whose replica died under it is asked again of another replica instead of failing the request.
+This module only routes, authorizes and translates: the work is :class:`~distillery.serving.solver.Solver`'s
+(thoughts from the model replicas, executed by the verifier, combined), the failures and their
+HTTP / gRPC statuses are :mod:`distillery.serving.errors`'.
 """
 
 from __future__ import annotations
@@ -27,46 +25,28 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-import grpc
 import pydantic
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from starlette.requests import ClientDisconnect
 from ray import serve
-from ray.exceptions import ActorUnavailableError, RayActorError
 from ray.serve.handle import DeploymentHandle
+from starlette.requests import ClientDisconnect
 
 from distillery.core.auth import bearer_token
-from distillery.student.models import ALIASES
+from distillery.core.errors import field_errors
 from distillery.serving.access import Decision, ModelAccess, RegistryUnavailable
 from distillery.serving.config import ServeConfig
-from distillery.serving.limits import BodyCounter, LimitExceeded, TeamGate, check_declared_length, validation_context
+from distillery.serving.errors import ServiceUnavailable, ServingError
+from distillery.serving.limits import BodyCounter, TeamGate, check_declared_length, validation_context
 from distillery.serving.metrics import IngressMetrics
 from distillery.serving.openai_api import (ChatRequest, CompletionRequest, chat_response, completion_response,
                                            error_body, models_response)
-from distillery.core.errors import field_errors
-from distillery.serving.solving import SolveRequest, SolveResponse, ThoughtResult, combine
+from distillery.serving.solver import Solver
+from distillery.serving.solving import SolveRequest
+from distillery.student.models import ALIASES
 from distillery.v1 import student_pb2 as pb
-from distillery.verifier.records import ThoughtRecord
-
-REPLICA_RETRY_S = 120.0  # how long a thought may wait for a replacement replica
-
-
-class ServiceUnavailable(RuntimeError):
-    """A dependency (model replicas, verifier, registry) could not answer: 503 / UNAVAILABLE."""
-
-
-class HttpError(Exception):
-    def __init__(self, status: int, message: str, kind: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.kind, self.code = status, kind, code
-
 
 api = FastAPI(title="Distillery student", docs_url=None, redoc_url=None, openapi_url=None)
-
-GRPC_CODES = {401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED,
-              400: grpc.StatusCode.INVALID_ARGUMENT, 413: grpc.StatusCode.INVALID_ARGUMENT,
-              429: grpc.StatusCode.RESOURCE_EXHAUSTED, 503: grpc.StatusCode.UNAVAILABLE}
 
 
 @serve.deployment(name="StudentAPI", ray_actor_options={"num_cpus": 0})
@@ -75,11 +55,11 @@ class StudentAPI:
     def __init__(self, model: DeploymentHandle, config: ServeConfig) -> None:
         from distillery.verifier.client import VerifierClient
 
-        self.model = model
         self.config = config
         self.access = ModelAccess(config.registry, None if config.model in ALIASES else config.model)
-        self.verifier = VerifierClient(config.verifier, config.token.get_secret_value())
         self.metrics = IngressMetrics()
+        self.solver = Solver(model, VerifierClient(config.verifier, config.token.get_secret_value()), self.metrics,
+                             config.model)
         self.created = int(time.time())
         self.teams = TeamGate(config.limits.team_max_concurrent)
         self.context = validation_context(config.limits)
@@ -93,14 +73,14 @@ class StudentAPI:
     @api.post("/v1/solve")
     async def solve_http(self, request: Request) -> JSONResponse:
         async def run(body: SolveRequest) -> dict:
-            return (await self._solve(body)).model_dump()
+            return (await self.solver.solve(body)).model_dump()
         return await self._http("solve", request, SolveRequest, run)
 
     @api.post("/v1/completions")
     async def completions(self, request: Request) -> JSONResponse:
         async def run(body: CompletionRequest) -> dict:
             self._check_model_name(body.model)
-            results = await asyncio.gather(*(self._complete(body, prompt=p) for p in body.prompts()))
+            results = await asyncio.gather(*(self.solver.complete(body, prompt=p) for p in body.prompts()))
             completions = [c for r in results for c in r.completions]
             return completion_response(self._label, completions, sum(r.prompt_tokens for r in results))
         return await self._http("completions", request, CompletionRequest, run)
@@ -109,7 +89,7 @@ class StudentAPI:
     async def chat_completions(self, request: Request) -> JSONResponse:
         async def run(body: ChatRequest) -> dict:
             self._check_model_name(body.model)
-            result = await self._complete(body, messages=[m.model_dump() for m in body.messages])
+            result = await self.solver.complete(body, messages=[m.model_dump() for m in body.messages])
             return chat_response(self._label, result.completions, result.prompt_tokens)
         return await self._http("chat", request, ChatRequest, run)
 
@@ -132,14 +112,12 @@ class StudentAPI:
                     try:
                         body = schema.model_validate_json(raw, context=self.context)
                     except pydantic.ValidationError as exc:
-                        raise HttpError(400, field_errors(exc.errors(), whole='request'),
-                                        "invalid_request_error") from None
+                        raise ServingError(400, field_errors(exc.errors(), whole='request'),
+                                           "invalid_request_error") from None
                     del raw  # only the parsed request is kept while it generates
                     status, payload = 200, await run(body)
-        except (HttpError, LimitExceeded) as exc:
+        except ServingError as exc:
             status, payload = exc.status, error_body(str(exc), exc.kind, exc.code)
-        except ServiceUnavailable as exc:
-            status, payload = 503, error_body(str(exc), "service_unavailable")
         self.metrics.request(route, status, (time.perf_counter() - started) * 1000)
         headers = {401: {"WWW-Authenticate": "Bearer"}, 429: {"Retry-After": "1"}}.get(status)
         return JSONResponse(payload, status_code=status, headers=headers)
@@ -155,7 +133,7 @@ class StudentAPI:
                 counter.add(chunk)
                 chunks.append(chunk)
         except ClientDisconnect:  # the client, or the proxy's ceiling, ended the body
-            raise HttpError(400, "the request body was not received whole", "invalid_request_error") from None
+            raise ServingError(400, "the request body was not received whole", "invalid_request_error") from None
         return b"".join(chunks)
 
     # --- gRPC (method named as the RPC; Ray Serve's gRPC proxy calls it) ----------------------
@@ -175,17 +153,17 @@ class StudentAPI:
                 try:
                     body = SolveRequest.model_validate(fields, context=self.context)
                 except pydantic.ValidationError as exc:
-                    raise HttpError(400, field_errors(exc.errors(), whole='request'),
-                                    "invalid_request_error") from None
-                reply = await self._solve(body)
+                    raise ServingError(400, field_errors(exc.errors(), whole='request'),
+                                       "invalid_request_error") from None
+                reply = await self.solver.solve(body)
             return pb.SolveResponse(answer=reply.answer, method=reply.method or "", latency_ms=reply.latency_ms,
                                     model=reply.model, thoughts=[
                                         pb.ThoughtResult(type=t.type, text=t.text, answer=t.answer, status=t.status,
                                                          error=t.error or "", sample=t.sample)
                                         for t in reply.thoughts])
-        except (HttpError, LimitExceeded, ServiceUnavailable) as exc:
-            status = 503 if isinstance(exc, ServiceUnavailable) else exc.status
-            grpc_context.set_code(GRPC_CODES[status])
+        except ServingError as exc:
+            status = exc.status
+            grpc_context.set_code(exc.grpc_code)
             grpc_context.set_details(str(exc))
             return pb.SolveResponse()
         finally:
@@ -206,58 +184,12 @@ class StudentAPI:
         decision = caller.decision
         if decision is Decision.UNAUTHENTICATED:
             message = "missing bearer token" if not token else "invalid bearer token"
-            raise HttpError(401, message, "authentication_error", "invalid_api_key")
+            raise ServingError(401, message, "authentication_error", "invalid_api_key")
         if decision is Decision.FORBIDDEN:
-            raise HttpError(403, f"your team may not use {self.config.model}", "permission_error")
+            raise ServingError(403, f"your team may not use {self.config.model}", "permission_error")
         return caller.team
 
     def _check_model_name(self, model: str | None) -> None:
         if model not in (None, "", self._label, self.config.name):
-            raise HttpError(404, f"model {model!r} is not served here; this endpoint serves {self._label!r}",
-                            "invalid_request_error", "model_not_found")
-
-    async def _solve(self, body: SolveRequest) -> SolveResponse:
-        started = time.perf_counter()
-        greedy_jobs = [self._generate("thought", body.question, t) for t in body.methods]
-        sampled_jobs = [self._generate("sampled_thoughts", body.question, t, body.samples, body.temperature)
-                        for t in body.methods] if body.samples else []
-        results = await asyncio.gather(*greedy_jobs, *sampled_jobs)
-        # (type, sample, text): the greedy thoughts in the asked order, then each method's samples.
-        generated = [(t, -1, text) for t, (text, _) in zip(body.methods, results)]
-        for t, samples in zip(body.methods, results[len(body.methods):]):
-            generated += [(t, j, text) for j, (text, _) in enumerate(samples)]
-        records = [ThoughtRecord(id=i, thought_type=t, text=text) for i, (t, _, text) in enumerate(generated)]
-        try:
-            verdicts = await asyncio.to_thread(self.verifier.verify, records, None, 60)
-        except grpc.RpcError as exc:
-            raise ServiceUnavailable(f"verifier: {exc.code().name}: {exc.details()}") from None
-        thoughts = [ThoughtResult(type=t, text=text, answer=v.answer, status=v.status.value, error=v.error, sample=j)
-                    for (t, j, text), v in zip(generated, verdicts)]
-        for thought in thoughts:
-            self.metrics.thought(thought.type, thought.status)
-        answer, method = combine(body.strategy, thoughts)
-        return SolveResponse(answer=answer, method=method, thoughts=thoughts, model=self._label,
-                             latency_ms=round((time.perf_counter() - started) * 1000, 1))
-
-    async def _complete(self, body, **prompt):
-        result = await self._generate("complete", body.sampling(), body.n, **prompt)
-        if result.error:
-            raise HttpError(400, result.error, "invalid_request_error", "context_length_exceeded")
-        return result
-
-    async def _generate(self, method: str, *args, **kwargs):
-        """A call on a model replica; asked again if its replica dies mid-call.
-
-        Serve's router drops a dead replica and, while none is up (a crash of the only one,
-        scale from zero), holds the call until the replacement is ready; the deadline bounds that.
-        """
-        deadline = time.monotonic() + REPLICA_RETRY_S
-        delay = 0.25
-        while True:
-            try:
-                return await getattr(self.model, method).remote(*args, **kwargs)
-            except (RayActorError, ActorUnavailableError) as exc:
-                if time.monotonic() + delay > deadline:
-                    raise ServiceUnavailable(f"model replicas unavailable: {type(exc).__name__}") from None
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 4.0)
+            raise ServingError(404, f"model {model!r} is not served here; this endpoint serves {self._label!r}",
+                               "invalid_request_error", "model_not_found")

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pydantic import ValidationInfo
 
 from distillery.serving.config import Limits
+from distillery.serving.errors import ServingError
 
 DEFAULT_LIMITS = Limits()
 
@@ -37,12 +38,8 @@ def at_most(value: int, info: ValidationInfo, limit_name: str) -> int:
     return value
 
 
-class LimitExceeded(Exception):
+class LimitExceeded(ServingError):
     """A request over a limit: ``status`` 413 (body), 429 (team busy)."""
-
-    def __init__(self, status: int, message: str, kind: str, code: str) -> None:
-        super().__init__(message)
-        self.status, self.kind, self.code = status, kind, code
 
 
 def body_too_large(limit: int, size: int | None = None) -> LimitExceeded:

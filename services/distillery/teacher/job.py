@@ -24,13 +24,10 @@ from distillery.teacher.backends.base import GenerationRequest, TeacherBackend
 from distillery.teacher.config import TeacherJobConfig
 from distillery.teacher.contamination import ContaminationGuard
 from distillery.teacher.dataflow import Dataflow, DataflowError, from_annotations, from_program
+from distillery.teacher.errors import GenerationFailed
 from distillery.teacher.variation import make_variants
 from distillery.teacher.prompts import PROMPT_VERSION, prompt_hash
 from distillery.verifier.records import ThoughtRecord, Verdict, VerifyMany
-
-
-class GenerationFailed(RuntimeError):
-    """A batch's generation failed (the endpoint refused or is down); nothing of it was kept."""
 
 
 @dataclass
@@ -162,7 +159,8 @@ class _Teacher:
         generations = self.backend.generate(requests, config.sampling)
         failed = next((g for g in generations if g.failed), None)
         if failed:  # stop before the checkpoint: the batch is redone on resume, no problem silently lost
-            raise GenerationFailed(failed.errors[0] if failed.errors else "generation failed")
+            reason = failed.errors[0] if failed.errors else "generation failed"
+            raise GenerationFailed(f"{reason}; the job stopped, run it again to resume")
         candidates: list[tuple[dict, str, int, ThoughtRecord]] = []
         for request, generation in zip(requests, generations):
             progress.output_tokens += generation.output_tokens

@@ -29,16 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from distillery.core.errors import field_errors
 from distillery.teacher.config import POOL_NAME, TeacherJobConfig, check_endpoint_url
-
-
-class EndpointRefused(Exception):
-    """The operator's policy does not allow this endpoint (or pool) for this caller.
-
-    Not an OSError on purpose: raised inside a connection, urllib must not wrap it as one."""
-
-
-class UnknownPool(ValueError):
-    pass
+from distillery.teacher.errors import EndpointRefused, UnknownPool
 
 
 class HttpLimits(BaseModel):

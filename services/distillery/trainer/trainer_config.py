@@ -26,6 +26,7 @@ from distillery.student.thought_text import THOUGHT_TYPES
 # The paper's names for the students each mix of thought types makes.
 RECIPES = {"eotd": ("eot",), "potd": ("pot",), "cotd": ("cot",), "etd": THOUGHT_TYPES}
 DEFAULT_EPOCHS = 3.0
+INT32_MAX = (1 << 31) - 1  # counts travel as int32 (trainer_config.proto)
 ALL_LINEAR = "all-linear"
 
 
@@ -60,7 +61,7 @@ class StudentTraining(BaseModel):
         description="Types to learn: a recipe (etd: all three; eotd, potd, cotd: one) or thought types.")
     epochs: float | None = Field(None, gt=0, description=f"Passes over the data (default {DEFAULT_EPOCHS:g} "
                                                          "unless max_steps is set; they exclude each other).")
-    max_steps: int | None = Field(None, ge=1, le=10_000_000, description="Stop after this many optimizer steps.")
+    max_steps: int | None = Field(None, ge=1, le=INT32_MAX, description="Stop after this many optimizer steps.")
     learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate (cosine schedule after warm-up).")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of the steps spent warming up.")
@@ -69,7 +70,7 @@ class StudentTraining(BaseModel):
     max_length: int = Field(512, ge=16, le=1 << 20, description="Longest example in tokens; longer thoughts are cut.")
     lora: LoraConfig | None = Field(None, description="Train LoRA adapters (merged into the registered model) "
                                                       "instead of every weight.")
-    checkpoint_every: int = Field(200, ge=1, le=10_000_000, description="Steps between checkpoints in the object "
+    checkpoint_every: int = Field(200, ge=1, le=INT32_MAX, description="Steps between checkpoints in the object "
                                                                         "store.")
     keep_checkpoints: int = Field(2, ge=1, le=1000, description="Checkpoints kept per run.")
     workers: int = Field(2, ge=1, le=256, description="Ray Train workers (one process each, DDP).")
@@ -78,7 +79,7 @@ class StudentTraining(BaseModel):
     cpus_per_worker: float = Field(1, gt=0, description="CPUs Ray reserves per worker.")
     max_failures: int = Field(2, ge=0, le=100, description="Worker-group restarts Ray Train may make, each from "
                                                            "the last checkpoint.")
-    seed: int = Field(0, ge=0, lt=1 << 31, description="Seeds the data order and the initialisation of adapters.")
+    seed: int = Field(0, ge=0, le=INT32_MAX, description="Seeds the data order and the initialisation of adapters.")
     bf16: bool = Field(True, description="bfloat16 autocast on GPU (CPU trains in float32).")
     compile: bool = Field(False, description="torch.compile the model (pays off on a GPU for long runs).")
 

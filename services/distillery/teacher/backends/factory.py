@@ -12,10 +12,7 @@ from pathlib import Path
 
 from distillery.teacher.backends.base import TeacherBackend
 from distillery.teacher.config import DEFAULT_ANNOTATION_VERSION, TeacherJobConfig
-
-
-class BackendUnavailable(ValueError):
-    pass
+from distillery.teacher.errors import BackendUnavailable
 
 
 # Backends that load a model into this process, imported only when asked for (torch, vLLM).

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from distillery.student.thought_text import STOP, clean_thought
 from distillery.teacher.backends.base import Generation, GenerationRequest
 from distillery.teacher.config import Sampling
-from distillery.teacher.pools import EndpointRefused
+from distillery.teacher.errors import EndpointRefused
 from distillery.teacher.prompts import chat_prompt
 
 LOG = logging.getLogger(__name__)
