@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import lzma
-import math
 import shutil
 import sys
 import time

@@ -22,10 +22,12 @@ from distillery.cli.connect import registry_address, rpc_failure, team_token
 
 def train_locally(config, share: bool, registry: str | None, token: str | None, device: str | None,
                   as_json: bool) -> None:
-    from distillery.student.model_refs import ModelRefError, is_alias, show_model
+    from distillery.core.service_errors import ServiceRefused
+    from distillery.registry.client import RegistryClient
     from distillery.student.models import models_dir
-    from distillery.registry.client import RegistryClient, WrongKind
+    from distillery.trainer.errors import InvalidConfig
     from distillery.trainer.local import train_local
+    from distillery.trainer.pinning import pin
     from distillery.trainer.registration import register_model
     from distillery.trainer.students import base_model_dir
 
@@ -33,18 +35,17 @@ def train_locally(config, share: bool, registry: str | None, token: str | None, 
     with RegistryClient(address, token) as client:
         try:
             team = client.whoami().team
-            dataset = client.resolve(config.dataset, kind="dataset", field="dataset")
-            base = config.base if is_alias(config.base) else show_model(client, config.base, "base").ref
-            # Pinned, as the service pins them: the run key must name exact versions.
-            config = config.model_copy(update={"dataset": dataset.ref, "base": base})
-            rows = client.read_rows(dataset.ref)
-        except (ModelRefError, WrongKind) as exc:
+            config = pin(config, client)  # as the service pins: the run key must name exact versions
+            rows = client.read_rows(config.dataset)
+        except InvalidConfig as exc:
             raise click.UsageError(str(exc)) from None
+        except ServiceRefused as exc:
+            raise rpc_failure("registry", exc.error) from None
         except grpc.RpcError as exc:
             raise rpc_failure("registry", exc) from None
     base_dir = base_model_dir(config.base, address, token)
     run_dir = models_dir().parent / "runs" / (team or "admin") / f"{config.out}-{config.run_key()}"
-    click.echo(f"training {config.out} on {dataset.ref} in this process (run directory {run_dir})", err=True)
+    click.echo(f"training {config.out} on {config.dataset} in this process (run directory {run_dir})", err=True)
 
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: _ask_to_stop(stop))
@@ -55,7 +56,7 @@ def train_locally(config, share: bool, registry: str | None, token: str | None, 
     if run.cancelled:
         raise click.ClickException(f"cancelled at step {run.steps} after writing a checkpoint; run the same command "
                                    "again to resume")
-    ref = register_model(config, dataset.ref, run.model_dir, run.metrics, str(run_dir), registry_address=address,
+    ref = register_model(config, config.dataset, run.model_dir, run.metrics, str(run_dir), registry_address=address,
                          token=token, share=share, launcher="local")
     if as_json:
         click.echo(json.dumps({"model": ref, "steps": run.steps, "metrics": run.metrics, "run": str(run_dir)}))

@@ -26,6 +26,18 @@ class ServiceError(Exception):
         return None
 
 
+class ServiceRefused(ServiceError):
+    """Another service (the registry, the verifier) refused a call made for the caller -- an unknown
+    reference, one not the team's, ...: its code stands, and its details, after ``field`` when one
+    is named. ``error`` is the refusal itself."""
+
+    def __init__(self, error: grpc.RpcError, field: str | None = None) -> None:
+        details = error.details() or ""
+        super().__init__(f"{field}: {details}" if field else details)
+        self.code = error.code()
+        self.error = error
+
+
 @contextmanager
 def answered_as_status(context: grpc.ServicerContext, whole: str = "request") -> Iterator[None]:
     """Run a handler's body; an expected failure ends the call with its status and message:

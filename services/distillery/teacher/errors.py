@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import grpc
 
-from distillery.core.service_errors import ServiceError
+from distillery.core.service_errors import ServiceError, ServiceRefused  # noqa: F401 -- the teacher's too
 
 
 class BadJob(ServiceError, ValueError):
@@ -57,16 +57,6 @@ class GenerationFailed(ServiceError, RuntimeError):
     """The teacher could not generate (the endpoint refused or is down); nothing of it was kept."""
 
     code = grpc.StatusCode.UNAVAILABLE
-
-
-class ServiceRefused(ServiceError):
-    """The registry or the verifier refused a call made for the caller (an unknown reference, one
-    not the team's, ...): its code stands, and its details, after ``field`` when one is named."""
-
-    def __init__(self, error: grpc.RpcError, field: str | None = None) -> None:
-        details = error.details() or ""
-        super().__init__(f"{field}: {details}" if field else details)
-        self.code = error.code()
 
 
 def missing_guard_dataset(name: str) -> str:

@@ -20,11 +20,3 @@ class NoSuchJob(ServiceError):
     """No job of the caller's team has this id (other teams' jobs do not exist for it)."""
 
     code = grpc.StatusCode.NOT_FOUND
-
-
-class RegistryRefused(ServiceError):
-    """The registry refused a reference of the job (unknown, not the team's, ...): its code stands."""
-
-    def __init__(self, field: str, error: grpc.RpcError) -> None:
-        super().__init__(f"{field}: {error.details()}")
-        self.code = error.code()

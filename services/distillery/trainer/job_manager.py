@@ -18,13 +18,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-import grpc
 import ray
 
-from distillery.student.model_refs import ModelRefError, is_alias, show_model
 from distillery.core.s3 import S3Config
-from distillery.registry.client import RegistryClient, WrongKind
-from distillery.trainer.errors import InvalidConfig, NoSuchJob, RegistryRefused
+from distillery.registry.client import RegistryClient
+from distillery.trainer.errors import NoSuchJob
+from distillery.trainer.pinning import pin
 from distillery.trainer.trainer_config import TrainerConfig
 from distillery.trainer.run import (TrainingCancelled, killed_for_memory, new_monitor, run_name, run_training,
                                     storage_path)
@@ -107,34 +106,14 @@ class JobManager:
     # -- commands --------------------------------------------------------------------
     def submit(self, config: TrainerConfig, team: str, token: str, share: bool = False) -> TrainingJob:
         """Queue ``config`` for ``team``, pinned with the caller's ``token``; returns at once."""
-        config = self.pin(config, token)
+        with RegistryClient(self.registry_address, token) as registry:
+            config = pin(config, registry)
         job = TrainingJob(id=f"train-{uuid.uuid4().hex[:12]}", team=team, config=config, token=token, share=share,
                   run=f"s3://{storage_path(self.checkpoints, team)}/{run_name(config)}")
         with self._changed:
             self._jobs[job.id] = job
         threading.Thread(target=self._run, args=(job,), name=job.id, daemon=True).start()
         return job
-
-    def pin(self, config: TrainerConfig, token: str) -> TrainerConfig:
-        """``config`` with its dataset and base model pinned to exact versions the caller may read.
-
-        "NAME" means the latest *today*: a resubmission must not silently continue a run made on
-        another version. A registry base must be one this team may read: without the check a job
-        could copy another team's unshared weights into its own namespace."""
-        with RegistryClient(self.registry_address, token) as registry:
-            try:
-                dataset = registry.resolve(config.dataset, kind="dataset", field="dataset").ref
-            except grpc.RpcError as exc:
-                raise RegistryRefused("dataset", exc) from None
-            except WrongKind as exc:
-                raise InvalidConfig(str(exc)) from None
-            try:
-                base = config.base if is_alias(config.base) else show_model(registry, config.base, "base").ref
-            except ModelRefError as exc:
-                raise InvalidConfig(str(exc)) from None
-            except grpc.RpcError as exc:
-                raise RegistryRefused("base", exc) from None
-        return config.model_copy(update={"dataset": dataset, "base": base})
 
     def cancel(self, job: TrainingJob) -> None:
         with self._changed:
