@@ -103,22 +103,14 @@ def run_cli(env: dict, *args: str, ok: bool = True, timeout: float = 900) -> sub
     return result
 
 
-# What a teacher job's default contamination guard reads (teacher.config.DEFAULT_CONTAMINATION_GUARD).
-EVALUATION_SETS = ("gsm8k-test", "svamp", "asdiv", "multiarith")
-
-
-def local_stack(home: Path, shared_data: Path, *benchmarks: str):
-    """``distillery up`` in ``home`` with ``benchmarks`` imported (none named: all five), and
-    always the four evaluation sets, which teacher jobs' default contamination guard needs;
-    yields the CLI's environment."""
+def local_stack(home: Path, shared_data: Path):
+    """``distillery up`` in ``home`` (which imports the five benchmarks, evaluation sets included,
+    once into the registry's read-only ``public`` namespace every team reads); yields the CLI's
+    environment, and takes the stack down after."""
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("DISTILLERY_")},
            "DISTILLERY_HOME": str(home), "DISTILLERY_SHARED_DATA": str(shared_data)}
     subprocess.run([str(CLI), "up"], env=env, check=True, capture_output=True, timeout=240)
     try:
-        wanted = [*benchmarks, *(name for name in EVALUATION_SETS if name not in benchmarks)] if benchmarks else []
-        imports = [arg for name in wanted for arg in ("--only", name)]
-        subprocess.run([str(CLI), "registry", "import-benchmarks", *imports], env=env, check=True,
-                       capture_output=True, timeout=180)
         yield env
     finally:
         subprocess.run([str(CLI), "down"], env=env, capture_output=True, timeout=120)

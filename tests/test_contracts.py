@@ -130,7 +130,13 @@ def test_http_teacher_sends_the_stop_strings_and_the_sampling():
 
 def test_teacher_sampling_defaults_and_bounds():
     assert Sampling().model_dump() == {"temperature": 0.7, "top_p": 0.95, "max_tokens": 384, "seed": 0}
-    assert TeacherJobConfig(problems="p@1", out="o").sampling == Sampling()
+    llm = TeacherJobConfig(problems="p@1", out="o", backend="hf", model="smollm2-135m-instruct")
+    assert llm.sampling == Sampling()
+    # The annotations teacher does not sample: its config records the seed (variants) and nothing else.
+    annotations = TeacherJobConfig(problems="p@1", out="o", sampling={"seed": 4}).sampling
+    assert annotations.model_dump() == {"temperature": None, "top_p": None, "max_tokens": None, "seed": 4}
+    with pytest.raises(ValidationError, match="sampling.temperature: the annotations teacher does not sample"):
+        TeacherJobConfig(problems="p@1", out="o", sampling={"temperature": 0.2})
     for bad in ({"temperature": -0.1}, {"temperature": 2.01}, {"top_p": 0}, {"top_p": 1.1}, {"max_tokens": 0},
                 {"max_tokens": 8193}, {"n": 2}):
         with pytest.raises(ValidationError):
@@ -227,3 +233,17 @@ def test_each_serving_failure_has_one_http_and_one_grpc_status():
     assert isinstance(too_large, LimitExceeded) and isinstance(too_large, ServingError)
     assert (too_large.status, too_large.grpc_code) == (413, grpc.StatusCode.INVALID_ARGUMENT)
     assert set(GRPC_CODES) >= {400, 401, 403, 404, 413, 429, 503}
+
+
+# ---------------------------------------------------------------- exit codes
+
+def test_the_readme_documents_every_exit_code_as_the_cli_defines_it():
+    import re
+    from pathlib import Path
+
+    from distillery.cli.exit_codes import ExitCode
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Automating Distillery", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (\d+) \| `(\w+)` \|", section, re.M)
+    assert [(int(code), name) for code, name in rows] == [(int(code), code.name) for code in ExitCode]

@@ -76,17 +76,21 @@ def test_registry_student_table_and_lineage(stack, tiny_t5, tmp_path):
     assert manifest["meta"]["model"] == model_ref and manifest["rows"] == 6
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--model", "smollm2-135m-instruct", "--benchmarks", "gsm8k,math500"], "Error: unknown benchmark(s) math500;"),
-    (["--model", "smollm2-135m-instruct", "--methods", "pot,sql"], "Error: unknown method(s) sql;"),
-    (["--model", "no-such-student@3", "--benchmarks", "svamp"], "Error: model 'no-such-student@3' not found"),
-    (["--model", "svamp@1", "--benchmarks", "svamp"], "Error: evals/svamp@1 is a problems dataset, not a model"),
-    (["--model", "smollm2-135m-instruct", "--benchmarks", "multiarith"], "Error: benchmark multiarith: no `multiarith` dataset in the registry; import it with"),
-    (["--model", "smollm2-135m-instruct", "--token", "dst_forged"], "Error: registry: UNAUTHENTICATED:"),
+@pytest.mark.parametrize(("args", "message", "code"), [
+    (["--model", "smollm2-135m-instruct", "--benchmarks", "gsm8k,math500"], "Error: unknown benchmark(s) math500;", 3),
+    (["--model", "smollm2-135m-instruct", "--methods", "pot,sql"], "Error: unknown method(s) sql;", 3),
+    (["--model", "no-such-student@3", "--benchmarks", "svamp"], "Error: model 'no-such-student@3' not found", 4),
+    # no *model* by that name: not found (the registry's wrong-kind answer, as for an unknown model)
+    (["--model", "svamp@1", "--benchmarks", "svamp"], "Error: evals/svamp@1 is a problems dataset, not a model", 4),
+    (["--model", "smollm2-135m-instruct", "--benchmarks", "multiarith"],
+     "Error: benchmark multiarith: no `multiarith` dataset in the registry; import it with", 3),
+    (["--model", "smollm2-135m-instruct", "--token", "dst_forged"], "Error: registry: UNAUTHENTICATED:", 5),
 ])
-def test_errors_are_one_clear_line(stack, args, message):
+def test_errors_are_one_clear_line(stack, args, message, code):
+    """One line on stderr, nothing on stdout, and the code a script branches on (3 invalid input,
+    4 not found, 5 denied: distillery.cli.exit_codes)."""
     result = stack.cli("eval", *args, "--limit", "1")
-    assert result.returncode == 1 and result.stdout == ""
+    assert result.returncode == code and result.stdout == "", result.stderr
     assert result.stderr.strip().startswith(message) and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
@@ -164,5 +168,43 @@ def test_score_grades_a_thoughts_file_with_the_verifier(stack, tmp_path):
     path.write_text(path.read_text() + json.dumps({"benchmark": "gsm8k", "id": 8, "question": "q", "answer": 1,
                                                    "thought_type": "sot", "sample": -1, "text": "x"}) + "\n")
     bad = stack.cli("eval", "--score", str(path))
-    assert bad.returncode == 1 and bad.stdout == ""
+    assert bad.returncode == 3 and bad.stdout == ""  # invalid input (distillery.cli.exit_codes)
     assert bad.stderr.strip() == f"Error: {path}:19: thought_type: Input should be 'pot', 'eot' or 'cot'", bad.stderr
+
+
+def test_vllm_logs_go_to_a_file_and_ctrl_c_stops_cleanly(stack, smollm2, tmp_path):
+    """vLLM's own INFO / WARNING lines go to the engine log, not stderr (they flooded `eval` and
+    `jobs logs`); Ctrl-C mid-generation exits 130 with one line: no traceback, no leaked shared
+    memory, no engine process left behind."""
+    import signal
+    import subprocess
+    import time
+
+    import psutil
+
+    from tests.conftest import CLI
+
+    command = [str(CLI), "eval", "--model", "smollm2-135m-instruct", "--benchmarks", "svamp", "--limit", "8",
+               "--methods", "cot,pot,eot", "--backend", "vllm", "--max-new-tokens", "256"]
+    process = subprocess.Popen(command, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    before = []
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:  # up to the first generation: the engine is built and logged
+        line = process.stderr.readline()
+        assert line, f"eval ended early ({process.wait()}): {''.join(before)}"
+        before.append(line)
+        if line.startswith("generating"):
+            break
+    children = psutil.Process(process.pid).children(recursive=True)
+    process.send_signal(signal.SIGINT)
+    out, rest = process.communicate(timeout=120)
+    assert process.returncode == 130, rest
+    engine_log = next(line.split(": ", 1)[1].strip() for line in before if line.startswith("engine log: "))
+    logged = open(engine_log).read()
+    assert " INFO vllm." in logged and "Resolved architecture" in logged  # the engine did log, there
+    printed = "".join(before) + rest
+    assert "vllm" not in printed.lower().replace("with vllm", "").replace(engine_log.lower(), ""), printed
+    assert "Traceback" not in printed and "leaked" not in printed, printed
+    assert rest.strip().splitlines()[-1] == "interrupted" and out == ""
+    time.sleep(1)
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]

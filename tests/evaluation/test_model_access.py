@@ -22,6 +22,7 @@ from distillery.student.model_refs import resolve_student
 from distillery.registry.client import RegistryClient, header
 from distillery.registry.principals import PrincipalCache
 from distillery.v1 import teacher_pb2 as teacher_pb
+from distillery.v1 import teacher_config_pb2 as teacher_config_pb
 from tests.evaluation.conftest import ADMIN_TOKEN
 
 QUESTION = teacher_pb.Problem(id="p1", question="Tom has 3 apples and buys 4 more. How many apples does he have?")
@@ -97,9 +98,9 @@ def generate(teacher: str, token: str, model: str) -> list[teacher_pb.GeneratedT
     from distillery.teacher.client import TeacherClient
 
     with TeacherClient(teacher, token) as client:
-        return list(client.generate(teacher_pb.GenerateRequest(
-            backend="hf", model=model, problems=[QUESTION], thought_types=["pot"], samples=1,
-            sampling=teacher_pb.Sampling(temperature=0, max_tokens=4), no_contamination_guard=True)))
+        return list(client.generate(teacher_pb.GenerateRequest(problems=[QUESTION], generation=teacher_config_pb.TeacherGeneration(
+            backend="hf", model=model, thought_types=["pot"], samples=1,
+            sampling=teacher_config_pb.Sampling(temperature=0, max_tokens=4), no_contamination_guard=True))))
 
 
 def submit_training(trainer: str, token: str, base: str):
@@ -132,8 +133,8 @@ def test_a_path_is_refused_wherever_a_tenant_names_a_model(stack, teams, teacher
         from distillery.teacher.client import TeacherClient
 
         with TeacherClient(teacher, stack.token) as client, pytest.raises(grpc.RpcError) as refused:
-            list(client.run_job(teacher_pb.TeacherJob(problems="svamp@1", backend="hf", model=path, out="stolen",
-                                                      limit=1, thought_types=["pot"])))
+            list(client.run_job(teacher_pb.TeacherJob(config=teacher_config_pb.TeacherJobConfig(problems="svamp@1", backend="hf", model=path, out="stolen",
+                                                      limit=1, thought_types=["pot"]))))
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "model:" in refused.value.details()
 
         with pytest.raises(grpc.RpcError) as refused:

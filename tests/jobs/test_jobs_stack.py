@@ -4,8 +4,8 @@ SmolLM2) and registry (SeaweedFS), with the real eval harness. Tiny slices, few 
 
 Covered: ``distillery run`` end to end and again (every stage reused); the controller SIGKILLed
 mid-job and started again (the job finishes, no stage runs twice); cancel; a stage refused as invalid
-failing at once; quotas; other teams;
-bad specs.
+failing at once, its cause in one line; a spec whose references do not resolve refused at submit;
+a new team's job on the public benchmarks with no import of its own; quotas; other teams; bad specs.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import yaml
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from distillery.cli.exit_codes import ExitCode
 from distillery.jobs.client import JobClient
-from distillery.registry.client import RegistryClient
+from distillery.registry.client import RegistryClient, header
 from distillery.stack.local import ray_client_env
 from tests.conftest import CLI, local_stack
 from tests.conftest import run_cli as cli
@@ -54,7 +55,7 @@ def spec(**changes) -> str:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, shared_data):
     home = tmp_path_factory.mktemp("jobs") / "home"
-    for env in local_stack(home, shared_data, "gsm8k-train", "multiarith"):
+    for env in local_stack(home, shared_data):
         yield home, env
         for process in RESTARTED:  # controllers the tests started in place of the stack's
             process.terminate()
@@ -170,17 +171,84 @@ def test_cancel_stops_the_running_stage(stack):
                                                        ("eval", "cancelled")]
 
 
-def test_a_stage_the_service_refuses_as_invalid_fails_at_once_with_its_cause(stack):
-    """The train stage's driver reports the trainer's NOT_FOUND for a base model that does not
-    exist as not retryable: one attempt, and the cause in one line, not a log dump."""
-    home, _ = stack
-    with _client(home) as client:
-        job = client.submit(spec(name="nobase", student={**TINY["student"], "base": "no-such-student@1"}))
-        done = _wait_for(client, job.id, lambda j: j.state not in ("queued", "running"), timeout_s=300)
+def test_a_stage_the_service_refuses_as_invalid_fails_at_once_with_its_cause(stack, tmp_path):
+    """A base model deleted after the job was accepted: the train stage's driver reports the
+    trainer's NOT_FOUND as not retryable -- one attempt, no backoff, and the job's error is the
+    cause in one line (the stage's log stays in `jobs logs`)."""
+    home, env = stack
+    checkpoint = tmp_path / "gone"
+    checkpoint.mkdir()
+    (checkpoint / "config.json").write_text("{}")
+    with RegistryClient(_state(home)["registry"]["address"], (home / "token").read_text().strip()) as registry:
+        base = registry.push_files(header("soon-gone", "model"), checkpoint).ref
+        with _client(home) as client:
+            job = client.submit(spec(name="nobase", student={**TINY["student"], "base": base}))
+            registry.delete(base)  # long before the train stage starts: the teacher stage comes first
+            done = _wait_for(client, job.id, lambda j: j.state not in ("queued", "running"), timeout_s=300)
     train = _stage(done, "train")
     assert done.state == "failed" and (train.state, train.attempts) == ("failed", 1)
-    assert "base" in train.error and "no-such-student" in train.error and "\n" not in train.error, train.error
-    assert train.error in done.error
+    assert train.error.startswith("train: INVALID_ARGUMENT: ") and "soon-gone@1 is deleted" in train.error, train.error
+    assert done.error == f"stage train failed after 1 attempt: {train.error}" and "\n" not in done.error
+    got = cli(env, "jobs", "get", job.id, ok=False)
+    assert got.returncode == ExitCode.FAILED and "Traceback" not in got.stdout + got.stderr
+    assert "soon-gone@1 is deleted" in cli(env, "jobs", "logs", job.id, "--stage", "train").stdout  # all of it
+
+
+@pytest.fixture(scope="module")
+def alpha(stack):
+    """A second team, made after `up`: it has imported nothing."""
+    _, env = stack
+    return {**env, "DISTILLERY_TOKEN": cli(env, "team", "create", "alpha").stdout.strip()}
+
+
+def test_a_spec_whose_references_do_not_resolve_is_refused_at_submit_naming_the_field(stack, alpha, tmp_path):
+    """Every registry reference of a spec is resolved at submit with the caller's token: a job
+    that could never succeed is refused at once (no stage, no retries), naming its field."""
+    _, env = stack
+    rows = tmp_path / "private.jsonl"
+    rows.write_text(json.dumps({"id": "p1", "question": "What is 6 * 7?", "answer": 42.0}) + "\n")
+    private = json.loads(cli(env, "registry", "push", "private-problems", str(rows), "--kind", "problems",
+                             "--json").stdout)["ref"]
+    cases = [
+        ({"student": {**TINY["student"], "base": "nope"}}, ExitCode.NOT_FOUND,
+         "student.base: no model 'nope' for team alpha"),
+        ({"teacher": {"backend": "hf", "model": "no-teacher@2"}}, ExitCode.NOT_FOUND,
+         "teacher.model: no model 'no-teacher@2' for team alpha"),
+        ({"teacher": {"backend": "annotations", "contamination_guard": ["gsm8k-test", "my-heldout"]}},
+         ExitCode.NOT_FOUND, "teacher.contamination_guard[1]: no problems dataset 'my-heldout' for team alpha"),
+        ({"problems": {"dataset": private, "limit": 2}}, ExitCode.DENIED,
+         f"problems.dataset: team alpha may not read '{private}'"),
+        ({"problems": {"dataset": "public/gsm8k-train@99"}}, ExitCode.NOT_FOUND, "problems.dataset: no problems"),
+    ]
+    started = time.monotonic()
+    for changes, code, message in cases:
+        path = tmp_path / "job.yaml"
+        path.write_text(yaml.safe_dump({**json.loads(json.dumps(TINY)), "name": "refused", **changes}))
+        refused = cli(alpha, "jobs", "submit", str(path), ok=False)
+        assert refused.returncode == code and message in refused.stderr, (code, refused.stderr)
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert time.monotonic() - started < 60  # refused, not retried with backoff
+    assert json.loads(cli(alpha, "jobs", "ls", "--json").stdout) == []
+
+
+def test_a_new_team_runs_a_job_on_the_public_benchmarks_without_importing_any(stack, alpha, tmp_path):
+    """The problems, the teacher's default contamination guard and the evaluation sets all come
+    from the public namespace `up` filled: a new team's job runs with no import of its own."""
+    home, _ = stack
+    with _client(home, alpha["DISTILLERY_TOKEN"]) as client:
+        job = client.submit(spec(name="newcomer", problems={"dataset": "gsm8k-train", "limit": 4}))
+        assert job.problems.startswith("public/gsm8k-train@")
+        running = _wait_for(client, job.id, lambda j: _stage(j, "teacher").state not in ("pending", "running")
+                            or j.state not in ("queued", "running"), timeout_s=300)
+        client.cancel(job.id)
+    teacher = _stage(running, "teacher")
+    assert teacher.state == "succeeded", (teacher.error, running.error)
+    assert teacher.outputs["dataset"].startswith("alpha/newcomer-thoughts@")
+    with RegistryClient(_state(home)["registry"]["address"], alpha["DISTILLERY_TOKEN"]) as registry:
+        lineage = registry.show(teacher.outputs["dataset"]).lineage
+    assert job.problems in lineage.parents
+    resolved = {r.split("@")[0] for r in lineage.config["contamination_guard_resolved"]}
+    assert resolved == {"public/gsm8k-test", "public/svamp", "public/asdiv", "public/multiarith"}
 
 
 def test_teams_see_only_their_own_jobs_and_the_admin_sees_all(stack):
@@ -210,7 +278,7 @@ def test_bad_specs_are_refused_over_grpc_with_field_paths(stack):
         for text, code, message in [
             ("name: x\nstudent: {workers: -1}", grpc.StatusCode.INVALID_ARGUMENT, "student.workers"),
             ("name: x\nteacher: {backend: openai, model: m}", grpc.StatusCode.INVALID_ARGUMENT, "needs `pool`"),
-            ("name: x\nproblems: {dataset: nope}", grpc.StatusCode.INVALID_ARGUMENT, "problems.dataset"),
+            ("name: x\nproblems: {dataset: nope}", grpc.StatusCode.NOT_FOUND, "problems.dataset: no problems dataset"),
         ]:
             with pytest.raises(grpc.RpcError) as refused:
                 client.submit(text)
@@ -269,3 +337,64 @@ def _wait_ready(client, timeout_s=60):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+
+
+def _validate(output, schema: str) -> None:
+    import jsonschema
+
+    from tests.conftest import REPO
+
+    jsonschema.validate(output, json.loads((REPO / "docs" / "schemas" / f"{schema}.schema.json").read_text()))
+
+
+def test_scripts_branch_on_the_exit_codes_of_jobs_verbs_and_read_typed_json(stack, tmp_path):
+    """Through the CLI: refused (3), unknown (4), wrong token (5), still running (9), Ctrl-C on a
+    watch (130, the job goes on), cancelled (8) -- failed (1) is the stage-refusal test's; `--json`
+    is the published schema, the spec an object; an ended job's times are its own, not the moment
+    someone looked."""
+    home, env = stack
+    no_cot = tmp_path / "no-cot.yaml"
+    no_cot.write_text(spec(name="nocot", teacher={"backend": "annotations", "thought_types": ["eot", "pot"]}))
+    refused = cli(env, "jobs", "submit", str(no_cot), ok=False)
+    assert refused.returncode == ExitCode.INVALID, refused.stderr
+    assert "student.thought_types (recipe etd" in refused.stderr and "teacher.thought_types (eot, pot)" in refused.stderr
+    for verb in ("get", "watch"):
+        assert cli(env, "jobs", verb, "job-nope", ok=False).returncode == ExitCode.NOT_FOUND
+    assert cli({**env, "DISTILLERY_TOKEN": "dst_nope"}, "jobs", "ls", ok=False).returncode == ExitCode.DENIED
+
+    long = tmp_path / "long.yaml"
+    long.write_text(spec(name="codes", student={**TINY["student"], "max_steps": 200}))
+    submitted = subprocess.Popen([str(CLI), "jobs", "submit", str(long), "--watch", "--json"], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with _client(home) as client:
+            deadline = time.monotonic() + 60
+            while not (mine := [j for j in client.list() if j.name == "codes" and j.state == "running"]):
+                assert time.monotonic() < deadline, "the submitted job never ran"
+                time.sleep(0.5)
+            job_id = mine[0].id
+        assert cli(env, "jobs", "get", job_id, ok=False).returncode == ExitCode.NOT_FINISHED
+        watcher = subprocess.Popen([str(CLI), "jobs", "watch", job_id], env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        time.sleep(3)
+        watcher.send_signal(signal.SIGINT)
+        _, detached = watcher.communicate(timeout=60)
+        assert watcher.returncode == ExitCode.INTERRUPTED and f"detached: job {job_id} goes on" in detached
+        assert cli(env, "jobs", "get", job_id, ok=False).returncode == ExitCode.NOT_FINISHED  # it went on
+        cli(env, "jobs", "cancel", job_id)
+        printed, _ = submitted.communicate(timeout=180)
+    finally:
+        submitted.kill()
+    assert submitted.returncode == ExitCode.CANCELLED
+    job = json.loads(printed)
+    _validate(job, "job")
+    assert job["state"] == "cancelled" and job["spec"]["student"]["max_steps"] == 200  # an object, typed
+    got = cli(env, "jobs", "get", job_id, "--json", ok=False)
+    assert got.returncode == ExitCode.CANCELLED and json.loads(got.stdout)["state"] == "cancelled"
+    _validate(json.loads(cli(env, "jobs", "ls", "--json").stdout), "jobs")
+    time.sleep(1.5)  # the clock moves on; the job's end does not
+    watched = cli(env, "jobs", "watch", job_id, ok=False)
+    assert watched.returncode == ExitCode.CANCELLED
+    assert watched.stderr.startswith(time.strftime("%H:%M:%S ", time.localtime(job["updated_at"]))), watched.stderr
+    assert " 1 try " in watched.stdout or " 0 tries " in watched.stdout
+

@@ -10,6 +10,7 @@ import pytest
 from distillery.jobs.config import Quotas, TeamQuota, quota_refusal
 from distillery.jobs.kuberay import rayjob_name
 from distillery.jobs.plan import plan_stage, stage_outputs, stages_of
+from distillery.v1 import teacher_pb2 as teacher_pb
 from distillery.jobs.spec import JobSpec, SpecError, parse_spec
 
 PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
@@ -30,16 +31,16 @@ def test_the_shipped_pipelines_are_valid_specs(name):
     # The annotations teacher's default format and the default guard, stated in the comments.
     text = (PIPELINES / f"{name}.yaml").read_text()
     assert spec.teacher.model == "gold-annotations-v2" and "gold-annotations-v1" in text
-    assert spec.teacher.contamination_guard == ["gsm8k-test", "svamp", "asdiv", "multiarith"]
+    assert spec.teacher.contamination_guard == ("gsm8k-test", "svamp", "asdiv", "multiarith")
     assert spec.teacher.variants == (10 if name == "etd-augmented" else 0)
     if recipe != "etd":  # a single-type student needs only its own thoughts and is scored on them
-        assert spec.teacher.thought_types == [recipe[:3]] and spec.evaluation.methods == [recipe[:3]]
+        assert spec.teacher.thought_types == (recipe[:3],) and spec.evaluation.methods == [recipe[:3]]
 
 
 @pytest.mark.parametrize("text, message", [
     ("name: x\nstudent: {workers: 0}", "student.workers: Input should be greater than or equal to 1"),
     ("name: x\nstudent: {wokers: 2}", "student.wokers: Extra inputs are not permitted"),
-    ("name: x\nteacher: {backend: vllm}", "teacher: backend 'vllm' needs `model`"),
+    ("name: x\nteacher: {backend: vllm}", "teacher: model: backend 'vllm' needs `model`"),
     ("name: x\nevaluation: {benchmarks: [gsm8k, mmlu]}", "evaluation.benchmarks.1: Input should be"),
     ("name: Bad Name", "name 'Bad Name'"),
     ("problems: {limit: 3}", "name: Field required"),
@@ -49,7 +50,7 @@ def test_the_shipped_pipelines_are_valid_specs(name):
     ("name: x\nteacher: {backend: openai, model: m}", "needs `pool` (one the operator configured) or `endpoint`"),
     ("name: x\nteacher: {pool: Vllm}", "teacher.pool: String should match pattern"),
     ("name: x\nteacher: {pool: vllm, endpoint: 'https://a.example/v1', model: m}", "not both"),
-    ("name: x\nteacher: {backend: hf, model: smollm2-135m-instruct, pool: vllm}", "`pool` is for backend 'openai'"),
+    ("name: x\nteacher: {backend: hf, model: smollm2-135m-instruct, pool: vllm}", "teacher: pool: only for backend 'openai', not 'hf'"),
     ("name: x\nteacher: {endpoint: 'http://user:pw@a.example/v1', model: m}",
      "teacher.endpoint: must not carry credentials"),
     ("name: x\nteacher: {variants: -1}", "teacher.variants: Input should be greater than or equal to 0"),
@@ -58,11 +59,13 @@ def test_the_shipped_pipelines_are_valid_specs(name):
     ("name: x\nteacher: {contamination_guard: [svamp@1]}", "'svamp@1' is not a dataset name"),
     ("name: x\nteacher: {contamination_guard: [default/svamp]}", "'default/svamp' is not a dataset name"),
     ("name: x\nteacher: {contamination_guard: [svamp, svamp]}", "teacher.contamination_guard: repeats"),
-    ("name: x\nteacher: {contamination_guard: svamp}", "teacher.contamination_guard: Input should be a valid list"),
+    ("name: x\nteacher: {contamination_guard: svamp}", "teacher.contamination_guard: Input should be a valid tuple"),
     ("name: x\nteacher: {model: gold-annotations-v3}",
      "teacher: model: the annotations teacher has versions gold-annotations-v1, gold-annotations-v2"),
     ("name: x\nteacher: {backend: annotations, model: smollm2-135m-instruct}",
      "teacher: model: the annotations teacher has versions"),
+    ("name: x\nteacher: {thought_types: [eot, pot]}\nstudent: {recipe: etd}",
+     "student.thought_types (recipe etd: cot, pot, eot) needs cot thoughts, which teacher.thought_types (eot, pot)"),
 ])
 def test_bad_specs_are_refused_with_the_path_of_the_field(text, message):
     with pytest.raises(SpecError) as refused:
@@ -76,9 +79,9 @@ def test_the_llm_teacher_of_the_pipelines_is_a_pool_by_name(name):
     lines = (PIPELINES / f"{name}.yaml").read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("#   teacher: "))
     example = "\n".join(line[2:] for line in lines[start:] if line.startswith("#  "))
-    spec = parse_spec(f"name: x\n{example.strip()}")
+    spec = parse_spec(f"name: x\n{example.strip()}\nstudent: {{recipe: {name}}}")
     assert spec.teacher.backend == "openai" and spec.teacher.pool == "vllm" and spec.teacher.endpoint is None
-    job = plan_stage(spec, "teacher", "t/gsm8k-train@1", {}).request.teacher
+    job = plan_stage(spec, "teacher", "t/gsm8k-train@1", {}).request.teacher.config
     assert job.pool == "vllm" and job.endpoint == "" and job.backend == "openai"
 
 
@@ -86,12 +89,13 @@ def test_the_teacher_request_carries_variants_the_guard_and_the_annotation_forma
     from distillery.teacher.servicer import job_config
 
     def teacher_job(text: str):
-        return plan_stage(parse_spec(text), "teacher", "t/gsm8k-train@1", {}).request.teacher
+        return plan_stage(parse_spec(text), "teacher", "t/gsm8k-train@1", {}).request.teacher.config
 
     default = teacher_job("name: x")
     assert default.variants == 0 and default.model == "gold-annotations-v2" and default.out == "x-thoughts"
     assert list(default.contamination_guard) == ["gsm8k-test", "svamp", "asdiv", "multiarith"]
     assert not default.no_contamination_guard
+    assert not default.sampling.HasField("temperature")  # the annotations teacher records no temperature
     chosen = teacher_job("name: x\nteacher: {variants: 10, model: gold-annotations-v1, contamination_guard: [mine]}")
     assert chosen.variants == 10 and chosen.model == "gold-annotations-v1"
     assert list(chosen.contamination_guard) == ["mine"] and not chosen.no_contamination_guard
@@ -107,7 +111,7 @@ def test_the_teacher_request_carries_variants_the_guard_and_the_annotation_forma
                           "t/gsm8k-train@1", {}).key)  # the default is the v2 format, named or not
     # The teacher service reads the request as planned.
     for job, variants in ((default, 0), (chosen, 10), (off, 0)):
-        assert job_config(job).variants == variants
+        assert job_config(teacher_pb.TeacherJob(config=job)).variants == variants
 
 
 def test_json_specs_work_too():
@@ -123,7 +127,7 @@ def test_stages_follow_the_spec_and_requests_carry_its_settings():
     spec = parse_spec((PIPELINES / "local.yaml").read_text())
     plans = _plans(spec)
     assert list(plans) == ["teacher", "train", "eval-base", "eval", "serve"]
-    teacher = plans["teacher"].request.teacher
+    teacher = plans["teacher"].request.teacher.config
     assert teacher.problems == "t/gsm8k-train@1" and teacher.limit == spec.problems.limit
     train = plans["train"].request.train.config
     assert train.dataset == "t/x-thoughts@1" and train.max_steps == 30 and train.out == "etd-local-student"

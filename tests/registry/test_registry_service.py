@@ -189,7 +189,15 @@ def test_admin_manages_teams_and_sees_everything(admin, address):
     with RegistryClient(address, second) as gamma:
         assert gamma.show("g").ref == "gamma/g@1"
     assert "gamma/g@1" in {m.ref for m in admin.list()}
-    assert code(lambda: admin.push(header("x"), [thoughts(1)]))[0] == grpc.StatusCode.PERMISSION_DENIED
+    # the admin owns no team: what it pushes goes to the read-only public namespace every team reads
+    assert admin.push(header("x"), [thoughts(1)]).ref == "public/x@1"
+    with RegistryClient(address, second) as gamma:
+        assert gamma.show("x").ref == "public/x@1"
+        assert code(lambda: gamma.tag("public/x@1", "mine"))[0] == grpc.StatusCode.PERMISSION_DENIED
+        assert code(lambda: gamma.delete("public/x@1"))[0] == grpc.StatusCode.PERMISSION_DENIED
+        assert gamma.push(header("x"), [thoughts(2)]).ref == "gamma/x@1"
+        assert gamma.show("x").ref == "gamma/x@1"  # the team's own copy comes first
+    assert code(lambda: admin.create_team("public"))[0] == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_model_files_round_trip_with_lineage(alpha, tmp_path):

@@ -224,6 +224,21 @@ def test_cli_serve_ls_solve_and_rm_respect_teams(served):
     assert printed.startswith("answer: ") and "--- pot: " in printed and "--- pot sample 0: " in printed
 
 
+
+def test_cli_solve_finds_the_teams_only_deployment_and_names_them_for_a_wrong_name(served):
+    """No --name: the team's one deployment; a wrong --name: one line naming the team's
+    deployments, exit NOT_FOUND (4), never Ray's raw 404 text nor "pass --name"."""
+    from distillery.cli.exit_codes import ExitCode
+
+    out = json.loads(cli(served.env, "solve", QUESTION, "--methods", "pot", "--strategy", "single", "--json").stdout)
+    assert out["model"] == served.model
+    wrong = cli(served.env, "solve", QUESTION, "--name", "nope", ok=False)
+    assert wrong.returncode == ExitCode.NOT_FOUND, wrong.stderr
+    assert wrong.stderr.strip().splitlines()[-1] == "Error: no deployment named 'nope'; your team's: smol"
+    assert "pass --name" not in wrong.stderr and "HTTP 404" not in wrong.stderr
+    other = cli({**served.env, "DISTILLERY_TOKEN": served.other_token}, "solve", QUESTION, ok=False)
+    assert other.returncode == ExitCode.NOT_FOUND and "your team has none" in other.stderr, other.stderr
+
 # --- one request must not take the front down; one team must not starve another ----------------
 
 
@@ -501,3 +516,105 @@ def test_a_replica_killed_under_traffic_is_replaced_without_failed_requests(serv
     # The requests the dead replica held are asked again of the new one: none fails.
     assert len(traffic.failures) <= in_flight_at_kill
     assert traffic.failures == [], traffic.failures
+
+
+# --- the vLLM backend: the async engine, continuous batching, streaming --------------------------
+
+
+@pytest.fixture(scope="module")
+def vllm_served(served):
+    """The same student behind vLLM's async engine (no CPU reserved: the stack's go to "smol")."""
+    deployed = json.loads(cli(served.env, "serve", "smol-student", "--name", "smol-vllm", "--backend", "vllm",
+                              "--max-new-tokens", str(MAX_NEW_TOKENS), "--num-cpus", "0", "--json").stdout)
+    yield deployed["url"]
+    cli(served.env, "serve", "rm", "smol-vllm", ok=False)
+
+
+def _sse(url: str, token: str, body: dict, timeout: float = 300):
+    """The JSON payloads of a streamed reply, as they arrive, up to ``data: [DONE]``."""
+    request = urllib.request.Request(url, data=json.dumps({**body, "stream": True}).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        for raw in response:
+            line = raw.decode().strip()
+            if not line:
+                continue
+            assert line.startswith("data: "), line
+            if line == "data: [DONE]":
+                return
+            yield json.loads(line[len("data: "):])
+    raise AssertionError("the stream ended without data: [DONE]")
+
+
+def _engine_gauge(served, name: str, application: str) -> float | None:
+    text = urllib.request.urlopen(served.metrics_url, timeout=30).read().decode()
+    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+              if line.startswith(f"ray_distillery_student_engine_{name}{{") and f'application="{application}"' in line]
+    return max(values) if values else None
+
+
+def test_vllm_requests_join_the_engines_running_batch(served, vllm_served):
+    """Continuous batching, seen by the engine's own scheduler: while one long request is being
+    generated (its first tokens streamed back), seven more arrive and run beside it -- eight
+    requests in the engine's running batch at once, none waiting for the first to end."""
+    count = {"prompt": "Count: 1, 2, 3, 4, 5, 6,", "max_tokens": 160, "temperature": 0}
+    first = _sse(f"{vllm_served}/v1/completions", served.token, count)
+    assert next(first)["choices"][0]["text"]  # generating now
+    replies: list = []
+    others = [threading.Thread(target=lambda: replies.append(http(
+        f"{vllm_served}/v1/completions", served.token, {**count, "max_tokens": 48}))) for _ in range(7)]
+    for thread in others:
+        thread.start()
+    for thread in others:
+        thread.join(timeout=300)
+    rest = list(first)
+    assert rest[-1]["choices"][0]["finish_reason"] == "length"  # the long one was still running throughout
+    assert [status for status, *_ in replies] == [200] * 7
+    assert _wait(lambda: (_engine_gauge(served, "peak_running_requests", "smol-vllm") or 0) >= 8, timeout_s=90), \
+        _engine_gauge(served, "peak_running_requests", "smol-vllm")
+    assert _engine_gauge(served, "kv_cache_usage", "smol-vllm") is not None
+    assert _engine_gauge(served, "waiting_requests", "smol-vllm") is not None
+
+
+@pytest.mark.parametrize("backend", ["vllm", "hf"])
+def test_a_streamed_completion_equals_the_unstreamed_one(served, vllm_served, backend):
+    url = vllm_served if backend == "vllm" else served.url
+    body = {"prompt": ["Count: 1, 2, 3,", "The capital of France is"], "max_tokens": 24, "temperature": 0,
+            "stop": ["\n\n"], "stream_options": {"include_usage": True}}
+    status, whole, _ = http(f"{url}/v1/completions", served.token, body)
+    assert status == 200
+    chunks = list(_sse(f"{url}/v1/completions", served.token, body))
+    *deltas, usage = chunks
+    for i, choice in enumerate(whole["choices"]):
+        mine = [c["choices"][0] for c in deltas if c["choices"][0]["index"] == i]
+        assert "".join(c["text"] for c in mine) == choice["text"] and choice["text"]
+        assert mine[-1]["finish_reason"] == choice["finish_reason"]
+        if backend == "vllm":
+            assert len(mine) > 1  # text as it is generated, not one piece at the end
+    assert usage["choices"] == [] and usage["usage"] == whole["usage"]
+    assert {c["id"] for c in chunks} == {chunks[0]["id"]} and chunks[0]["object"] == "text_completion"
+    chat = {"messages": [{"role": "user", "content": "Name a fruit."}], "max_tokens": 16, "temperature": 0}
+    status, whole, _ = http(f"{url}/v1/chat/completions", served.token, chat)
+    streamed = list(_sse(f"{url}/v1/chat/completions", served.token, chat))
+    assert status == 200 and streamed[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert "".join(c["choices"][0]["delta"]["content"] for c in streamed) == whole["choices"][0]["message"]["content"]
+    # Refusals come before any event, as a plain JSON error.
+    too_long = " ".join(str(i) for i in range(3000))  # > 4096 tokens: the replica's context
+    status, reply, _ = http(f"{url}/v1/completions", served.token, {"prompt": too_long, "stream": True})
+    assert status == 400 and "exceed the context" in reply["error"]["message"]
+    assert http(f"{url}/v1/completions", None, {"prompt": "x", "stream": True})[0] == 401
+
+
+def test_vllm_solve_executes_every_thought_through_the_verifier(served, vllm_served, verifier):
+    reply = StudentClient(vllm_served, served.token).solve(QUESTION, ["eot", "pot", "cot"], "vote", samples=1,
+                                                           temperature=1.0)
+    assert [(t["type"], t["sample"]) for t in reply["thoughts"]] == [
+        ("eot", -1), ("pot", -1), ("cot", -1), ("eot", 0), ("pot", 0), ("cot", 0)]
+    assert all(t["text"] for t in reply["thoughts"]) and reply["model"] == served.model
+    verdicts = verifier.verify_many([ThoughtRecord(id=i, thought_type=t["type"], text=t["text"])
+                                     for i, t in enumerate(reply["thoughts"])])
+    assert [(t["status"], t["answer"]) for t in reply["thoughts"]] == [(v.status.value, v.answer) for v in verdicts]
+    with StudentGrpcClient(served.grpc_address, "smol-vllm", served.token) as client:
+        grpc_reply = client.solve(QUESTION, ["pot"], "single")
+    assert grpc_reply.thoughts[0].text == reply["thoughts"][1]["text"]  # greedy: the same thought

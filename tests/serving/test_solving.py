@@ -13,7 +13,8 @@ from distillery.student.generation import cut_at_stop
 from distillery.serving.config import Autoscaling, Limits, ServeConfig
 from distillery.serving.limits import BodyCounter, LimitExceeded, TeamGate, check_declared_length, validation_context
 from distillery.serving.proxy import ProxyGuard
-from distillery.serving.openai_api import ChatRequest, CompletionRequest
+from distillery.serving.openai_api import SSE_DONE, ChatRequest, ChunkWriter, CompletionRequest
+from distillery.serving.solver import merged
 from distillery.core.errors import field_errors
 from distillery.serving.solving import MAX_QUESTION_CHARS, SolveRequest, ThoughtResult, combine
 
@@ -93,7 +94,7 @@ def test_single_answers_only_from_its_one_method():
 
 
 def test_openai_requests_refuse_what_is_not_supported():
-    assert "streaming is not supported" in _message(CompletionRequest, {"prompt": "a", "stream": True})
+    assert "logprobs are not supported" in _message(CompletionRequest, {"prompt": "a", "logprobs": 2})
     assert "n: Input should be less than or equal to 16" in _message(CompletionRequest, {"prompt": "a", "n": 17})
     assert "prompt" in _message(CompletionRequest, {"prompt": ["a", ""]})
     assert "messages.0.role" in _message(ChatRequest, {"messages": [{"role": "robot", "content": "hi"}]})
@@ -101,6 +102,62 @@ def test_openai_requests_refuse_what_is_not_supported():
     assert request.prompts() == ["a", "b"]
     sampling = request.sampling()
     assert sampling.stop == ("\n",) and sampling.max_new_tokens == 5 and sampling.temperature == 0
+
+
+def test_streamed_chunks_are_openai_server_sent_events():
+    request = CompletionRequest(prompt="a", stream=True, stream_options={"include_usage": True})
+    assert request.stream and request.stream_options.include_usage
+    completion = ChunkWriter("team/m@1", chat=False)
+    event = completion.delta(1, " 4,", None)
+    assert event.startswith(b"data: ") and event.endswith(b"\n\n")
+    chunk = json.loads(event[len(b"data: "):])
+    assert chunk["object"] == "text_completion" and chunk["id"].startswith("cmpl-") and chunk["model"] == "team/m@1"
+    assert chunk["choices"] == [{"index": 1, "text": " 4,", "finish_reason": None, "logprobs": None}]
+    usage = json.loads(completion.usage(5, 7)[len(b"data: "):])
+    assert usage["choices"] == [] and usage["usage"] == {"prompt_tokens": 5, "completion_tokens": 7,
+                                                         "total_tokens": 12}
+    chat = ChunkWriter("m", chat=True)
+    first, second = (json.loads(chat.delta(0, text, reason)[len(b"data: "):])
+                     for text, reason in (("Hi", None), ("!", "stop")))
+    assert first["object"] == "chat.completion.chunk" and first["id"].startswith("chatcmpl-")
+    assert first["choices"][0]["delta"] == {"role": "assistant", "content": "Hi"}  # the role once per choice
+    assert second["choices"][0] == {"index": 0, "delta": {"content": "!"}, "finish_reason": "stop"}
+    assert SSE_DONE == b"data: [DONE]\n\n"
+
+
+def test_merged_streams_interleave_and_a_failure_ends_them_all():
+    async def items(*values, fail=False):
+        for value in values:
+            await asyncio.sleep(0.01)
+            yield value
+        if fail:
+            raise RuntimeError("replica lost")
+
+    async def collect(streams):
+        return [pair async for pair in merged(streams)]
+
+    pairs = asyncio.run(collect([items("a", "b"), items("x", "y", "z")]))
+    assert sorted(pairs) == [(0, "a"), (0, "b"), (1, "x"), (1, "y"), (1, "z")]
+    assert [v for i, v in pairs if i == 1] == ["x", "y", "z"]  # each stream's order is kept
+    with pytest.raises(RuntimeError, match="replica lost"):
+        asyncio.run(collect([items("a", fail=True), items("x", "y", "z")]))
+
+
+def test_a_held_stream_releases_its_slot_once_however_it_ends():
+    from distillery.serving.ingress import HeldStream
+
+    async def events():
+        yield b"a"
+        yield b"b"
+
+    ends: list[str] = []
+
+    async def read_all():
+        return [event async for event in HeldStream(events(), lambda: ends.append("read"))]
+
+    assert asyncio.run(read_all()) == [b"a", b"b"] and ends == ["read"]
+    HeldStream(events(), lambda: ends.append("dropped"))  # never read: released when dropped
+    assert ends == ["read", "dropped"]
 
 
 def test_stop_strings_cut_at_the_earliest():

@@ -24,6 +24,7 @@ from distillery.teacher.pools import TeacherPool, TeacherServiceConfig, TeamEndp
 from distillery.teacher.running import TeacherJobRunner
 from distillery.teacher.servicer import job_config
 from distillery.v1 import teacher_pb2 as pb
+from distillery.v1 import teacher_config_pb2 as teacher_config_pb
 
 Code = grpc.StatusCode
 PROBLEM = {"id": "p1", "question": "Ann has 3 apples and buys 4 more. How many apples does she have?", "answer": 7}
@@ -123,10 +124,10 @@ def test_the_teachers_code_raises_them(failing_server, runner, nowhere, tmp_path
         return error.code(), error.details()
 
     # The request: fields that contradict each other, or an invalid config (each field named).
-    both = pb.TeacherJob(problems="p@1", out="x", contamination_guard=["svamp"], no_contamination_guard=True)
+    both = pb.TeacherJob(config=teacher_config_pb.TeacherJobConfig(problems="p@1", out="x", contamination_guard=["svamp"], no_contamination_guard=True))
     assert status(lambda: job_config(both)) == (
-        Code.INVALID_ARGUMENT, "contamination_guard: give the datasets or no_contamination_guard, not both")
-    code, details = status(lambda: job_config(pb.TeacherJob(problems="p@1", out="x", variants=65)))
+        Code.INVALID_ARGUMENT, "job: contamination_guard: give the datasets or no_contamination_guard, not both")
+    code, details = status(lambda: job_config(pb.TeacherJob(config=teacher_config_pb.TeacherJobConfig(problems="p@1", out="x", variants=65))))
     assert code == Code.INVALID_ARGUMENT and "variants: Input should be less than or equal to 64" in details
     # Pools and endpoints: the operator's policy.
     assert status(lambda: runner.backend(config(backend="openai", pool="nope"), "token", None)) == (
@@ -146,8 +147,8 @@ def test_the_teachers_code_raises_them(failing_server, runner, nowhere, tmp_path
         Code.UNAUTHENTICATED, "missing bearer token")
     # Engines: what the factory cannot build, and the model: a path is refused, a registry model
     # is asked of the registry (its refusal keeps its code, the field is named).
-    code, details = status(lambda: make_backend(config(backend="hf")))
-    assert code == Code.FAILED_PRECONDITION and details.startswith("backend 'hf' needs a model")
+    code, details = status(lambda: config(backend="hf"))  # the config refuses an engine without a model
+    assert code == Code.INVALID_ARGUMENT and "model: backend 'hf' needs `model`" in details
     code, details = status(lambda: runner.backend(config(backend="hf", model="/etc"), "token", None))
     assert code == Code.INVALID_ARGUMENT and details.startswith("model: '/etc' is not a model alias")
     code, details = status(lambda: runner.backend(config(backend="hf", model="alpha/mine@1"), "token", None))

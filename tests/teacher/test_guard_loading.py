@@ -16,6 +16,7 @@ from distillery.registry.principals import PrincipalCache
 from distillery.teacher.client import TeacherClient
 from distillery.teacher.server import create_teacher_server
 from distillery.v1 import teacher_pb2 as pb
+from distillery.v1 import teacher_config_pb2 as teacher_config_pb
 from distillery.verifier.config import VerifierConfig
 from distillery.verifier.server import create_verifier_server
 from tests.registry.conftest import ADMIN_TOKEN, registry_config, registry_server, s3_server  # noqa: F401
@@ -50,7 +51,7 @@ def push_rows(address: str, token: str, name: str, kind: str, rows: list[dict], 
 
 
 def run(address: str, token: str, **fields) -> list[pb.TeacherJobEvent]:
-    job = pb.TeacherJob(**{"problems": "tiny@1", "thought_types": ["pot"], "out": "guarded", **fields})
+    job = pb.TeacherJob(config=teacher_config_pb.TeacherJobConfig(**{"problems": "tiny@1", "thought_types": ["pot"], "out": "guarded", **fields}))
     with TeacherClient(address, token) as client:
         return list(client.run_job(job))
 

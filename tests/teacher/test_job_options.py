@@ -12,10 +12,11 @@ from distillery.cli.teacher import generate_command, progress_extras, teacher_jo
 from distillery.core.errors import field_errors
 from distillery.teacher.config import (ANNOTATION_VERSIONS, DEFAULT_ANNOTATION_VERSION, DEFAULT_CONTAMINATION_GUARD,
                                        TeacherJobConfig)
-from distillery.teacher.errors import BadJob, missing_guard_dataset
+from distillery.teacher.errors import missing_guard_dataset
 from distillery.teacher.job import JobProgress
 from distillery.teacher.servicer import job_config, progress_to_pb
 from distillery.v1 import teacher_pb2 as pb
+from distillery.v1 import teacher_config_pb2 as teacher_config_pb
 
 GUARD = ("gsm8k-test", "svamp", "asdiv", "multiarith")
 
@@ -58,25 +59,25 @@ def test_bad_options_are_refused_naming_the_field(fields, message):
 def test_other_backends_keep_their_own_models():
     hf = TeacherJobConfig(problems="p@1", out="x", backend="hf", model="smollm2-135m-instruct")
     assert hf.model == "smollm2-135m-instruct"
-    assert TeacherJobConfig(problems="p@1", out="x", backend="vllm").model is None  # the factory names what is missing
+    assert "job: model: backend 'vllm' needs `model`" in refusal(backend="vllm")  # the config names what is missing
 
 
 def test_job_config_translates_the_new_request_fields():
-    plain = job_config(pb.TeacherJob(problems="gsm8k-train@1", out="x"))
+    plain = job_config(pb.TeacherJob(config=teacher_config_pb.TeacherJobConfig(problems="gsm8k-train@1", out="x")))
     assert plain.variants == 0 and plain.contamination_guard == GUARD and plain.model == "gold-annotations-v2"
-    chosen = job_config(pb.TeacherJob(problems="gsm8k-train@1", out="x", variants=10, model="gold-annotations-v1",
-                                      contamination_guard=["svamp", "my-heldout"]))
+    chosen = job_config(pb.TeacherJob(config=teacher_config_pb.TeacherJobConfig(problems="gsm8k-train@1", out="x", variants=10, model="gold-annotations-v1",
+                                      contamination_guard=["svamp", "my-heldout"])))
     assert chosen.variants == 10 and chosen.model == "gold-annotations-v1"
     assert chosen.contamination_guard == ("svamp", "my-heldout")
-    off = job_config(pb.TeacherJob(problems="gsm8k-train@1", out="x", no_contamination_guard=True))
+    off = job_config(pb.TeacherJob(config=teacher_config_pb.TeacherJobConfig(problems="gsm8k-train@1", out="x", no_contamination_guard=True)))
     assert off.contamination_guard == ()
-    with pytest.raises(BadJob, match="contamination_guard: give the datasets or no_contamination_guard, not both"):
-        job_config(pb.TeacherJob(problems="p@1", out="x", contamination_guard=["svamp"], no_contamination_guard=True))
+    with pytest.raises(ValidationError, match="contamination_guard: give the datasets or no_contamination_guard, not both"):
+        job_config(pb.TeacherJob(config=teacher_config_pb.TeacherJobConfig(problems="p@1", out="x", contamination_guard=["svamp"], no_contamination_guard=True)))
     with pytest.raises(ValidationError) as refused:
-        job_config(pb.TeacherJob(problems="p@1", out="x", variants=65))
+        job_config(pb.TeacherJob(config=teacher_config_pb.TeacherJobConfig(problems="p@1", out="x", variants=65)))
     assert "variants: Input should be less than or equal to 64" in field_errors(refused.value.errors(), whole="job")
     with pytest.raises(ValidationError) as refused:
-        job_config(pb.TeacherJob(problems="p@1", out="x", model="gold-annotations"))
+        job_config(pb.TeacherJob(config=teacher_config_pb.TeacherJobConfig(problems="p@1", out="x", model="gold-annotations")))
     assert "model: the annotations teacher has versions" in field_errors(refused.value.errors(), whole="job")
 
 
@@ -89,8 +90,8 @@ def _request(*args: str) -> pb.TeacherJob:
 
 def test_the_cli_flags_reach_the_request_and_the_config():
     default = _request()
-    assert default.variants == 0 and list(default.contamination_guard) == [] and not default.no_contamination_guard
-    assert job_config(default).contamination_guard == GUARD  # the service's default list
+    assert default.config.variants == 0 and not default.config.no_contamination_guard
+    assert job_config(default).contamination_guard == GUARD  # the default list
     chosen = _request("--variants", "10", "--guard", "svamp", "--guard", "my-heldout", "--seed", "7",
                       "--model", "gold-annotations-v1")
     config = job_config(chosen)

@@ -27,6 +27,7 @@ from distillery.teacher.pools import (AddressPolicy, EndpointRefused, TeacherSer
                                       check_team_endpoint, load_service_config)
 from distillery.teacher.server import create_teacher_server
 from distillery.v1 import teacher_pb2 as pb
+from distillery.v1 import teacher_config_pb2 as teacher_config_pb
 from tests.registry.conftest import ADMIN_TOKEN, registry_config, registry_server, s3_server  # noqa: F401
 
 PLATFORM_KEY = "sk-platform-3f9c1e7a5b"  # the operator's key: must reach the operator's pool only
@@ -153,10 +154,11 @@ def teachers(registry_server, listeners, tmp_path_factory, platform_key_in_env):
 PROBLEM = pb.Problem(id="p1", question="Tom has 3 apples and gets 4 more. How many?", answer=7)
 
 
-def generate(address: str, token: str, **fields) -> list[pb.GeneratedThought]:
+def generate(address: str, token: str, endpoint_api_key: str = "", **fields) -> list[pb.GeneratedThought]:
     # This registry holds no evaluation sets: the guard is off unless a test names one.
     fields.setdefault("no_contamination_guard", not fields.get("contamination_guard"))
-    request = pb.GenerateRequest(problems=[PROBLEM], thought_types=["pot"], samples=1, **fields)
+    generation = teacher_config_pb.TeacherGeneration(thought_types=["pot"], samples=1, **fields)
+    request = pb.GenerateRequest(problems=[PROBLEM], generation=generation, endpoint_api_key=endpoint_api_key)
     with TeacherClient(address, token) as client:
         return list(client.generate(request))
 
@@ -193,7 +195,7 @@ def test_a_team_endpoint_is_refused_unless_the_operator_allows_it(teachers, toke
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "endpoint" in error.details() and "pool" in error.details()
     # The same through a dataset job: refused before anything is read or sent.
-    job = pb.TeacherJob(problems="gsm8k-train@1", backend="openai", model="m", endpoint=attacker.url("ok"), out="x")
+    job = pb.TeacherJob(config=teacher_config_pb.TeacherJobConfig(problems="gsm8k-train@1", backend="openai", model="m", endpoint=attacker.url("ok"), out="x"))
     with TeacherClient(teachers["locked"], tokens["alpha"]) as client, pytest.raises(grpc.RpcError) as caught:
         list(client.run_job(job))
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
@@ -300,8 +302,8 @@ def test_upstream_replies_never_reach_the_caller(teachers, tokens, listeners, re
     problems.write_text(json.dumps({"id": "p1", "question": PROBLEM.question, "answer": 7}) + "\n")
     with RegistryClient(registry_server[0], tokens["alpha"]) as alpha:
         alpha.push_file(header("tiny-problems", "problems"), problems)
-    job = pb.TeacherJob(problems="tiny-problems@1", pool="leaky", thought_types=["pot"], out="leaky-thoughts",
-                        no_contamination_guard=True)  # this registry has no benchmarks to guard against
+    job = pb.TeacherJob(config=teacher_config_pb.TeacherJobConfig(problems="tiny-problems@1", pool="leaky", thought_types=["pot"], out="leaky-thoughts",
+                        no_contamination_guard=True))  # this registry has no benchmarks to guard against
     with TeacherClient(teachers["locked"], tokens["alpha"]) as client, pytest.raises(grpc.RpcError) as caught:
         list(client.run_job(job))
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE and "HTTP 400" in caught.value.details()

@@ -17,7 +17,7 @@ from tests.conftest import CLI, local_stack
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, shared_data):
     home = tmp_path_factory.mktemp("teacher-home")
-    for env in local_stack(home, shared_data, "gsm8k-train", "svamp"):
+    for env in local_stack(home, shared_data):
         yield home, env
 
 
@@ -39,10 +39,12 @@ def test_annotations_job_end_to_end(stack, tmp_path):
     _, env = stack
     result = json.loads(generate(env, "--problems", "gsm8k-train@1", "--limit", "120", "--batch-size", "40",
                                  "--out", "etd-small").stdout)
-    assert result["dataset"] == "default/etd-small@1" and result["rejected"] in (None, "default/etd-small-rejected@1")
+    assert result["dataset"] == "default/etd-small@1" and result["rejected"] == "default/etd-small-rejected@1"
     assert all(y >= 0.9 for y in result["yield_by_type"].values())
     rows = pull_rows(env, result["dataset"], tmp_path)
     assert len(rows) == sum(result["accepted"].values())
+    # OUT-rejected exists whether or not anything was rejected (here: perhaps nothing).
+    assert len(pull_rows(env, result["rejected"], tmp_path)) == sum(result["rejected_by_type"].values())
     row = rows[0]
     assert {"id", "thought_type", "text", "gold", "answer", "status", "correct", "problem_id", "question",
             "sample_index", "teacher"} <= set(row)
@@ -50,7 +52,7 @@ def test_annotations_job_end_to_end(stack, tmp_path):
     assert len(row["teacher"]["prompt_hash"]) == 64
     show = json.loads(subprocess.run([str(CLI), "registry", "show", "etd-small@1", "--json"], env=env,
                                      capture_output=True, text=True).stdout)
-    assert show["lineage"]["parents"] == ["default/gsm8k-train@1"] and show["lineage"]["stage"] == "teacher"
+    assert show["lineage"]["parents"] == ["public/gsm8k-train@1"] and show["lineage"]["stage"] == "teacher"
     assert show["meta"]["dataset_kind"] == "ETD" and float(show["meta"]["yield_pot"]) >= 0.9
     # The same job again is the same dataset, not a new version.
     again = json.loads(generate(env, "--problems", "gsm8k-train@1", "--limit", "120", "--batch-size", "40",
@@ -122,7 +124,7 @@ def test_variation_keeps_only_variants_whose_thoughts_all_verify(stack, tmp_path
         assert all(old in parent["question"] for old in variant["variation"]["numbers"])
     show = json.loads(subprocess.run([str(CLI), "registry", "show", result["variants"], "--json"], env=env,
                                      capture_output=True, text=True).stdout)
-    assert show["kind"] == "KIND_PROBLEMS" and show["lineage"]["parents"] == ["default/gsm8k-train@1"]
+    assert show["kind"] == "KIND_PROBLEMS" and show["lineage"]["parents"] == ["public/gsm8k-train@1"]
     # The kept variants are a problems source like any other: a PoT-only job on them.
     again = json.loads(generate(env, "--problems", result["variants"], "--types", "pot", "--out", "pot-of-variants").stdout)
     assert again["yield_by_type"]["pot"] >= 0.95
@@ -151,12 +153,13 @@ def test_contamination_guard_refuses_planted_benchmark_questions(stack, tmp_path
 
 def test_bad_jobs_are_refused_clearly(stack):
     _, env = stack
-    unavailable = generate(env, "--problems", "gsm8k-train@1", "--backend", "vllm", "--out", "x", ok=False)
-    assert unavailable.returncode == 1 and "FAILED_PRECONDITION" in unavailable.stderr
+    # The job's own rules are checked before anything is sent (the service checks them again).
+    no_model = generate(env, "--problems", "gsm8k-train@1", "--backend", "vllm", "--out", "x", ok=False)
+    assert no_model.returncode == 2 and "model: backend 'vllm' needs `model`" in no_model.stderr
     missing = generate(env, "--problems", "no-such-problems", "--out", "x", ok=False)
     assert "NOT_FOUND" in missing.stderr
     bad_type = generate(env, "--problems", "gsm8k-train@1", "--types", "sql", "--out", "x", ok=False)
-    assert "INVALID_ARGUMENT" in bad_type.stderr and "thought_types" in bad_type.stderr
+    assert bad_type.returncode == 2 and "thought_types" in bad_type.stderr
     stranger = generate({**env, "DISTILLERY_TOKEN": "dst_forged"}, "--problems", "gsm8k-train@1", "--out", "x",
                         ok=False)
     assert "UNAUTHENTICATED" in stranger.stderr

@@ -9,7 +9,8 @@ from pydantic import ValidationError
 
 from distillery.trainer.trainer_config import TrainerConfig
 from distillery.trainer.data import InvalidRow, parse_lines, training_rows
-from distillery.trainer.job_manager import TrainingJob, apply_event
+from distillery.trainer.job_manager import apply_event
+from distillery.trainer.job_records import TrainingJob
 
 
 def jsonl(rows: list[dict]) -> bytes:
@@ -107,3 +108,20 @@ def test_the_batch_is_sized_from_free_memory_unless_set():
     assert one.source.startswith("auto") and one.tokens % 512 == 0 and 256 <= one.tokens <= 8192
     assert many.tokens <= one.tokens and many.free_bytes < one.free_bytes  # workers split the memory
     assert bytes_per_token(model) == 4 * (2 * 64 * 18 + 1000 * 5)
+
+
+def test_a_job_record_round_trips_without_its_token_and_an_unfinished_one_is_failed_on_restore():
+    from distillery.trainer.job_records import from_record, interrupted, to_record
+
+    job = TrainingJob(id="train-1", team="alpha", config=TrainerConfig(dataset="alpha/etd@1", out="s", max_steps=4),
+                      token="secret", state="running", last_checkpoint=2, metrics={"step": 3, "loss": 1.5},
+                      workers={0: {"rank": 0, "pid": 7, "node": "n", "resumed_from": 0}})
+    record = json.loads(json.dumps(to_record(job)))  # as stored: JSON
+    assert "secret" not in json.dumps(record) and "monitor" not in record
+    back = from_record(record)
+    assert (back.id, back.team, back.config, back.metrics, back.workers, back.token) == \
+        ("train-1", "alpha", job.config, job.metrics, job.workers, "")
+    failed = interrupted(back, now=10.0)
+    assert failed.state == "failed" and failed.finished_at == 10.0
+    assert "submit the same job again to resume from its last checkpoint (step 2)" in failed.error
+    assert from_record({**record, "field_of_a_later_version": 1}).id == "train-1"  # tolerant of newer records

@@ -59,6 +59,19 @@ def test_cancel_checkpoints_and_the_same_job_resumes_to_the_same_model(base_dir,
         train_local(config(learning_rate=5e-4), rows(), base_dir, tmp_path / "run")
 
 
+def test_a_cancel_is_never_resumed_and_a_cancel_at_the_last_step_is_the_end(base_dir, tmp_path):
+    """A job whose every run is cancelled at once still finishes: each run stops at its first step
+    boundary after a checkpoint, the next resumes there, and at the last step the cancel is moot."""
+    always_stop = lambda: True  # noqa: E731 - Ctrl-C before every run
+    runs = [train_local(config(), rows(), base_dir, tmp_path / "run", should_stop=always_stop) for _ in range(3)]
+    assert [(run.steps, run.cancelled) for run in runs] == [(1, True), (2, True), (3, False)]
+    assert runs[-1].model_dir is not None and (runs[-1].model_dir / "model.safetensors").exists()
+    for checkpoint in (tmp_path / "run" / "checkpoints").iterdir():
+        metrics = json.loads((checkpoint / "metrics.json").read_text())
+        # What the checkpoint is (its step, whether it is the final one), never why it was written.
+        assert "cancelled" not in metrics and metrics["final"] == (metrics["step"] == 3), metrics
+
+
 MEMORY_PROBE = textwrap.dedent("""
     import json, resource, sys
     from pathlib import Path

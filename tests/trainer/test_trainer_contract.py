@@ -38,7 +38,7 @@ def test_a_config_survives_the_wire_with_falsy_values_and_unset_defaults():
 
 def test_field_numbers_are_kept_when_fields_come_and_go():
     committed = (PROTOS / "distillery/v1/trainer_config.proto").read_text()
-    text = render_proto(TrainerConfig, package="p", source="s", committed=committed.replace(
+    text = render_proto((TrainerConfig,), package="p", source="s", committed=committed.replace(
         "optional string base = 1;", "optional string base = 1;\n  optional int32 gone = 40;"))
     assert "optional string base = 1;" in text and "reserved 40;" in text
     assert text.count("optional string out = ") == 1 and "out = 21;" in committed and "out = 21;" in text

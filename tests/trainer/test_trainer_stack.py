@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import threading
 import time
+from collections.abc import Callable
 
 import grpc
 import pytest
 
-from tests.conftest import local_stack
+from tests.conftest import CLI, local_stack
 from tests.conftest import run_cli as cli
 
 SMALL = ["--batch-tokens", "384", "--max-length", "192"]
@@ -23,14 +26,22 @@ SMALL = ["--batch-tokens", "384", "--max-length", "192"]
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, shared_data):
     home = tmp_path_factory.mktemp("trainer-home")
-    for env in local_stack(home, shared_data, "gsm8k-train"):
+    for env in local_stack(home, shared_data):
         cli(env, "teacher", "generate", "--problems", "gsm8k-train@1", "--limit", "16", "--out", "etd-tiny")
         yield home, env
 
 
 
-def status(env, job_id) -> dict:
-    return json.loads(cli(env, "trainer", "status", job_id, "--json").stdout)
+# `trainer status` exits with the job's state (cli/exit_codes.py).
+STATUS_EXIT = {"JOB_STATE_QUEUED": 9, "JOB_STATE_RUNNING": 9, "JOB_STATE_SUCCEEDED": 0, "JOB_STATE_FAILED": 1,
+               "JOB_STATE_CANCELLED": 8}
+
+
+def status(env, job_id, token: str | None = None) -> dict:
+    result = cli(env, "trainer", "status", job_id, "--json", *(["--token", token] if token else []), ok=False)
+    job = json.loads(result.stdout)
+    assert result.returncode == STATUS_EXIT[job["state"]], (job["state"], result.returncode, result.stderr)
+    return job
 
 
 def wait_for(env, job_id, condition, timeout_s=600) -> dict:
@@ -107,27 +118,92 @@ def test_a_killed_worker_restarts_from_the_last_checkpoint(stack):
     assert done["metrics"]["step"] == 9 and done["model"] == "default/student-kill@1"
 
 
-def test_cancel_then_the_same_job_resumes_and_teams_are_isolated(stack):
-    home, env = stack
-    args = ["train", "--dataset", "etd-tiny@1", "--out", "student-resume", "--lora", "--max-steps", "6",
-            "--checkpoint-every", "2", *SMALL]
-    job_id = cli(env, *args, "--detach").stdout.strip()
-    wait_for(env, job_id, lambda j: int(j.get("last_checkpoint_step", 0)) >= 2)
+def start_train(env, *args) -> tuple[subprocess.Popen, str, Callable[[], str]]:
+    """``distillery train ARGS`` in the background, as a user runs it in a terminal; returns the
+    process, its job id (the first line it prints) and a function that waits for its exit and
+    returns all it wrote to stderr."""
+    process = subprocess.Popen([str(CLI), "train", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    lines = [process.stderr.readline()]
+    reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)
+    reader.start()
+    job_id = lines[0].split(":", 1)[0]
+    assert job_id.startswith("train-"), lines[0]
+
+    def stderr() -> str:
+        process.wait(timeout=300)
+        reader.join(timeout=30)
+        return "".join(lines)
+
+    return process, job_id, stderr
+
+
+def test_ctrl_c_on_train_stops_at_the_next_step_says_so_and_the_same_job_finishes(stack):
+    _, env = stack
+    args = ["--dataset", "etd-tiny@1", "--out", "student-resume", "--lora", "--max-steps", "4",
+            "--checkpoint-every", "4", *SMALL]  # no checkpoint before the end: the cancel writes its own
+    process, job_id, output = start_train(env, *args)
+    wait_for(env, job_id, lambda j: j["state"] == "JOB_STATE_RUNNING")  # `trainer status` exits 9 meanwhile
 
     # Another team sees no such job, and cannot cancel it.
     other = cli(env, "team", "create", "intruders").stdout.strip()
     refused = cli(env, "trainer", "cancel", job_id, "--token", other, ok=False)
-    assert refused.returncode != 0 and "NOT_FOUND" in refused.stderr
+    assert refused.returncode == 4 and "NOT_FOUND" in refused.stderr  # NOT_FOUND
 
+    seen = wait_for(env, job_id, lambda j: int(j.get("metrics", {}).get("step", 0)) >= 1)
+    process.send_signal(signal.SIGINT)  # Ctrl-C
+    stderr = output()
+    # The command waited for the job to stop, and says where it stopped and how to go on.
+    assert process.returncode == 8, stderr  # CANCELLED
+    stopped = status(env, job_id)
+    assert stopped["state"] == "JOB_STATE_CANCELLED" and not stopped.get("model"), stopped
+    at = int(stopped["last_checkpoint_step"])
+    assert f"cancelled at step {at} after writing a checkpoint there" in stderr, stderr
+    assert "run the same command again to resume" in stderr
+    # At the next step boundary: the step it was in (the view may lag one), and no step after the checkpoint.
+    assert int(seen["metrics"]["step"]) <= at <= int(seen["metrics"]["step"]) + 2 and at < 4, (seen, stopped)
+    assert int(stopped["metrics"]["step"]) == at
+    watched = cli(env, "trainer", "watch", job_id, "--json", ok=False)
+    assert watched.returncode == 8 and json.loads(watched.stdout)["state"] == "JOB_STATE_CANCELLED"
+
+    # The cancel is not part of the run's state: the same command resumes there and finishes.
+    done = json.loads(cli(env, "train", *args, "--json").stdout)
+    assert done["state"] == "JOB_STATE_SUCCEEDED" and done["model"] == "default/student-resume@1", done
+    assert int(done["resumed_from_step"]) == at and int(done["metrics"]["step"]) == 4
+    assert done["run"] == stopped["run"]
+
+    # A cancel that lands at the last step is simply the end: the model is registered. (A
+    # one-step job, cancelled while its workers start: its first step is its last.)
+    one = ["train", "--dataset", "etd-tiny@1", "--out", "student-last-step", "--lora", "--max-steps", "1", *SMALL]
+    job_id = cli(env, *one, "--detach").stdout.strip()
+    wait_for(env, job_id, lambda j: j["state"] == "JOB_STATE_RUNNING")
     cli(env, "trainer", "cancel", job_id)
-    cancelled = json.loads(cli(env, "trainer", "watch", job_id, "--json").stdout)
-    assert cancelled["state"] == "JOB_STATE_CANCELLED" and not cancelled.get("model")
-    stopped_at = int(cancelled["last_checkpoint_step"])
-    assert 2 <= stopped_at < 6
+    last = status(env, job_id)
+    assert last["state"] == "JOB_STATE_SUCCEEDED" and last["model"] == "default/student-last-step@1", last
 
-    again = json.loads(cli(env, *args, "--json").stdout)
-    assert again["state"] == "JOB_STATE_SUCCEEDED" and again["model"] == "default/student-resume@1"
-    assert int(again["resumed_from_step"]) == stopped_at and again["run"] == cancelled["run"]
+
+def test_ctrl_c_on_train_local_stops_at_the_next_step_and_the_same_command_resumes(stack):
+    _, env = stack
+    args = ["train", "--local", "--device", "cpu", "--dataset", "etd-tiny@1", "--out", "student-local-ctrl-c",
+            "--max-steps", "3", "--checkpoint-every", "3", *SMALL]
+    process = subprocess.Popen([str(CLI), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if line.startswith("step 1/3"):
+            process.send_signal(signal.SIGINT)  # Ctrl-C
+            break
+    lines += process.stderr.read().splitlines(keepends=True)
+    stderr = "".join(lines)
+    assert process.wait(timeout=300) == 8, stderr  # CANCELLED
+    assert "stopping at the next step boundary" in stderr
+    stopped = next(int(line.split()[-1]) for line in lines if line.startswith("stopped at step"))
+    assert stopped in (1, 2) and f"cancelled at step {stopped} after writing a checkpoint there" in stderr, stderr
+    assert f"checkpoint @{stopped}" in stderr and "run the same command again to resume" in stderr
+
+    again = cli(env, *args)
+    assert again.stdout.strip() == "student-local-ctrl-c@1", again.stderr
+    assert f"step {stopped + 1}/3" in again.stderr and "step 1/3" not in again.stderr  # resumed, not restarted
 
 
 def test_bad_jobs_are_refused_with_the_field_named(stack):
@@ -149,7 +225,22 @@ def test_bad_jobs_are_refused_with_the_field_named(stack):
         client.submit(raw)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "thought_types" in refused.value.details()
     missing = cli(env, "train", "--dataset", "no-such-set@1", "--out", "x", "--max-steps", "1", "--json", ok=False)
-    assert missing.returncode != 0 and "no-such-set" in missing.stderr
+    assert missing.returncode == 4 and "no-such-set" in missing.stderr  # NOT_FOUND
+
+
+def test_a_failed_training_job_exits_1_from_train_watch_and_status(stack, tmp_path):
+    _, env = stack
+    rejected = tmp_path / "all-wrong.jsonl"  # every thought failed verification: nothing to train on
+    rejected.write_text("".join(json.dumps({"id": str(i), "question": f"What is {i} + 1?", "thought_type": "cot",
+                                            "text": f"{i} + 1 = 0", "correct": False}) + "\n" for i in range(4)))
+    cli(env, "registry", "push", "all-wrong", str(rejected), "--stage", "teacher")
+    train = cli(env, "train", "--dataset", "all-wrong@1", "--out", "never", "--workers", "1", "--max-steps", "1",
+                *SMALL, ok=False)
+    assert train.returncode == 1 and "failed: " in train.stderr and "no training examples" in train.stderr, \
+        train.stderr  # FAILED
+    job_id = train.stderr.split(":", 1)[0]
+    assert status(env, job_id)["state"] == "JOB_STATE_FAILED"  # `trainer status` exits 1 too
+    assert cli(env, "trainer", "watch", job_id, ok=False).returncode == 1
 
 
 def test_a_seq2seq_student_trains_and_registers(stack, tiny_t5, tmp_path):
@@ -224,3 +315,25 @@ def test_defaults_fit_this_machine_on_the_full_annotations_etd_set(stack, tmp_pa
     metrics = job["metrics"]
     assert metrics["batch_tokens_source"].startswith("auto") and metrics["memory_gib"] > 0
     assert 256 <= metrics["batch_tokens"] <= 8192 and len(job["workers"]) == 2
+
+
+def test_the_trainer_keeps_each_teams_job_history_across_down_and_up(stack):
+    """Last in this module: it restarts the stack (same DISTILLERY_HOME)."""
+    home, env = stack
+    before = {job["id"]: job for job in json.loads(cli(env, "trainer", "jobs", "--json").stdout)}
+    assert len(before) >= 3 and {"JOB_STATE_SUCCEEDED", "JOB_STATE_CANCELLED"} <= {j["state"] for j in before.values()}
+    subprocess.run([str(CLI), "down"], env=env, check=True, capture_output=True, timeout=120)
+    subprocess.run([str(CLI), "up"], env=env, check=True, capture_output=True, timeout=240)
+
+    after = {job["id"]: job for job in json.loads(cli(env, "trainer", "jobs", "--json").stdout)}
+    assert after.keys() == before.keys()
+    for job_id, job in before.items():
+        kept = status(env, job_id)  # and `status` exits with the kept state
+        for name in ("state", "model", "error", "run", "last_checkpoint_step", "resumed_from_step", "config"):
+            assert kept.get(name) == job.get(name), (name, kept.get(name), job.get(name))
+        assert kept["metrics"].get("step") == job["metrics"].get("step")
+    # A team sees only its own history.
+    other = cli(env, "team", "create", "bystanders").stdout.strip()
+    assert json.loads(cli(env, "trainer", "jobs", "--json", "--token", other).stdout) == []
+    refused = cli(env, "trainer", "status", next(iter(before)), "--token", other, ok=False)
+    assert refused.returncode == 4 and "NOT_FOUND" in refused.stderr

@@ -85,7 +85,7 @@ def test_malformed_line_fails_with_its_line_number_and_writes_nothing(tmp_path, 
     source = write_jsonl(tmp_path / "in.jsonl", [good, "", bad_line, good])
     out = tmp_path / "out.jsonl"
     result = distillery("verify", str(source), "-o", str(out))
-    assert result.returncode == 2
+    assert result.returncode == 3  # ExitCode.INVALID
     assert "in.jsonl:3: " in result.stderr and fragment in result.stderr
     assert not out.exists()
     assert list(tmp_path.iterdir()) == [source]  # no partial or temp file left behind
@@ -104,9 +104,23 @@ def test_skip_invalid_verifies_the_rest(tmp_path):
 def test_existing_output_survives_a_failed_run(tmp_path):
     out = write_jsonl(tmp_path / "out.jsonl", [{"previous": "result"}])
     source = write_jsonl(tmp_path / "in.jsonl", ["{broken"])
-    assert distillery("verify", str(source), "-o", str(out)).returncode == 2
+    assert distillery("verify", str(source), "-o", str(out)).returncode == 3
     assert read_jsonl(out) == [{"previous": "result"}]
 
+
+
+def test_without_o_the_verified_records_go_to_stdout_and_the_summary_to_stderr(tmp_path):
+    rows = [{"id": "a", "thought_type": "pot", "text": "ans = 6 * 7", "gold": 42},
+            {"id": "b", "thought_type": "cot", "text": "The answer is 5.", "gold": 4}]
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
+    result = distillery("verify", str(source))
+    assert result.returncode == 0, result.stderr
+    assert [(r["id"], r["correct"]) for r in map(json.loads, result.stdout.splitlines())] == [("a", True), ("b", False)]
+    assert "verified 2 thoughts -> stdout" in result.stderr
+    assert list(tmp_path.iterdir()) == [source]  # no file named "-" or anything else
+    dash = distillery("verify", str(source), "-o", "-")
+    assert dash.returncode == 0 and dash.stdout == result.stdout
+    assert distillery("verify", str(source), "--json").returncode == 2  # stdout cannot carry both
 
 def test_timeout_option_applies(tmp_path):
     rows = [{"id": 1, "thought_type": "pot", "text": "while True:\n    pass"}]
@@ -122,6 +136,9 @@ def test_shipped_sample_runs(tmp_path):
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["total"] == 13 and summary["by_status"]["ok"] >= 8
+    import jsonschema
+
+    jsonschema.validate(summary, json.loads((REPO / "docs" / "schemas" / "verify-summary.schema.json").read_text()))
 
 
 def test_tolerance_options(tmp_path):
@@ -164,10 +181,10 @@ def test_verifier_serve_command_end_to_end(tmp_path):
         assert read_jsonl(out)[0]["correct"] is True
         denied = distillery("verify", str(tmp_path / "in.jsonl"), "-o", str(out), "--address", address,
                             "--token", "forged")
-        assert denied.returncode == 1
+        assert denied.returncode == 5  # ExitCode.DENIED
         assert denied.stderr.strip() == f"Error: verifier at {address}: UNAUTHENTICATED: invalid bearer token"
         tokenless = distillery("verify", str(tmp_path / "in.jsonl"), "-o", str(out), "--address", address)
-        assert tokenless.returncode == 2 and "no token" in tokenless.stderr
+        assert tokenless.returncode == 5 and "no token" in tokenless.stderr
         info = json.loads(distillery("verifier", "info", "--address", address, "--token", "tok-1", "--json").stdout)
         assert info["isolation"]["seccomp"] is True
 

@@ -7,6 +7,7 @@ import os
 import click
 import grpc
 
+from distillery.cli.exit_codes import CommandError, ExitCode, rpc_error
 from distillery.stack.local import distillery_home, load_state, read_secret
 
 
@@ -20,8 +21,9 @@ def service_address(service: str, explicit: str | None) -> str:
     state = load_state()
     process = getattr(state, service, None) if state else None
     if process is None:
-        raise click.UsageError(
-            f"no {service}: start the local stack with `distillery up`, or pass --{service} grpcs://HOST:PORT")
+        raise CommandError(  # not a usage mistake: the stack is down, which `up` fixes
+            f"no {service}: start the local stack with `distillery up`, or pass --{service} grpcs://HOST:PORT",
+            ExitCode.UNAVAILABLE)
     return process.address
 
 
@@ -32,17 +34,18 @@ def registry_address(explicit: str | None) -> str:
 def team_token(explicit: str | None) -> str:
     token = explicit or read_secret(distillery_home() / "token")
     if not token:
-        raise click.UsageError("no token: pass --token / DISTILLERY_TOKEN, or start the local stack with `distillery up`")
+        raise CommandError("no token: pass --token / DISTILLERY_TOKEN, or start the local stack with `distillery up`",
+                           ExitCode.DENIED)
     return token
 
 
 def admin_token(explicit: str | None) -> str:
     token = explicit or os.environ.get("DISTILLERY_ADMIN_TOKEN") or read_secret(distillery_home() / "admin.token")
     if not token:
-        raise click.UsageError("no admin token: pass --admin-token / DISTILLERY_ADMIN_TOKEN")
+        raise CommandError("no admin token: pass --admin-token / DISTILLERY_ADMIN_TOKEN", ExitCode.DENIED)
     return token
 
 
 def rpc_failure(service: str, exc: grpc.RpcError) -> click.ClickException:
-    """One readable line for a failed call: 'registry: PERMISSION_DENIED: ...'."""
-    return click.ClickException(f"{service}: {exc.code().name}: {exc.details()}")
+    """One readable line for a failed call ('registry: PERMISSION_DENIED: ...'), exiting with its meaning."""
+    return rpc_error(service, exc)

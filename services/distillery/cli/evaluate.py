@@ -14,8 +14,10 @@ import click
 import grpc
 
 from distillery.cli.connect import registry_address, rpc_failure, team_token
+from distillery.cli.exit_codes import CommandError, ExitCode
 from distillery.cli.flags import json_option, token_option
 from distillery.cli.registry import registry_option
+from distillery.student.model_refs import ModelNotFound
 
 
 @click.command("eval")
@@ -66,7 +68,7 @@ def eval_command(model, score_file, no_local_paths, benchmarks, methods, limit, 
         parse_benchmarks(benchmarks)
         parse_methods(methods)
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CommandError(str(exc), ExitCode.INVALID) from None
     with RegistryClient(registry_address(registry), team_token(token)) as client, \
             _verify_many(verifier, token) as verify_many, _stdout_to_stderr():
         try:
@@ -77,8 +79,10 @@ def eval_command(model, score_file, no_local_paths, benchmarks, methods, limit, 
                               # The user's own process reads the user's own files; a stage run for a
                               # tenant on a shared node must not.
                               allow_local_paths=not no_local_paths)
+        except ModelNotFound as exc:
+            raise CommandError(str(exc), ExitCode.NOT_FOUND) from None
         except ValueError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise CommandError(str(exc), ExitCode.INVALID) from None
         except grpc.RpcError as exc:
             raise rpc_failure("registry", exc) from None
     if as_json:
@@ -101,7 +105,7 @@ def _score_file(path: str, verifier: str | None, token: str | None, as_json: boo
     try:
         thoughts = read_thoughts(path)
     except InvalidLine as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CommandError(str(exc), ExitCode.INVALID) from None
     click.echo(f"{path}: verifying {len(thoughts)} thoughts", err=True)
     with _verify_many(verifier, token) as verify_many:
         graded = grade(thoughts, verify_many)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -10,10 +9,11 @@ from pathlib import Path
 
 import click
 import grpc
-from google.protobuf import json_format
 
 from distillery.cli.connect import rpc_failure, service_address, team_token
+from distillery.cli.exit_codes import CommandError, ExitCode, for_job_state
 from distillery.cli.flags import json_option, metrics_port_option, start_metrics, token_option
+from distillery.cli.output import echo_json
 from distillery.core.ports import PORTS
 
 jobs_option = click.option("--jobs", "jobs", default=None, envvar="DISTILLERY_JOBS",
@@ -36,15 +36,31 @@ def _call(jobs, token, method, *args):
             raise rpc_failure("jobs", exc) from None
 
 
-def _as_dict(job) -> dict:
-    return json_format.MessageToDict(job, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+ENDED = ("succeeded", "failed", "cancelled")
 
 
-def _elapsed(stage) -> str:
+def _now(job) -> float:
+    """The clock a job's times are read against: now while it runs, its last change once it ended
+    (an old job's stages did not run until the moment someone looked)."""
+    return job.updated_at if job.state in ENDED and job.updated_at else time.time()
+
+
+def _elapsed(stage, now: float) -> str:
     if not stage.started_at:
         return ""
-    seconds = int((stage.finished_at or time.time()) - stage.started_at)
+    seconds = max(int((stage.finished_at or now) - stage.started_at), 0)
     return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _tries(attempts: int) -> str:
+    return f"{attempts} {'try' if attempts == 1 else 'tries'}"
+
+
+def exit_with_state(job) -> None:
+    """End the command with the job's state as its exit code (0 only when it succeeded)."""
+    code = for_job_state(job.state)
+    if code != ExitCode.OK:
+        raise click.exceptions.Exit(int(code))
 
 
 def progress_line(job) -> str:
@@ -52,34 +68,44 @@ def progress_line(job) -> str:
     done = sum(s.state in ("succeeded", "reused") for s in job.stages)
     filled = BAR * done // max(len(job.stages), 1)
     current = next((s for s in job.stages if s.state not in ("succeeded", "reused")), None)
-    where = (f"{current.name} {current.state}" + (f" (attempt {current.attempts}, {_elapsed(current)})"
+    where = (f"{current.name} {current.state}" + (f" (attempt {current.attempts}, {_elapsed(current, _now(job))})"
                                                    if current.state == "running" else "")) if current else ""
     return f"{job.id} {job.name} [{'#' * filled}{'-' * (BAR - filled)}] {done}/{len(job.stages)} {job.state} {where}"
 
 
 def stage_table(job) -> str:
-    lines = []
+    lines, now = [], _now(job)
     for stage in job.stages:
         made = stage.outputs.get("url") or stage.outputs.get("dataset") or stage.outputs.get("model") or ""
-        lines.append(f"  {stage.name:<10} {stage.state:<10} {stage.attempts} try  {_elapsed(stage):>7}  {made}"
+        tries, elapsed = _tries(stage.attempts), _elapsed(stage, now)
+        lines.append(f"  {stage.name:<10} {stage.state:<10} {tries:<7}  {elapsed:>7}  {made}"
                      + (f"\n             {stage.error.splitlines()[-1][:160]}" if stage.error else ""))
     return "\n".join(lines)
 
 
 def follow(client, job_id: str, quiet: bool = False):
-    """Stream a job's events to stderr (a progress bar on a terminal); returns the final job."""
+    """Stream a job's events to stderr (a progress bar on a terminal); returns the final job.
+
+    Ctrl-C detaches: the job goes on, and the command exits 130 saying how to follow or cancel it."""
     tty = sys.stderr.isatty()
     job = None
-    for event in client.watch(job_id):
-        job = event.job
-        if quiet:
-            continue
-        if tty:
-            click.echo("\r\033[K" + progress_line(job), err=True, nl=False)
-            if event.message:
-                click.echo("\r\033[K" + time.strftime("%H:%M:%S ") + event.message, err=True)
-        elif event.message:
-            click.echo(time.strftime("%H:%M:%S ") + event.message, err=True)
+    try:
+        for event in client.watch(job_id):
+            job = event.job
+            if quiet:
+                continue
+            # Stamped with when it happened (the job's last change), not when we heard of it.
+            stamp = time.strftime("%H:%M:%S ", time.localtime(job.updated_at or time.time()))
+            if tty:
+                click.echo("\r\033[K" + progress_line(job), err=True, nl=False)
+                if event.message:
+                    click.echo("\r\033[K" + stamp + event.message, err=True)
+            elif event.message:
+                click.echo(stamp + event.message, err=True)
+    except KeyboardInterrupt:
+        click.echo(("\n" if tty else "") + f"detached: job {job_id} goes on (`distillery jobs watch {job_id}` to "
+                   f"follow it again, `distillery jobs cancel {job_id}` to stop it)", err=True)
+        raise click.exceptions.Exit(int(ExitCode.INTERRUPTED)) from None
     if tty and not quiet:
         click.echo("", err=True)
     return job
@@ -97,7 +123,8 @@ def jobs_group() -> None:
 @token_option
 @json_option
 def submit_command(spec, watch_, jobs, token, as_json):
-    """Submit SPEC (YAML or JSON); prints the job id."""
+    """Submit SPEC (YAML or JSON); prints the job id. With --watch, exits with the job's state
+    (0 succeeded, 1 failed, 8 cancelled); Ctrl-C detaches (130) and the job goes on."""
     with _client(jobs, token) as client:
         try:
             job = client.submit(spec.read_text())
@@ -105,7 +132,9 @@ def submit_command(spec, watch_, jobs, token, as_json):
                 job = follow(client, job.id)
         except grpc.RpcError as exc:
             raise rpc_failure("jobs", exc) from None
-    click.echo(json.dumps(_as_dict(job)) if as_json else job.id)
+    echo_json(job) if as_json else click.echo(job.id)
+    if watch_:
+        exit_with_state(job)
 
 
 @jobs_group.command("ls")
@@ -117,7 +146,7 @@ def ls_command(all_teams, jobs, token, as_json):
     """Your team's jobs."""
     listed = _call(jobs, token, "list", all_teams)
     if as_json:
-        click.echo(json.dumps([_as_dict(j) for j in listed]))
+        echo_json(listed)
         return
     for job in listed:
         click.echo(f"{job.id}  {job.team:<12} {job.name:<20} {job.state:<10} "
@@ -130,15 +159,17 @@ def ls_command(all_teams, jobs, token, as_json):
 @token_option
 @json_option
 def get_command(job_id, jobs, token, as_json):
-    """One job: its stages, attempts, outputs, errors."""
+    """One job: its stages, attempts, outputs, errors. Exits with its state: 0 succeeded, 1 failed,
+    8 cancelled, 9 still queued or running."""
     job = _call(jobs, token, "get", job_id)
     if as_json:
-        click.echo(json.dumps(_as_dict(job)))
-        return
-    click.echo(progress_line(job))
-    click.echo(stage_table(job))
-    if job.error:
-        click.echo(f"error: {job.error}")
+        echo_json(job)
+    else:
+        click.echo(progress_line(job))
+        click.echo(stage_table(job))
+        if job.error:
+            click.echo(f"error: {job.error}")
+    exit_with_state(job)
 
 
 @jobs_group.command("watch")
@@ -147,13 +178,15 @@ def get_command(job_id, jobs, token, as_json):
 @token_option
 @json_option
 def watch_command(job_id, jobs, token, as_json):
-    """Follow a job's stages live until it ends."""
+    """Follow a job's stages live until it ends; exits with its state (0 succeeded, 1 failed,
+    8 cancelled). Ctrl-C detaches (130): the job goes on."""
     with _client(jobs, token) as client:
         try:
             job = follow(client, job_id, quiet=as_json)
         except grpc.RpcError as exc:
             raise rpc_failure("jobs", exc) from None
-    click.echo(json.dumps(_as_dict(job)) if as_json else stage_table(job))
+    echo_json(job) if as_json else click.echo(stage_table(job))
+    exit_with_state(job)
 
 
 @jobs_group.command("cancel")
@@ -247,29 +280,19 @@ def run_command(spec, token, as_json):
     """The main job: start the local stack, submit SPEC (default pipelines/local.yaml), follow it,
     print the results and where every artifact lives. Run it again: finished stages are reused."""
     from distillery.cli.evaluate import format_table
-    from distillery.cli.registry import data_dir_or_usage
     from distillery.evaluation.scoring import ResultRow
     from distillery.jobs.spec import SpecError, parse_spec
-    from distillery.registry.client import RegistryClient
     from distillery.stack.local import up
 
     if not spec.exists():
         raise click.UsageError(f"no spec at {spec}: run from the repository root, or name a spec (pipelines/*.yaml)")
     try:
-        parsed = parse_spec(spec.read_text(), str(spec))
+        parse_spec(spec.read_text(), str(spec))  # refused here, before the stack starts
     except SpecError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CommandError(str(exc), ExitCode.INVALID) from None
     click.echo("starting the local stack ...", err=True)
-    state = up()
-    # The problems, the evaluation sets, and the datasets of the teacher's contamination guard.
-    needed = ({parsed.problems.dataset.split("@")[0]} | {"gsm8k-test" if b == "gsm8k" else b
-                                                         for b in parsed.evaluation.benchmarks}
-              | set(parsed.teacher.contamination_guard))
-    with RegistryClient(state.registry.address, team_token(token)) as registry:
-        from distillery.registry.benchmark_import import import_benchmarks
-        from distillery.registry.benchmarks import BENCHMARKS
-
-        import_benchmarks(registry, [n for n in BENCHMARKS if n in needed], data_dir_or_usage(None))
+    up()
+    # The benchmarks the spec reads are in the public namespace: `up` imported them.
     with _client(None, token) as client:
         try:
             job = client.submit(spec.read_text())
@@ -278,7 +301,7 @@ def run_command(spec, token, as_json):
         except grpc.RpcError as exc:
             raise rpc_failure("jobs", exc) from None
     if as_json:
-        click.echo(json.dumps(_as_dict(job)))
+        echo_json(job)
     else:
         for stage in job.stages:
             if stage.result.HasField("eval"):
@@ -291,4 +314,5 @@ def run_command(spec, token, as_json):
         click.echo(f"  problems   {job.problems}")
         click.echo(stage_table(job))
     if job.state != "succeeded":
-        raise click.ClickException(f"job {job.id} {job.state}: {job.error} (see `distillery jobs logs {job.id}`)")
+        raise CommandError(f"job {job.id} {job.state}: {job.error} (see `distillery jobs logs {job.id}`)",
+                           for_job_state(job.state))

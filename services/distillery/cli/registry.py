@@ -10,12 +10,13 @@ from pathlib import Path
 
 import click
 import grpc
-from google.protobuf.json_format import MessageToDict
 
 from distillery.cli.connect import admin_token as resolve_admin_token
 from distillery.cli.connect import registry_address, rpc_failure, team_token
+from distillery.cli.exit_codes import CommandError, ExitCode
 from distillery.cli.flags import json_option, metrics_port_option, start_metrics, token_option
-from distillery.core.jsonl import atomic_writer
+from distillery.cli.json_shapes import PulledDataset, PulledModel
+from distillery.cli.output import echo_json, message_dict, text_output
 from distillery.core.ports import PORTS
 
 registry_option = click.option("--registry", "registry", default=None, envvar="DISTILLERY_REGISTRY",
@@ -26,22 +27,6 @@ def _client(registry: str | None, token: str | None):
     from distillery.registry.client import RegistryClient
 
     return RegistryClient(registry_address(registry), team_token(token))
-
-
-_UINT64_FIELDS = {"version", "rows", "bytes", "compressed_bytes"}
-_UINT64_MAPS = {"counts_by_thought_type", "counts_by_status"}
-
-
-def _manifest_dict(manifest) -> dict:
-    """The manifest as JSON, with 64-bit counts as numbers (proto's JSON mapping makes them strings)."""
-    def numbers(value, key=None):
-        if isinstance(value, dict):
-            return {k: (int(v) if key in _UINT64_MAPS else numbers(v, k)) for k, v in value.items()}
-        if isinstance(value, list):
-            return [numbers(v, key) for v in value]
-        return int(value) if key in _UINT64_FIELDS and isinstance(value, str) else value
-
-    return numbers(MessageToDict(manifest, preserving_proto_field_name=True))
 
 
 def _short_ref(manifest) -> str:
@@ -99,13 +84,13 @@ def push_command(name, path, kind, parents, meta, stage, config_json, share, reg
             raise click.UsageError(f"{path} is a directory; only --kind model pushes directories")
         else:
             manifest = client.push_file(push_header, path)
-    click.echo(json.dumps(_manifest_dict(manifest)) if as_json else _short_ref(manifest))
+    echo_json(manifest) if as_json else click.echo(_short_ref(manifest))
 
 
 @registry_group.command("pull")
 @click.argument("ref", metavar="NAME[@VERSION|@TAG]")
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="FILE.jsonl for datasets (written atomically); a directory for models.")
+@click.option("-o", "--output", required=True, type=click.Path(allow_dash=True, path_type=Path),
+              help="FILE.jsonl for datasets (written atomically; - for stdout); a directory for models.")
 @registry_option
 @token_option
 @json_option
@@ -115,17 +100,22 @@ def pull_command(ref, output, registry, token, as_json):
 
     with _client(registry, token) as client:
         manifest = client.show(ref)
+        to_stdout = str(output) == "-"
         if manifest.kind == KINDS["model"]:
+            if to_stdout:
+                raise click.UsageError(f"{manifest.ref} is a model, a directory of files: -o DIRECTORY")
             written = client.pull_files(manifest.ref, output)
             if as_json:
-                click.echo(json.dumps({"ref": manifest.ref, "files": [str(p) for p in written]}))
+                echo_json(PulledModel(ref=manifest.ref, files=[str(p) for p in written]))
             click.echo(f"{_short_ref(manifest)}: {len(written)} files -> {output}", err=True)
             return
-        with atomic_writer(output) as handle:
+        if to_stdout and as_json:
+            raise click.UsageError("--json needs -o FILE: with -o - stdout carries the rows")
+        with text_output(output) as handle:
             for chunk in client.pull(manifest.ref):  # the version just shown, not a newer one
                 handle.write(chunk.decode("utf-8"))
     if as_json:
-        click.echo(json.dumps({"ref": manifest.ref, "rows": manifest.rows, "output": str(output)}))
+        echo_json(PulledDataset(ref=manifest.ref, rows=manifest.rows, output=str(output)))
     click.echo(f"{_short_ref(manifest)}: {manifest.rows} rows -> {output}", err=True)
 
 
@@ -141,7 +131,7 @@ def ls_command(shared, deleted, name, registry, token, as_json):
     with _client(registry, token) as client:
         manifests = client.list(include_shared=shared, include_deleted=deleted, name=name)
     if as_json:
-        click.echo(json.dumps([_manifest_dict(m) for m in manifests]))
+        echo_json(manifests)
         return
     from distillery.registry.client import kind_name
 
@@ -160,7 +150,7 @@ def show_command(ref, registry, token, as_json):
     """Print a version's manifest: contents, counts and lineage."""
     with _client(registry, token) as client:
         manifest = client.show(ref)
-    click.echo(json.dumps(_manifest_dict(manifest), indent=None if as_json else 2))
+    click.echo(json.dumps(message_dict(manifest), indent=None if as_json else 2))
 
 
 @registry_group.command("lineage")
@@ -173,7 +163,7 @@ def lineage_command(ref, registry, token, as_json):
     with _client(registry, token) as client:
         chain = client.lineage(ref)
     if as_json:
-        click.echo(json.dumps([_manifest_dict(m) for m in chain]))
+        echo_json(chain)
         return
     for m in chain:
         stage = f" [{m.lineage.stage}]" if m.lineage.stage else ""
@@ -191,7 +181,7 @@ def tag_command(ref, tag, registry, token, as_json):
     """Point TAG at a version (tags move; versions never change)."""
     with _client(registry, token) as client:
         manifest = client.tag(ref, tag)
-    click.echo(json.dumps(_manifest_dict(manifest)) if as_json else f"{manifest.name}@{tag} -> {_short_ref(manifest)}")
+    echo_json(manifest) if as_json else click.echo(f"{manifest.name}@{tag} -> {_short_ref(manifest)}")
 
 
 @registry_group.command("delete")
@@ -203,7 +193,8 @@ def delete_command(ref, registry, token, as_json):
     """Soft-delete a version (restorable for the retention period)."""
     with _client(registry, token) as client:
         manifest = client.delete(ref)
-    click.echo(json.dumps(_manifest_dict(manifest)) if as_json else f"deleted {_short_ref(manifest)} (restore with `distillery registry restore {_short_ref(manifest)}`)")
+    echo_json(manifest) if as_json else click.echo(
+        f"deleted {_short_ref(manifest)} (restore with `distillery registry restore {_short_ref(manifest)}`)")
 
 
 @registry_group.command("restore")
@@ -215,7 +206,7 @@ def restore_command(ref, registry, token, as_json):
     """Undo a soft delete."""
     with _client(registry, token) as client:
         manifest = client.restore(ref)
-    click.echo(json.dumps(_manifest_dict(manifest)) if as_json else _short_ref(manifest))
+    echo_json(manifest) if as_json else click.echo(_short_ref(manifest))
 
 
 @registry_group.command("import-benchmarks")
@@ -223,11 +214,17 @@ def restore_command(ref, registry, token, as_json):
               help="Benchmark folder (default: ../shared/data beside the checkout, or DISTILLERY_SHARED_DATA).")
 @click.option("--only", multiple=True, help="Import only these (gsm8k-train, gsm8k-test, svamp, asdiv, multiarith).")
 @click.option("--share", is_flag=True, help="Let every team read them.")
+@click.option("--public", is_flag=True,
+              help="Into the read-only `public` namespace every team reads (admin token; `up` does this once).")
+@click.option("--admin-token", default=None, help="With --public. Default: DISTILLERY_ADMIN_TOKEN or the local stack's.")
 @registry_option
 @token_option
 @json_option
-def import_benchmarks_command(data_dir, only, share, registry, token, as_json):
-    """Load GSM8K, SVAMP, ASDiv and MultiArith as `problems` datasets; prints NAME@VERSION each."""
+def import_benchmarks_command(data_dir, only, share, public, admin_token, registry, token, as_json):
+    """Load GSM8K, SVAMP, ASDiv and MultiArith as `problems` datasets; prints NAME@VERSION each.
+
+    Every team already reads the public copies (`gsm8k-train` resolves to the team's own, else
+    `public/gsm8k-train`): import your team's own only to pin different data."""
     from distillery.registry.benchmarks import BENCHMARKS
 
     names = list(only) or list(BENCHMARKS)
@@ -237,12 +234,15 @@ def import_benchmarks_command(data_dir, only, share, registry, token, as_json):
     from distillery.registry.benchmark_import import import_benchmarks
 
     def say(manifest, loaded) -> None:
-        click.echo(_short_ref(manifest))
+        click.echo(manifest.ref if public else _short_ref(manifest))
         if loaded.dropped:
             click.echo(f"  {manifest.name}: dropped {len(loaded.dropped)} problems without a single numeric "
                        "answer", err=True)
 
-    with _client(registry, token) as client:
+    from distillery.registry.client import RegistryClient
+
+    secret = resolve_admin_token(admin_token) if public else team_token(token)
+    with RegistryClient(registry_address(registry), secret) as client:
         results = import_benchmarks(client, names, data_dir_or_usage(data_dir), share=share,
                                     on_imported=None if as_json else say)
     if as_json:
@@ -288,18 +288,64 @@ def serve_command(host, port, s3_endpoint, s3_access_key, s3_secure, bucket, met
     serve(f"{host}:{port}", config)
 
 
-@click.group("team")
+@click.group("team", cls=RegistryGroup)
 def team_group() -> None:
     """Teams and their tokens (admin)."""
+
+
+admin_token_option = click.option("--admin-token", default=None,
+                                  help="Default: DISTILLERY_ADMIN_TOKEN, else --token / DISTILLERY_TOKEN when "
+                                       "given (refused unless it is an admin token), else the local stack's.")
 
 
 @team_group.command("create")
 @click.argument("name")
 @registry_option
-@click.option("--admin-token", default=None, help="Default: DISTILLERY_ADMIN_TOKEN or the local stack's.")
-def team_create_command(name, registry, admin_token):
-    """Create team NAME; prints its token on stdout and nothing else."""
-    _print_new_token(registry, admin_token, lambda client: client.create_team(name))
+@token_option
+@admin_token_option
+def team_create_command(name, registry, token, admin_token):
+    """Create team NAME (admin); prints its token on stdout and nothing else."""
+    _print_new_token(registry, token, admin_token, lambda client: client.create_team(name))
+
+
+@team_group.command("ls")
+@registry_option
+@token_option
+@admin_token_option
+@json_option
+def team_ls_command(registry, token, admin_token, as_json):
+    """Every team (admin): name, when it was created, its active tokens."""
+    with _admin_client(registry, token, admin_token) as client:
+        teams = client.list_teams()
+    if as_json:
+        echo_json(teams)
+        return
+    width = max([len("team")] + [len(t.team) for t in teams])
+    click.echo(f"{'team':<{width}}  {'created':<24}  active tokens")
+    for t in teams:
+        click.echo(f"{t.team:<{width}}  {t.created_at:<24}  {t.active_tokens}")
+
+
+@click.command("whoami")
+@registry_option
+@token_option
+@json_option
+def whoami_command(registry, token, as_json):
+    """The team and token id of the token in use (--token / DISTILLERY_TOKEN, else the local stack's)."""
+    from distillery.registry.client import RegistryClient
+
+    with RegistryClient(registry_address(registry), team_token(token)) as client:
+        try:
+            principal = client.whoami()
+        except grpc.RpcError as exc:
+            raise rpc_failure("registry", exc) from None
+    if as_json:
+        echo_json(principal)
+    elif principal.admin:
+        click.echo("admin")
+    else:
+        expiring = f" (expires {principal.expires_at})" if principal.expires_at else ""
+        click.echo(f"team {principal.team} token {principal.token_id}{expiring}")
 
 
 class _TokenGroup(click.Group):
@@ -319,8 +365,6 @@ def team_token_group() -> None:
     DISTILLERY_TOKEN); with --team TEAM they act on TEAM's with the admin token."""
 
 
-admin_token_option = click.option("--admin-token", default=None,
-                                  help="Default: DISTILLERY_ADMIN_TOKEN or the local stack's.")
 team_target_option = click.option("--team", "team", default=None,
                                   help="Another team's tokens, with the admin token (default: your own, with --token).")
 
@@ -328,10 +372,11 @@ team_target_option = click.option("--team", "team", default=None,
 @team_token_group.command("create")
 @click.argument("name")
 @registry_option
+@token_option
 @admin_token_option
-def team_token_create_command(name, registry, admin_token):
+def team_token_create_command(name, registry, token, admin_token):
     """Issue another token for team NAME (admin); prints it on stdout and nothing else."""
-    _print_new_token(registry, admin_token, lambda client: client.create_token(name))
+    _print_new_token(registry, token, admin_token, lambda client: client.create_token(name))
 
 
 def _token_client(registry, team, token, admin_token):
@@ -340,10 +385,6 @@ def _token_client(registry, team, token, admin_token):
 
     secret = resolve_admin_token(admin_token) if team else team_token(token)
     return RegistryClient(registry_address(registry), secret)
-
-
-def _token_dict(info) -> dict:
-    return MessageToDict(info, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
 
 
 @team_token_group.command("list")
@@ -360,7 +401,7 @@ def team_token_list_command(team, registry, token, admin_token, as_json):
         except grpc.RpcError as exc:
             raise rpc_failure("registry", exc) from None
     if as_json:
-        click.echo(json.dumps([_token_dict(t) for t in tokens]))
+        echo_json(tokens)
         return
     for t in tokens:
         until = f" until {t.expires_at}" if t.state == "expiring" else ""
@@ -382,7 +423,7 @@ def team_token_revoke_command(token_id, team, registry, token, admin_token, as_j
             info = client.revoke_token(token_id, team or "")
         except grpc.RpcError as exc:
             raise rpc_failure("registry", exc) from None
-    click.echo(json.dumps(_token_dict(info)) if as_json else f"{info.team}/{info.id}")
+    echo_json(info) if as_json else click.echo(f"{info.team}/{info.id}")
     if not as_json:
         click.echo(f"revoked token {info.id} of team {info.team}", err=True)
 
@@ -405,20 +446,30 @@ def team_token_rotate_command(token_id, grace_s, team, registry, token, admin_to
         except grpc.RpcError as exc:
             raise rpc_failure("registry", exc) from None
     if as_json:
-        click.echo(json.dumps({"team": result.team, "token": result.token, "issued": _token_dict(result.issued),
-                               "replaced": _token_dict(result.replaced)}))
+        echo_json(result)
         return
     sys.stdout.write(result.token + "\n")
     click.echo(f"new token {result.team}/{result.issued.id}; {result.team}/{result.replaced.id} "
                f"stops working at {result.replaced.expires_at}", err=True)
 
 
-def _print_new_token(registry, admin_token, issue) -> None:
+def _admin_client(registry, token, admin_token):
+    """A client for an admin verb, with the token the caller gave: never a team token silently
+    swapped for the stack's admin token (the registry refuses a team token, and says so)."""
     from distillery.registry.client import RegistryClient
 
-    with RegistryClient(registry_address(registry), resolve_admin_token(admin_token)) as client:
+    address = registry_address(registry)  # first: with the stack down, that is what to fix
+    explicit_admin = admin_token or os.environ.get("DISTILLERY_ADMIN_TOKEN")
+    return RegistryClient(address, explicit_admin or token or resolve_admin_token(None))
+
+
+def _print_new_token(registry, token, admin_token, issue) -> None:
+    with _admin_client(registry, token, admin_token) as client:
         try:
-            token = issue(client)
+            new_token = issue(client)
         except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.PERMISSION_DENIED:
+                raise CommandError(f"registry: PERMISSION_DENIED: {exc.details()} (the token given is not an admin "
+                                   "token: pass --admin-token / DISTILLERY_ADMIN_TOKEN)", ExitCode.DENIED) from None
             raise rpc_failure("registry", exc) from None
-    sys.stdout.write(token + "\n")
+    sys.stdout.write(new_token + "\n")

@@ -9,7 +9,10 @@ import click
 import grpc
 
 from distillery.cli.connect import registry_address, rpc_failure, service_address, team_token
+from distillery.cli.exit_codes import CommandError, ExitCode, for_http_status
 from distillery.cli.flags import json_option, token_option
+from distillery.cli.json_shapes import Deployment
+from distillery.cli.output import echo_json
 from distillery.cli.registry import registry_option
 
 ray_address_option = click.option(
@@ -19,17 +22,29 @@ SUBCOMMANDS = ("deploy", "ls", "rm")
 
 
 class _DeployByDefault(click.Group):
-    """``serve MODEL`` means ``serve deploy MODEL``; ``serve ls`` / ``serve rm`` stay subcommands."""
+    """``serve MODEL`` means ``serve deploy MODEL``; ``serve ls`` / ``serve rm`` stay subcommands.
+    The usage line says so: the short form is the one most people type."""
 
     def parse_args(self, ctx, args):
         if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
             args = ["deploy", *args]
         return super().parse_args(ctx, args)
 
+    def format_usage(self, ctx, formatter):
+        formatter.write_usage(ctx.command_path, "MODEL[@V] [DEPLOY OPTIONS]")
+        formatter.write_usage(ctx.command_path, "COMMAND [ARGS]...", prefix="       ")
+
 
 @click.group("serve", cls=_DeployByDefault)
 def serve_group() -> None:
-    """Serve a student on Ray Serve: `distillery serve MODEL@V`, `serve ls`, `serve rm NAME`."""
+    """Serve a student on Ray Serve.
+
+    \b
+      distillery serve MODEL[@V] [OPTIONS]   deploy MODEL: the same as `serve deploy MODEL`
+      distillery serve ls                    your team's deployments
+      distillery serve rm NAME               stop serving NAME
+
+    MODEL is NAME@VERSION from the registry, or an alias; `serve deploy --help` lists the options."""
 
 
 def _cluster(ray_address: str | None, http_host: str, http_port: int, grpc_port: int):
@@ -99,8 +114,10 @@ def _with_limit_options(command):
               help="Autoscaling target: in-flight thoughts per replica.")
 @click.option("--upscale-delay-s", type=click.FloatRange(min=0), default=3, show_default=True)
 @click.option("--downscale-delay-s", type=click.FloatRange(min=0), default=30, show_default=True)
-@click.option("--max-batch-size", type=click.IntRange(1, 1024), default=16, show_default=True)
-@click.option("--batch-wait-ms", type=click.FloatRange(min=0), default=50, show_default=True)
+@click.option("--max-batch-size", type=click.IntRange(1, 1024), default=16, show_default=True,
+              help="HF backend: most requests per batched generate call (vLLM batches continuously).")
+@click.option("--batch-wait-ms", type=click.FloatRange(min=0), default=50, show_default=True,
+              help="HF backend: how long a batch waits to fill (vLLM batches continuously).")
 @click.option("--backend", type=click.Choice(["auto", "hf", "vllm"]), default="auto", show_default=True)
 @click.option("--max-new-tokens", type=click.IntRange(1, 4096), default=320, show_default=True)
 @click.option("--num-cpus", type=click.FloatRange(min=0), default=1, show_default=True, help="Per model replica.")
@@ -139,7 +156,7 @@ def deploy_command(model, name, min_replicas, max_replicas, target_ongoing_reque
             try:
                 manifest = show_model(client, model)
             except ModelNotFound as exc:
-                raise click.ClickException(str(exc)) from None
+                raise CommandError(str(exc), ExitCode.NOT_FOUND) from None
         pinned, default_name = manifest.ref, manifest.name
     address, endpoint = _cluster(ray_address, http_host, http_port, grpc_port)
     try:
@@ -153,16 +170,16 @@ def deploy_command(model, name, min_replicas, max_replicas, target_ongoing_reque
             registry=registry_address(registry), verifier=service_address("verifier", verifier),
             token=team_token(token), limits=request_limits)
     except ValidationError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CommandError(str(exc), ExitCode.INVALID) from None
     click.echo(f"deploying {pinned} as {config.name} on {address} ...", err=True)
     from distillery.serving.deploy import DeploymentError, deploy  # after _cluster: Ray reads its env on import
 
     try:
         url = deploy(config, address, endpoint)
-    except DeploymentError as exc:
-        raise click.ClickException(str(exc)) from None
+    except DeploymentError as exc:  # the name is another team's: choose another
+        raise CommandError(str(exc), ExitCode.INVALID) from None
     if as_json:
-        click.echo(json.dumps({"name": config.name, "model": pinned, "url": url, "grpc": endpoint.grpc_address()}))
+        echo_json(Deployment(name=config.name, model=pinned, url=url, grpc=endpoint.grpc_address()))
         return
     click.echo(url)
     click.echo(f"gRPC {endpoint.grpc_address()} (metadata application={config.name})", err=True)
@@ -208,7 +225,7 @@ def rm_command(name, ray_address, http_host, http_port, grpc_port, registry, tok
     try:
         remove(address, name, None if principal.admin else principal.team)
     except DeploymentError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CommandError(str(exc), ExitCode.NOT_FOUND if "no deployment" in str(exc) else ExitCode.DENIED) from None
     click.echo(f"removed {name}")
 
 
@@ -216,7 +233,8 @@ def rm_command(name, ray_address, http_host, http_port, grpc_port, registry, tok
 @click.argument("question")
 @click.option("--endpoint", default=None, envvar="DISTILLERY_ENDPOINT",
               help="URL of a served student (http://HOST:PORT/NAME).")
-@click.option("--name", default=None, help="A deployment on the local stack (instead of --endpoint).")
+@click.option("--name", default=None,
+              help="A deployment of your team on the local stack (default: the only one; or --endpoint).")
 @click.option("--methods", default="eot,pot,cot", show_default=True, help="Thought types to generate.")
 @click.option("--strategy", type=click.Choice(["vote", "fallback", "single"]), default="vote", show_default=True)
 @click.option("--samples", type=click.IntRange(min=0), default=0, show_default=True,
@@ -229,18 +247,24 @@ def solve_command(question, endpoint, name, methods, strategy, samples, temperat
     from distillery.serving.client import StudentClient, StudentError
     from distillery.stack.local import load_state
 
-    if endpoint is None:
+    local = endpoint is None
+    if local:
         state = load_state()
-        if name is None or state is None or state.ray_ports is None:
-            raise click.UsageError("pass --endpoint URL, or --name NAME of a deployment on the local stack")
+        if state is None or state.ray_ports is None:
+            raise CommandError("no local stack to find deployments on: start it with `distillery up`, or pass "
+                               "--endpoint URL", ExitCode.UNAVAILABLE)
+        name = name or _only_deployment(token)
         endpoint = f"http://127.0.0.1:{state.ray_ports.serve_http}/{name}"
     try:
         reply = StudentClient(endpoint, team_token(token)).solve(
             question, [m.strip() for m in methods.split(",") if m.strip()], strategy, samples, temperature)
     except StudentError as exc:
-        raise click.ClickException(str(exc)) from None
+        if local and exc.status == 404:  # Ray's own "no route" text means nothing to the caller
+            raise CommandError(f"no deployment named {name!r}; {_deployments_sentence(token)}",
+                               ExitCode.NOT_FOUND) from None
+        raise CommandError(str(exc), for_http_status(exc.status)) from None
     except OSError as exc:
-        raise click.ClickException(f"{endpoint}: {exc}") from None
+        raise CommandError(f"{endpoint}: {exc}", ExitCode.UNAVAILABLE) from None
     if as_json:
         click.echo(json.dumps(reply))
         return
@@ -251,3 +275,28 @@ def solve_command(question, endpoint, name, methods, strategy, samples, temperat
         sample = f" sample {thought['sample']}" if thought.get("sample", -1) >= 0 else ""
         click.echo(f"\n--- {thought['type']}{sample}: {thought['status']} -> {result}")
         click.echo(thought["text"])
+
+
+def _team_deployments(token: str | None) -> list[str]:
+    """The names of the caller's team's deployments on the local stack."""
+    principal = _whoami(None, token)
+    address, _ = _cluster(None, "127.0.0.1", 8000, 9000)
+    from distillery.serving.deploy import list_deployments
+
+    return [row["name"] for row in list_deployments(address, None if principal.admin else principal.team)]
+
+
+def _deployments_sentence(token: str | None) -> str:
+    names = _team_deployments(token)
+    return f"your team's: {', '.join(names)}" if names else "your team has none (deploy with `distillery serve MODEL`)"
+
+
+def _only_deployment(token: str | None) -> str:
+    """No --name: the team's one deployment; with none or several, say which exist."""
+    names = _team_deployments(token)
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise CommandError("no deployment to ask: your team has none (deploy with `distillery serve MODEL`)",
+                           ExitCode.NOT_FOUND)
+    raise click.UsageError(f"{len(names)} deployments: pass --name, one of {', '.join(names)}")

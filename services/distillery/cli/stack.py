@@ -7,6 +7,7 @@ import json
 import click
 
 from distillery.cli.flags import json_option
+from distillery.cli.json_shapes import StackStatus
 
 
 @click.command("up")
@@ -16,13 +17,18 @@ def up_command(as_json: bool) -> None:
     from distillery.stack.local import status, up
 
     up()
-    info = status()
+    info = StackStatus.model_validate(status()).model_dump(mode="json")
     if as_json:
         click.echo(json.dumps(info))
         return
-    for name, address in info["endpoints"].items():
-        click.echo(f"{name:<13} {address}")
-    click.echo(f"team          {info['default_team']} (token in {info['home']}/token)")
+    rows = [*info["endpoints"].items(), ("team", f"{info['default_team']} (token in {info['home']}/token)")]
+    click.echo(columns(rows))
+
+
+def columns(rows) -> str:
+    """``KEY  VALUE`` lines, the keys padded to the longest one (a long endpoint name keeps its column)."""
+    width = max((len(key) for key, _ in rows), default=0)
+    return "\n".join(f"{key:<{width}}  {value}" for key, value in rows)
 
 
 @click.command("down")
@@ -38,4 +44,4 @@ def status_command() -> None:
     """The local stack's endpoints and processes, as JSON."""
     from distillery.stack.local import status
 
-    click.echo(json.dumps(status(), indent=2))
+    click.echo(json.dumps(StackStatus.model_validate(status()).model_dump(mode="json"), indent=2))

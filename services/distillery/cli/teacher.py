@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -13,6 +12,8 @@ import grpc
 
 from distillery.cli.connect import rpc_failure, service_address, team_token
 from distillery.cli.flags import json_option, metrics_port_option, start_metrics, token_option
+from distillery.cli.json_shapes import TeacherJobOutput
+from distillery.cli.output import echo_json
 from distillery.core.ports import PORTS
 
 
@@ -82,37 +83,44 @@ def generate_command(problems, thought_types, samples, variants, guard, no_guard
         raise click.ClickException("teacher: the job ended without a result")
     short = result.result.dataset.split("/", 1)[1]
     if as_json:
-        click.echo(json.dumps({"dataset": result.result.dataset, "rejected": result.result.rejected or None,
-                               "variants": result.result.variants or None,
-                               "yield_by_type": dict(result.result.yield_by_type),
-                               "accepted": dict(result.progress.accepted), "rejected_by_type": dict(result.progress.rejected),
-                               "generated": result.progress.generated, "duplicates": result.progress.duplicates,
-                               "output_tokens": result.progress.output_tokens,
-                               "resumed_from": result.progress.resumed_from,
-                               "variants_kept": result.progress.variants_kept,
-                               "variants_dropped": result.progress.variants_dropped,
-                               "contaminated": result.progress.contaminated}))
+        echo_json(TeacherJobOutput(
+            dataset=result.result.dataset, rejected=result.result.rejected or None,
+            variants=result.result.variants or None, yield_by_type=dict(result.result.yield_by_type),
+            accepted=dict(result.progress.accepted), rejected_by_type=dict(result.progress.rejected),
+            generated=result.progress.generated, duplicates=result.progress.duplicates,
+            output_tokens=result.progress.output_tokens, resumed_from=result.progress.resumed_from,
+            variants_kept=result.progress.variants_kept, variants_dropped=result.progress.variants_dropped,
+            contaminated=result.progress.contaminated))
     else:
         click.echo(short)
 
 
 def teacher_job(problems, thought_types, samples, variants, guard, no_guard, backend, model, pool, endpoint,
                 endpoint_key, out, limit, batch_size, temperature, max_tokens, seed, share):
-    """The ``TeacherJob`` request for ``generate``'s options (no --guard: the service's default list)."""
-    from distillery.teacher.config import Sampling
+    """The ``TeacherJob`` request for ``generate``'s options, checked here as the service will
+    check it (no --guard: the default list)."""
+    from pydantic import ValidationError
+
+    from distillery.core.errors import field_errors
+    from distillery.core.pydantic_proto import to_message
+    from distillery.teacher.config import TeacherJobConfig
     from distillery.v1 import teacher_pb2 as pb
+    from distillery.v1 import teacher_config_pb2
 
     if guard and no_guard:
         raise click.UsageError("--guard and --no-guard exclude each other")
-    # The proto reads 0 as "unset" for max_tokens, but temperature 0 is greedy: send the default.
-    default = Sampling()
-    sampling = pb.Sampling(temperature=default.temperature if temperature is None else temperature,
-                           top_p=default.top_p, max_tokens=max_tokens or 0, seed=seed or 0)
-    return pb.TeacherJob(problems=problems, limit=limit or 0, backend=backend or "", model=model or "",
-                         pool=pool or "", endpoint=endpoint or "", endpoint_api_key=endpoint_key if endpoint else "",
-                         thought_types=[t.strip() for t in thought_types.split(",") if t.strip()], samples=samples,
-                         sampling=sampling, out=out, share=share, batch_size=batch_size, variants=variants,
-                         contamination_guard=list(guard), no_contamination_guard=no_guard)
+    given = {"backend": backend, "model": model, "pool": pool, "endpoint": endpoint, "limit": limit,
+             "thought_types": tuple(t.strip() for t in thought_types.split(",") if t.strip()),
+             "contamination_guard": () if no_guard else (tuple(guard) or None),
+             "sampling": {k: v for k, v in (("temperature", temperature), ("max_tokens", max_tokens), ("seed", seed))
+                          if v is not None}}
+    try:
+        config = TeacherJobConfig(**{k: v for k, v in given.items() if v is not None}, problems=problems, out=out,
+                                  samples=samples, variants=variants, batch_size=batch_size, share=share)
+    except ValidationError as exc:
+        raise click.UsageError(field_errors(exc.errors(), whole="job")) from None
+    return pb.TeacherJob(config=to_message(config, teacher_config_pb2.TeacherJobConfig),
+                         endpoint_api_key=endpoint_key if endpoint else "")
 
 
 def progress_extras(progress, variants: int) -> str:

@@ -6,12 +6,14 @@ import json
 import logging
 import os
 import signal
+import sys
 
 import click
 import grpc
 from google.protobuf import json_format
 
 from distillery.cli.connect import rpc_failure, service_address, team_token
+from distillery.cli.exit_codes import CommandError, ExitCode, for_job_state
 from distillery.cli.flags import json_option, metrics_port_option, start_metrics, token_option
 from distillery.cli.registry import registry_option
 from distillery.core.ports import PORTS
@@ -57,13 +59,9 @@ def _progress_line(job) -> str:
     return line
 
 
-def _follow(client, job_id: str, as_json: bool):
-    """Print a progress line per new step until the job ends; return its last state.
-
-    Stopping this command (Ctrl-C, or SIGTERM -- how a jobs-controller stage is stopped) cancels
-    the training job too, after its last checkpoint: submitting it again resumes."""
+def _watch(client, job_id: str, as_json: bool):
+    """Print a progress line per new step until the job ends; return its last view."""
     last, printed_step = None, None
-    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         for job in client.watch(job_id):
             last = job
@@ -72,17 +70,52 @@ def _follow(client, job_id: str, as_json: bool):
                 printed_step = job.metrics.step
     except grpc.RpcError as exc:
         raise rpc_failure("trainer", exc) from None
-    except KeyboardInterrupt:
-        client.cancel(job_id)
-        click.echo(f"{job_id}: cancelled", err=True)
-        raise
+    return last
+
+
+def _follow_or_cancel(client, job_id: str, as_json: bool):
+    """``train``'s follow: stopping this command (Ctrl-C, or SIGTERM from a CI runner's timeout)
+    cancels the job. It stops at the next step boundary after writing a checkpoint there; this
+    waits for that (a second Ctrl-C stops waiting) and returns the job as it ended."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        try:
+            return _watch(client, job_id, as_json)
+        except KeyboardInterrupt:
+            pass
+        try:
+            client.cancel(job_id)
+        except grpc.RpcError as exc:
+            raise rpc_failure("trainer", exc) from None
+        click.echo(("\n" if sys.stderr.isatty() else "") + f"cancelling {job_id}: it stops at the next step boundary and writes a checkpoint there "
+                   "(Ctrl-C again to stop waiting)", err=True)
+        try:
+            return _watch(client, job_id, as_json)
+        except KeyboardInterrupt:
+            raise CommandError(f"not waiting: job {job_id} stops at its next step boundary (`distillery trainer "
+                               f"status {job_id}` says where); run the same command again to resume",
+                               ExitCode.CANCELLED) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
-    return last
 
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def _ended(job, as_json: bool) -> None:
+    """A followed job's end: the model's NAME@VERSION (or the job as JSON) and the exit code of its state."""
+    if as_json:
+        click.echo(json.dumps(_job_json(job)))
+    state = _state(job)
+    if state == "succeeded":
+        if not as_json:
+            click.echo(job.model.split("/", 1)[1])
+        return
+    if state == "cancelled" and job.last_checkpoint_step:
+        raise CommandError(f"trainer: job {job.id} cancelled at step {job.last_checkpoint_step} after writing a "
+                           "checkpoint there; run the same command again to resume from it", ExitCode.CANCELLED)
+    raise CommandError(f"trainer: job {job.id} {state}: {job.error}", for_job_state(state))
 
 
 @click.command("train")
@@ -152,13 +185,8 @@ def train_command(dataset, base, no_local_paths, out, thought_types, workers, us
             click.echo(json.dumps(_job_json(job)) if as_json else job.id)
             return
         click.echo(f"{job.id}: training {out} on {dataset} (checkpoints in {job.run})", err=True)
-        job = _follow(client, job.id, as_json)
-    if as_json:
-        click.echo(json.dumps(_job_json(job)))
-    if _state(job) != "succeeded":
-        raise click.ClickException(f"trainer: job {job.id} {_state(job)}: {job.error}")
-    if not as_json:
-        click.echo(job.model.split("/", 1)[1])
+        job = _follow_or_cancel(client, job.id, as_json)
+    _ended(job, as_json)
 
 
 def trainer_config(options: dict):
@@ -224,7 +252,7 @@ def trainer_group() -> None:
 @token_option
 @json_option
 def jobs_command(trainer, token, as_json):
-    """Your team's jobs since the service started."""
+    """Your team's jobs, oldest first (kept across restarts of the service)."""
     jobs = _ask(trainer, token, "list")
     if as_json:
         click.echo(json.dumps([_job_json(j) for j in jobs]))
@@ -239,16 +267,18 @@ def jobs_command(trainer, token, as_json):
 @token_option
 @json_option
 def status_command(job_id, trainer, token, as_json):
-    """One job: state, metrics, workers (rank, pid, node), checkpoint."""
+    """One job: state, metrics, workers (rank, pid, node), checkpoint. Exits with the job's state:
+    0 succeeded, 1 failed, 8 cancelled, 9 still queued or running."""
     job = _ask(trainer, token, "get", job_id)
     if as_json:
         click.echo(json.dumps(_job_json(job)))
-        return
-    click.echo(_progress_line(job))
-    for worker in job.workers:
-        click.echo(f"  worker {worker.rank}: pid {worker.pid} on {worker.node}")
-    if job.model or job.error:
-        click.echo(f"  {job.model or job.error}")
+    else:
+        click.echo(_progress_line(job))
+        for worker in job.workers:
+            click.echo(f"  worker {worker.rank}: pid {worker.pid} on {worker.node}")
+        if job.model or job.error:
+            click.echo(f"  {job.model or job.error}")
+    raise click.exceptions.Exit(int(for_job_state(_state(job))))
 
 
 @trainer_group.command("watch")
@@ -257,13 +287,15 @@ def status_command(job_id, trainer, token, as_json):
 @token_option
 @json_option
 def watch_command(job_id, trainer, token, as_json):
-    """Follow a job until it ends; prints the model's NAME@VERSION."""
+    """Follow a job until it ends; prints the model's NAME@VERSION and exits with the job's state.
+    Ctrl-C only stops watching (exit 130): the job goes on."""
     with _client(trainer, token) as client:
-        job = _follow(client, job_id, as_json)
-    if as_json:
-        click.echo(json.dumps(_job_json(job)))
-    elif job.model:
-        click.echo(job.model.split("/", 1)[1])
+        try:
+            job = _watch(client, job_id, as_json)
+        except KeyboardInterrupt:
+            raise CommandError(f"detached: job {job_id} goes on (`distillery trainer watch {job_id}` to follow it "
+                               f"again, `distillery trainer cancel {job_id}` to stop it)", ExitCode.INTERRUPTED) from None
+    _ended(job, as_json)
 
 
 @trainer_group.command("cancel")
@@ -271,8 +303,12 @@ def watch_command(job_id, trainer, token, as_json):
 @trainer_option
 @token_option
 def cancel_command(job_id, trainer, token):
-    """Stop a job after a last checkpoint (submit it again to resume)."""
-    click.echo(_progress_line(_ask(trainer, token, "cancel", job_id)))
+    """Stop a job at its next step boundary, after a checkpoint there (submit it again to resume);
+    returns once it has stopped, with its last line."""
+    job = _ask(trainer, token, "cancel", job_id)
+    with _client(trainer, token) as client:
+        job = _watch(client, job_id, as_json=True) or job  # quietly, until it has stopped
+    click.echo(_progress_line(job) + (f"  ({job.error})" if job.error else ""))
 
 
 @trainer_group.command("serve")

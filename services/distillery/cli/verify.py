@@ -6,7 +6,9 @@ import json
 import logging
 import os
 import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -14,6 +16,7 @@ import grpc
 from pydantic import ValidationError
 
 from distillery.cli.connect import team_token
+from distillery.cli.exit_codes import ExitCode, rpc_error
 from distillery.cli.flags import (json_option, metrics_port_option, start_metrics, timeout_option, token_option,
                                   workers_option)
 from distillery.cli.progress import progress
@@ -24,7 +27,6 @@ from distillery.verifier.batch import Summary, scan, verify_file
 from distillery.verifier.config import VerifierConfig, parse_layers
 from distillery.core.ports import PORTS
 
-EXIT_INVALID_INPUT = 2
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
@@ -55,8 +57,10 @@ def _config(workers: int, timeout_s: float | None, abs_tol: float | None = None,
 
 @click.command("verify")
 @click.argument("input_path", metavar="INPUT.jsonl", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-o", "--output", "output_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write every record with answer/status/correct/error added (atomically).")
+@click.option("-o", "--output", "output_path", default="-", show_default=True,
+              type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+              help="Where to write every record with answer/status/correct/error added (atomically; "
+                   "- is stdout, written once every thought is verified).")
 @workers_option()
 @timeout_option
 @click.option("--skip-invalid", is_flag=True, help="Report malformed lines and go on, instead of failing.")
@@ -74,16 +78,35 @@ def verify_command(input_path: Path, output_path: Path, workers: int, timeout_s:
     """Execute, solve or parse each thought of INPUT.jsonl and grade it against its gold answer.
 
     Each line: {"id", "thought_type": "cot"|"pot"|"eot", "text", "gold"?}. Exit 0 even when
-    thoughts fail; exit 2 when the input is unusable (the message names the line).
+    thoughts fail; exit 3 when the input is unusable (the message names the line).
     """
-    if input_path.resolve() == output_path.resolve():
+    to_stdout = str(output_path) == "-"
+    if to_stdout and as_json:
+        raise click.UsageError("--json needs -o FILE: without it stdout carries the verified records")
+    if not to_stdout and input_path.resolve() == output_path.resolve():
         raise click.UsageError("-o/--output must differ from INPUT.jsonl (the input is read twice)")
     total, invalid = scan(input_path)
     for problem in invalid:
         click.echo(f"{'skipped' if skip_invalid else 'error'}: {problem}", err=True)
     if invalid and not skip_invalid:
         click.echo(f"{len(invalid)} invalid line(s); nothing written (use --skip-invalid to verify the rest)", err=True)
-        sys.exit(EXIT_INVALID_INPUT)
+        sys.exit(int(ExitCode.INVALID))
+    with tempfile.TemporaryDirectory(prefix="distillery-verify-") as scratch:
+        # stdout gets the records only once all are verified: a failed run prints none, like a file.
+        target = Path(scratch) / "verified.jsonl" if to_stdout else output_path
+        summary = _verify(input_path, target, total, workers, timeout_s, abs_tol, rel_tol, address,
+                          allow_missing_isolation, token)
+        if to_stdout:
+            with target.open(encoding="utf-8") as verified:
+                shutil.copyfileobj(verified, sys.stdout)
+            sys.stdout.flush()
+    summary.invalid_lines = invalid
+    _report(summary, "stdout" if to_stdout else output_path, as_json)
+
+
+def _verify(input_path: Path, output_path: Path, total: int, workers: int, timeout_s: float | None,
+            abs_tol: float | None, rel_tol: float | None, address: str | None, allow_missing_isolation: str,
+            token: str | None) -> Summary:
     try:
         with progress(total, "verifying") as advance:
             if address:
@@ -93,7 +116,7 @@ def verify_command(input_path: Path, output_path: Path, workers: int, timeout_s:
                     raise click.UsageError("--timeout/--workers/--abs-tol/--rel-tol/--allow-missing-isolation "
                                            "configure a local verifier; a remote one uses its own settings")
                 with VerifierClient(address, team_token(token)) as client:
-                    summary = verify_file(input_path, output_path, client.verify_many, True, advance)
+                    return verify_file(input_path, output_path, client.verify_many, True, advance)
             else:
                 from distillery.verifier.verifier import Verifier
 
@@ -101,14 +124,12 @@ def verify_command(input_path: Path, output_path: Path, workers: int, timeout_s:
                     allow_missing_isolation, "--allow-missing-isolation"))
                 with Verifier(config) as verifier:
                     _start(verifier)
-                    summary = verify_file(input_path, output_path, verifier.verify_many, True, advance)
+                    return verify_file(input_path, output_path, verifier.verify_many, True, advance)
     except InvalidLine as exc:  # the file changed between the two passes
         click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_INVALID_INPUT)
+        sys.exit(int(ExitCode.INVALID))
     except grpc.RpcError as exc:
-        raise click.ClickException(f"verifier at {address}: {exc.code().name}: {exc.details()}") from None
-    summary.invalid_lines = invalid
-    _report(summary, output_path, as_json)
+        raise rpc_error(f"verifier at {address}", exc) from None
 
 
 def _start(verifier) -> None:
@@ -148,10 +169,13 @@ def _token_hashes(token_hash_file: str | None) -> list[str]:
     return hashes
 
 
-def _report(summary: Summary, output_path: Path, as_json: bool) -> None:
+def _report(summary: Summary, output_path: Path | str, as_json: bool) -> None:
+    from distillery.cli.json_shapes import VerifySummary
+    from distillery.cli.output import echo_json
+
     data = summary.to_dict()
     if as_json:
-        click.echo(json.dumps({"output": str(output_path), **data}))
+        echo_json(VerifySummary(output=str(output_path), **data))
     lines = [f"verified {data['total']} thoughts -> {output_path}"]
     if data["invalid_lines"]:
         lines.append(f"  skipped invalid lines: {data['invalid_lines']}")
@@ -243,13 +267,12 @@ def serve_command(host: str, port: int, workers: int, timeout_s: float | None, t
 @json_option
 def info_command(address: str, token: str | None, as_json: bool) -> None:
     """Show a verifier's isolation layers and limits."""
-    from google.protobuf.json_format import MessageToDict
-
+    from distillery.cli.output import message_dict
     from distillery.verifier.client import VerifierClient
 
     with VerifierClient(address, token) as client:
         try:
-            info = MessageToDict(client.info(), preserving_proto_field_name=True)
+            info = message_dict(client.info())
         except grpc.RpcError as exc:
-            raise click.ClickException(f"verifier at {address}: {exc.code().name}: {exc.details()}") from None
+            raise rpc_error(f"verifier at {address}", exc) from None
     click.echo(json.dumps(info, indent=None if as_json else 2))

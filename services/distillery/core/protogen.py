@@ -25,9 +25,10 @@ PROTOS = REPO / "protos"
 OUTPUT = REPO / "services"
 
 
-# .proto file -> "module:Model" it is generated from.
+# .proto file -> "module:Model[,Model...]" it is generated from.
 MODEL_PROTOS = {
     "distillery/v1/trainer_config.proto": "distillery.trainer.trainer_config:TrainerConfig",
+    "distillery/v1/teacher_config.proto": "distillery.teacher.config:TeacherGeneration,TeacherJobConfig",
 }
 
 
@@ -35,9 +36,10 @@ def model_proto(relative: str, committed: str | None) -> str:
     """The text of the generated ``.proto`` at ``relative``, numbered as ``committed``."""
     from distillery.core.pydantic_proto import render_proto
 
-    module, name = MODEL_PROTOS[relative].split(":")
-    model = getattr(importlib.import_module(module), name)
-    return render_proto(model, package="distillery.v1", source=f"{module}.{name}", committed=committed)
+    module, names = MODEL_PROTOS[relative].split(":")
+    models = tuple(getattr(importlib.import_module(module), name) for name in names.split(","))
+    source = ", ".join(f"{module}.{name}" for name in names.split(","))
+    return render_proto(models, package="distillery.v1", source=source, committed=committed)
 
 
 def write_model_protos() -> list[Path]:

@@ -37,12 +37,13 @@ def from_message(message: Message, model_class: type[BaseModel]) -> BaseModel:
 
 # --- generating the .proto ------------------------------------------------------------------------
 
-def render_proto(root: type[BaseModel], *, package: str, source: str, committed: str | None) -> str:
-    """The ``.proto`` text for ``root`` and the models its fields hold, numbered as in ``committed``."""
+def render_proto(roots: tuple[type[BaseModel], ...], *, package: str, source: str, committed: str | None) -> str:
+    """The ``.proto`` text for ``roots`` and the models their fields hold, numbered as in ``committed``."""
     numbers = _committed_numbers(committed or "")
-    messages: list[str] = []
-    for model in _models_under(root):
-        messages.append(_render_message(model, numbers.get(model.__name__, ({}, set()))))
+    models: list[type[BaseModel]] = []
+    for root in roots:
+        models += [model for model in _models_under(root) if model not in models]
+    messages = [_render_message(model, numbers.get(model.__name__, ({}, set()))) for model in models]
     header = (f"// Generated from {source} by `make protos`: edit the model, not this file.\n"
               f'syntax = "proto3";\n\npackage {package};\n')
     return header + "\n" + "\n\n".join(messages) + "\n"

@@ -171,6 +171,8 @@ def run_eval(model: str, benchmarks: str | Sequence[str], methods: str | Sequenc
     loaded = {b: load_problems(registry, b, limit) for b in benchmarks}
     student = resolve_student(model, registry, allow_local_paths=allow_local_paths)
     engine = generator or open_generator(student.path, backend, max_new_tokens, batch_size)
+    if getattr(engine, "log_file", None):
+        log(f"engine log: {engine.log_file}")
     try:
         evaluation = evaluate(engine, {b: rows for b, (_, rows) in loaded.items()}, methods, verify_many, log,
                               samples=samples, temperature=temperature, seed=seed)

@@ -12,8 +12,13 @@ where it was: a running stage is followed, not run again; a finished one is not 
 
 A stage whose key has a stored result (from any job of the team) is *reused* when what it made
 is still in the registry. A failed attempt is retried after ``backoff_s`` (doubling) up to
-``attempts`` tries; then the job fails with the stage's error. Team tokens are kept sealed
-(Fernet) in the records: a restarted controller needs them to go on acting for the team.
+``attempts`` tries when the failure is the infrastructure's (:mod:`distillery.jobs.failures`);
+one of the request's own (bad input, permission, not found) fails the job at once. The job's
+error is the cause in one line; the stage's log stays in ``jobs logs``. Every registry
+reference of a spec is resolved at submit, with the caller's token
+(:mod:`distillery.jobs.references`): a job that could never succeed is refused, naming its
+field. Team tokens are kept sealed (Fernet) in the records: a restarted controller needs them
+to go on acting for the team.
 """
 
 from __future__ import annotations
@@ -29,12 +34,14 @@ from google.protobuf import json_format
 
 from distillery.jobs.backends import TERMINAL, StageBackend
 from distillery.jobs.config import ControllerConfig, quota_refusal
-from distillery.jobs.errors import InvalidJob, JobNotFound, QuotaExceeded
+from distillery.jobs.errors import JobNotFound, QuotaExceeded
+from distillery.jobs.failures import attempts, one_line
 from distillery.jobs.plan import OUTPUT_FIELD, StagePlan, plan_stage, stage_outputs, stages_of
 from distillery.jobs.records import MAX_EVENTS, Event, JobRecord, StageRecord
+from distillery.jobs.references import check_references, spec_references
 from distillery.jobs.spec import JobSpec
 from distillery.jobs.store import JobStore
-from distillery.registry.client import RegistryClient, WrongKind
+from distillery.registry.client import RegistryClient
 from distillery.v1 import jobs_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -71,7 +78,9 @@ class Controller:
     # --- the API --------------------------------------------------------------------------------
 
     def submit(self, team: str, token: str, spec: JobSpec) -> JobRecord:
-        problems = self._pin_problems(token, spec.problems.dataset)
+        with RegistryClient(self.config.registry, token) as registry:  # as the caller: its reads only
+            pinned = check_references(registry, team, spec_references(spec))
+        problems = pinned["problems.dataset"]
         with self._changed:
             active = [JobSpec.model_validate(r.spec) for r in self._jobs.values() if r.team == team and r.active]
             refusal = quota_refusal(self.config.quotas.of(team), active, spec, team)
@@ -204,7 +213,7 @@ class Controller:
                     return None
                 state = "cancelled" if record.cancel_requested else "failed"
                 return self._finish(record, state, "" if state == "cancelled" else
-                                    f"stage {stage.name} failed after {stage.attempts} attempt(s): {stage.error}")
+                                    f"stage {stage.name} failed after {attempts(stage.attempts)}: {stage.error}")
             outputs[stage.name] = stage.outputs[OUTPUT_FIELD[stage.name]]
         return self._finish(record, "succeeded", "")
 
@@ -255,18 +264,20 @@ class Controller:
                         "succeeded", outputs, report.result, time.time())
                     self._event(record, f"{stage.name}: succeeded -> {outputs[OUTPUT_FIELD[stage.name]]}")
                 return True
-            error = report.error or (f"the stage's driver {status} without reporting a result" if status == "succeeded"
-                                     else _tail(text) or f"ray job {status}")
+            # The cause in one line; the log (a traceback, progress) stays in `jobs logs`. A driver
+            # that ended without reporting (killed, out of memory, its node gone) is retried.
+            error = one_line(report.error) or (f"its driver {status} without reporting a result (see `distillery "
+                                               f"jobs logs {job_id} --stage {stage.name}`)")
             # A failure its driver says no retry can mend (bad input, no permission) ends the stage now.
             final = bool(report.error) and not report.retryable
             with self._changed:
                 stage.error = error
                 if final or attempt >= spec.retries.attempts:
                     stage.state, stage.finished_at = "failed", time.time()
-                    self._event(record, f"{stage.name}: failed ({error.splitlines()[-1][:200]})")
+                    self._event(record, f"{stage.name}: failed ({error})")
                     return False
                 wait = spec.retries.backoff_s * 2 ** (attempt - 1)
-                self._event(record, f"{stage.name}: attempt {attempt} {status}; retrying in {wait:.0f} s")
+                self._event(record, f"{stage.name}: attempt {attempt} {status} ({error}); retrying in {wait:.0f} s")
             if self._sleep_unless_cancelled(record, wait):
                 with self._changed:
                     stage.state, stage.finished_at = "cancelled", time.time()
@@ -313,15 +324,6 @@ class Controller:
             self._changed.notify_all()
         log.info("%s %s", record.id, message)
 
-    def _pin_problems(self, token: str, reference: str) -> str:
-        with RegistryClient(self.config.registry, token) as registry:
-            try:
-                return registry.resolve(reference, kind="problems", field="problems.dataset").ref
-            except grpc.RpcError as exc:
-                raise InvalidJob(f"problems.dataset: {exc.details()}") from None
-            except WrongKind as exc:
-                raise InvalidJob(str(exc)) from None
-
     def _still_in_registry(self, reference: str, token: str) -> bool:
         if "@" not in reference:  # not a registry output (a URL): always made again
             return False
@@ -332,6 +334,3 @@ class Controller:
                 return False
         return True
 
-
-def _tail(text: str, lines: int = 15) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])

@@ -27,6 +27,18 @@ class JobNotFound(ServiceError):
     code = grpc.StatusCode.NOT_FOUND
 
 
+class ReferenceNotFound(ServiceError):
+    """A spec names a dataset or model the registry does not have for the caller's team."""
+
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class ReferenceDenied(ServiceError):
+    """A spec names a dataset or model the caller's team may not read."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
 class NotAllowed(ServiceError):
     code = grpc.StatusCode.PERMISSION_DENIED
 

@@ -23,6 +23,8 @@ from google.protobuf import json_format
 from distillery.core.pydantic_proto import to_message
 from distillery.jobs.spec import JobSpec
 from distillery.v1 import jobs_pb2 as pb
+from distillery.v1 import teacher_config_pb2 as teacher_config_pb
+from distillery.v1 import teacher_pb2 as teacher_pb
 from distillery.v1 import trainer_config_pb2 as trainer_config_pb
 from distillery.v1 import trainer_pb2 as trainer_pb
 
@@ -58,7 +60,8 @@ def plan_stage(spec: JobSpec, stage: str, problems_ref: str, outputs: dict[str, 
                serve_ports: tuple[int, int] | None = None) -> StagePlan:
     """The request of ``stage``; ``outputs`` holds earlier stages' outputs (stage -> ref/URL)."""
     if stage == "teacher":
-        job = spec.teacher.to_teacher_job(problems_ref, f"{spec.name}-thoughts", spec.problems.limit)
+        config = spec.teacher.job(problems=problems_ref, out=f"{spec.name}-thoughts", limit=spec.problems.limit)
+        job = teacher_pb.TeacherJob(config=to_message(config, teacher_config_pb.TeacherJobConfig))
         return _plan(stage, pb.StageRequest(teacher=job), keyed=True)
     if stage == "train":
         config = spec.student.to_trainer_config(outputs["teacher"], f"{spec.name}-student")
@@ -90,7 +93,7 @@ def _plan(stage: str, request: pb.StageRequest, *, keyed: bool, gpus: int = 0) -
     unnamed = pb.StageRequest()
     unnamed.CopyFrom(request)
     called = getattr(unnamed, unnamed.WhichOneof("request"))
-    (called.config if stage == "train" else called).ClearField("out")
+    (called.config if stage in ("teacher", "train") else called).ClearField("out")
     return StagePlan(stage, request, stage_key(stage, json_format.MessageToDict(unnamed, preserving_proto_field_name=True)),
                      gpus)
 

@@ -4,7 +4,8 @@ It asks the jobs service for its typed :class:`StageRequest`, makes that request
 that serves it through the service's SDK client -- the teacher's ``RunJob``, the trainer's
 ``SubmitJob`` (followed to its end), the evaluation harness, Ray Serve -- and reports the typed
 :class:`StageResult`, or the failure's cause in one line and whether another attempt could mend
-it. What it prints is the stage's log, for people; nothing reads results from it.
+it (:mod:`distillery.jobs.failures`: the request's own faults are not retried, whatever the
+stage). What it prints is the stage's log, for people; nothing reads results from it.
 
 The environment holds the team token (``DISTILLERY_TOKEN``) and the services' addresses
 (``DISTILLERY_JOBS``, ``_REGISTRY``, ``_VERIFIER``, ``_TEACHER``, ``_TRAINER``; ``RAY_ADDRESS``
@@ -18,16 +19,14 @@ import os
 import signal
 import sys
 import time
+import traceback
 
 import grpc
 
 from distillery.jobs.client import JobClient
+from distillery.jobs.failures import classify, one_line
 from distillery.v1 import jobs_pb2 as pb
 
-# Status codes that say the request itself is wrong: no other attempt can succeed.
-NOT_RETRYABLE = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED,
-                 grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.FAILED_PRECONDITION,
-                 grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.OUT_OF_RANGE}
 REPORT_FOR_S = 600.0  # how long a driver waits for a restarting controller to answer
 
 
@@ -130,10 +129,11 @@ def run(run_id: str, jobs: JobClient, token: str) -> bool:
     try:
         result = RUNNERS[called](getattr(request, called), token)
     except StageFailed as exc:
-        return _report(jobs, run_id, error=str(exc), retryable=exc.retryable)
-    except grpc.RpcError as exc:
-        return _report(jobs, run_id, error=f"{called}: {exc.code().name}: {exc.details()}",
-                       retryable=exc.code() not in NOT_RETRYABLE)
+        return _report(jobs, run_id, error=one_line(str(exc)), retryable=exc.retryable)
+    except Exception as exc:  # every stage type: the cause in one line, classified; the traceback to the log
+        traceback.print_exc()
+        error, retryable = classify(called, exc)
+        return _report(jobs, run_id, error=error, retryable=retryable)
     return _report(jobs, run_id, result=result)
 
 

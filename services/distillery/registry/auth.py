@@ -123,6 +123,19 @@ class TeamDirectory:
         return token
 
     # -- listing, revocation, rotation ----------------------------------------------------
+    def teams(self) -> list[tuple[str, str, list[TokenRecord]]]:
+        """Every team by name: (team, created_at, its token records)."""
+        by_team: dict[str, list[TokenRecord]] = {}
+        for obj in self.store.list(f"{layout.AUTH_PREFIX}tokens/"):
+            record = self._record(obj.key.rsplit("/", 1)[1].removesuffix(".json"))
+            if record is not None:
+                by_team.setdefault(record.team, []).append(record)
+        teams = []
+        for obj in self.store.list(f"{layout.AUTH_PREFIX}teams/"):
+            data = json.loads(self.store.get(obj.key))
+            teams.append((data["team"], data.get("created_at", ""), by_team.get(data["team"], [])))
+        return sorted(teams)
+
     def tokens(self, team: str) -> list[TokenRecord]:
         """Every token record of ``team``, revoked and expired ones included, oldest first."""
         self._check_team_exists(team)

@@ -16,6 +16,7 @@ import grpc
 
 from distillery.registry.benchmarks import BenchmarkLoad, iter_jsonl_bytes, load_benchmark
 from distillery.registry.client import RegistryClient, header
+from distillery.registry.names import PUBLIC_TEAM
 from distillery.v1 import registry_pb2 as pb
 
 REPO = Path(__file__).resolve().parents[3]
@@ -24,17 +25,22 @@ REPO = Path(__file__).resolve().parents[3]
 def import_benchmarks(client: RegistryClient, names: Iterable[str], data_dir: Path, *, share: bool = False,
                       on_imported: Callable[[pb.Manifest, BenchmarkLoad], None] | None = None) -> list[dict]:
     """Push each benchmark as a `problems` dataset unless the same rows are already there;
-    ``{ref, rows, dropped}`` per benchmark, ``on_imported`` called with each as it is done."""
+    ``{ref, rows, dropped}`` per benchmark, ``on_imported`` called with each as it is done.
+
+    The client's token says where they go: a team's token imports the team's own copy, the admin
+    token the public namespace every team reads (see :data:`~distillery.registry.names.PUBLIC_TEAM`)."""
+    namespace = client.whoami().team or PUBLIC_TEAM
     results = []
     for name in names:
         loaded = load_benchmark(name, data_dir)
         content = hashlib.sha256(b"".join(iter_jsonl_bytes(loaded.rows))).hexdigest()
-        manifest = _existing(client, f"{name}@sha256:{content}")
+        # TEAM/ named: a team-less name would find the public copy when the team has none of its own
+        manifest = _existing(client, f"{namespace}/{name}@sha256:{content}")
         if manifest is None:
             meta = {"source": loaded.source[:250], "dropped": str(len(loaded.dropped))}
             manifest = client.push(header(name, "problems", meta=meta, share=share, stage="import-benchmarks",
                                           config={"data_dir": str(data_dir)}), iter_jsonl_bytes(loaded.rows))
-        results.append({"ref": f"{manifest.name}@{manifest.version}", "rows": manifest.rows,
+        results.append({"ref": manifest.ref if namespace == PUBLIC_TEAM else f"{manifest.name}@{manifest.version}", "rows": manifest.rows,
                         "dropped": len(loaded.dropped)})
         if on_imported:
             on_imported(manifest, loaded)

@@ -224,6 +224,10 @@ class RegistryClient(ServiceClient):
     def create_token(self, team: str) -> str:
         return self._stub.CreateToken(pb.CreateTokenRequest(team=team), metadata=self._metadata).token
 
+    def list_teams(self) -> list[pb.TeamInfo]:
+        """Every team (admin)."""
+        return list(self._stub.ListTeams(pb.ListTeamsRequest(), metadata=self._metadata).teams)
+
     def list_tokens(self, team: str = "") -> list[pb.TokenInfo]:
         """``team``'s tokens (admin), or the caller's own team's (``team`` empty)."""
         return list(self._stub.ListTokens(pb.ListTokensRequest(team=team), metadata=self._metadata).tokens)

@@ -16,6 +16,9 @@ HASH_RE = re.compile(r"sha256:[0-9a-f]{6,64}")
 # Team names that cannot be created: "controller" held the jobs controller's state in the
 # registry bucket before it moved under "_jobs/" (see layout.py); an old bucket may still hold it.
 RESERVED_TEAMS = frozenset({"controller"})
+# The read-only namespace every team reads: the standard problem and evaluation sets, imported
+# once by the operator (the admin token writes here). No team can be created under this name.
+PUBLIC_TEAM = "public"
 
 
 def check_name(name: str) -> str:
@@ -32,7 +35,7 @@ def check_team(team: str) -> str:
 
 def check_new_team(team: str) -> str:
     """A name a new team may take: valid, and not one the bucket layout has used for other state."""
-    if check_team(team) in RESERVED_TEAMS:
+    if check_team(team) in RESERVED_TEAMS | {PUBLIC_TEAM}:
         raise InvalidArgument(f"team {team!r} is a reserved name; choose another")
     return team
 
@@ -57,6 +60,11 @@ class Ref:
 
 def format_ref(team: str, name: str, version: int) -> str:
     return f"{team}/{name}@{version}"
+
+
+def has_team(text: str) -> bool:
+    """Whether a reference names its team (``TEAM/NAME``) rather than leaving it to the caller."""
+    return "/" in (text or "").partition("@")[0]
 
 
 def parse_ref(text: str, default_team: str | None) -> Ref:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -30,8 +31,8 @@ from distillery.registry import layout
 from distillery.registry.auth import Principal
 from distillery.registry.config import RegistryConfig
 from distillery.registry.errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from distillery.registry.names import (RESERVED_TEAMS, TEAM_RE, Ref, check_name, check_tag, format_ref,
-                                       parse_ref)
+from distillery.registry.names import (PUBLIC_TEAM, RESERVED_TEAMS, TEAM_RE, Ref, check_name, check_tag,
+                                       format_ref, has_team, parse_ref)
 from distillery.registry.shards import RowStats, ShardBuilder, joined, line_aligned_chunks, open_shard, split_lines
 from distillery.registry.store import ObjectStore
 from distillery.v1 import registry_pb2 as pb
@@ -66,6 +67,12 @@ class PushSpec:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def home_team(principal: Principal) -> str | None:
+    """Where the caller's pushes go and its team-less references point first: its team's
+    namespace, or for the admin the public one (the admin owns no team)."""
+    return principal.team or (PUBLIC_TEAM if principal.admin else None)
 
 
 class Registry:
@@ -122,25 +129,26 @@ class Registry:
             return self._commit(team, spec, manifest)
 
     def _begin(self, principal: Principal, spec: PushSpec) -> tuple[str, pb.Manifest]:
-        if not principal.team:
-            raise PermissionDenied("pushing needs a team token (the admin token owns no namespace)")
+        team = home_team(principal)
+        if team is None:
+            raise PermissionDenied("pushing needs a team token or the admin token")
         check_name(spec.name)
         if spec.kind not in KIND_NAMES:
             raise InvalidArgument(f"kind {spec.kind} is not one of dataset, problems, model")
         parents = [self.resolve(principal, parent).ref for parent in spec.parents]
-        self._check_kind(principal.team, spec.name, spec.kind)
+        self._check_kind(team, spec.name, spec.kind)
         config = struct_pb2.Struct()
         try:
             config.update(spec.config)
         except (TypeError, ValueError) as exc:
             raise InvalidArgument(f"config: {exc}") from None
         manifest = pb.Manifest(
-            schema_version=SCHEMA_VERSION, team=principal.team, name=spec.name, kind=spec.kind,
-            created_by=principal.team, shared=spec.share, meta=spec.meta,
+            schema_version=SCHEMA_VERSION, team=team, name=spec.name, kind=spec.kind,
+            created_by=principal.team or "admin", shared=spec.share, meta=spec.meta,
             lineage=pb.Lineage(parents=parents, stage=spec.stage, config=config,
                                code_version=spec.code_version or f"distillery {distillery.__version__}"),
         )
-        return principal.team, manifest
+        return team, manifest
 
     @contextlib.contextmanager
     def _upload(self, team: str, name: str) -> Iterator[str]:
@@ -195,14 +203,20 @@ class Registry:
 
     # -- reading -----------------------------------------------------------------------
     def resolve(self, principal: Principal, text: str) -> pb.Manifest:
-        """The manifest a reference names, if ``principal`` may read it."""
-        ref = parse_ref(text, principal.team)
-        foreign = not principal.admin and ref.team != principal.team
+        """The manifest a reference names, if ``principal`` may read it. A reference without a team
+        names the caller's own dataset when the team has that name, else the public one."""
+        ref = parse_ref(text, home_team(principal))
+        fallback = not has_team(text) and principal.team and not self._versions(principal.team, ref.name)
+        if fallback:
+            ref = dataclasses.replace(ref, team=PUBLIC_TEAM)
+        foreign = not principal.admin and ref.team not in (principal.team, PUBLIC_TEAM)
         try:
             manifest = self._resolve(ref)
-        except (NotFound, InvalidArgument):  # InvalidArgument: an ambiguous sha256 prefix
+        except (NotFound, InvalidArgument) as exc:  # InvalidArgument: an ambiguous sha256 prefix
             if foreign:
                 raise self._unreadable(principal, text) from None
+            if fallback and isinstance(exc, NotFound) and not self._versions(PUBLIC_TEAM, ref.name):
+                raise NotFound(f"neither {principal.team}/{ref.name} nor {PUBLIC_TEAM}/{ref.name} exists") from None
             raise
         if foreign and not manifest.shared:
             raise self._unreadable(principal, text)
@@ -288,7 +302,7 @@ class Registry:
                     if version in deleted and (foreign or not include_deleted):
                         continue
                     manifest = self._load(team, dataset, version)
-                    if foreign and not manifest.shared:
+                    if foreign and not manifest.shared and team != PUBLIC_TEAM:
                         continue
                     result.append(self._decorate(manifest, deleted.get(version), tags))
         return result
@@ -325,7 +339,7 @@ class Registry:
         return self._decorate(manifest, marker)
 
     def restore(self, principal: Principal, text: str) -> pb.Manifest:
-        ref = parse_ref(text, principal.team)
+        ref = parse_ref(text, home_team(principal))
         if ref.version is None:
             raise InvalidArgument("restore needs an explicit NAME@VERSION")
         self._check_owner(principal, ref.team, text)
@@ -335,14 +349,15 @@ class Registry:
         return self._decorate(self._load(ref.team, ref.name, ref.version))
 
     def _own(self, principal: Principal, text: str) -> pb.Manifest:
-        ref = parse_ref(text, principal.team)
+        ref = parse_ref(text, home_team(principal))
         self._check_owner(principal, ref.team, text)
         return self._resolve(ref)
 
     @staticmethod
     def _check_owner(principal: Principal, team: str, text: str) -> None:
         if not principal.admin and team != principal.team:
-            raise PermissionDenied(f"team {principal.team!r} cannot change {text!r}")
+            why = " (the public namespace is the operator's)" if team == PUBLIC_TEAM else ""
+            raise PermissionDenied(f"team {principal.team!r} cannot change {text!r}{why}")
 
     # -- housekeeping ------------------------------------------------------------------
     def sweep(self, abandoned_after_s: float | None = None) -> dict[str, int]:

@@ -119,6 +119,15 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
         return pb.TokenResponse(team=request.team, token=self.directory.create_token(request.team))
 
     @_unary
+    def ListTeams(self, request: pb.ListTeamsRequest, context) -> pb.ListTeamsResponse:
+        self._admin(context)
+        now = datetime.now(timezone.utc)
+        return pb.ListTeamsResponse(teams=[
+            pb.TeamInfo(team=team, created_at=created_at,
+                        active_tokens=sum(r.state(now) in ("active", "expiring") for r in records))
+            for team, created_at, records in self.directory.teams()])
+
+    @_unary
     def ListTokens(self, request: pb.ListTokensRequest, context) -> pb.ListTokensResponse:
         principal, team = self._token_owner(context, request.team)
         return pb.ListTokensResponse(tokens=[_token_info(r, principal) for r in self.directory.tokens(team)])

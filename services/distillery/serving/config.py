@@ -2,7 +2,8 @@
 
 Defaults serve on a laptop (CPU replicas, HF or vLLM-CPU); a GPU cluster sets ``num_gpus``.
 The names follow Ray Serve's (``autoscaling_config``, ``max_ongoing_requests``,
-``@serve.batch``'s ``max_batch_size`` / ``batch_wait_timeout_s``).
+``@serve.batch``'s ``max_batch_size`` / ``batch_wait_timeout_s``). The batch settings are the HF
+engine's only: vLLM batches continuously by itself, every request joining its running batch.
 """
 
 from __future__ import annotations
@@ -82,8 +83,9 @@ class ServeConfig(BaseModel):
     team: str = Field(description="The team that deployed it (its token pulls the model).")
     backend: Literal["auto", "hf", "vllm"] = Field("auto", description="auto: vLLM for a causal model when installed.")
     max_new_tokens: int = Field(320, ge=1, le=4096, description="Longest thought.")
-    max_batch_size: int = Field(16, ge=1, le=1024, description="Dynamic batching: requests per engine call.")
-    batch_wait_timeout_s: float = Field(0.05, ge=0, description="How long a batch waits to fill.")
+    max_batch_size: int = Field(16, ge=1, le=1024, description="HF backend: requests per engine call "
+                                "(@serve.batch); vLLM batches continuously and ignores it.")
+    batch_wait_timeout_s: float = Field(0.05, ge=0, description="HF backend: how long a batch waits to fill.")
     max_ongoing_requests: int = Field(64, ge=1, description="Requests a model replica accepts at once.")
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
     num_cpus: float = Field(1, ge=0, description="CPUs per model replica.")

@@ -2,7 +2,8 @@
 
 Routes (under the application's prefix ``/NAME``): ``POST /v1/solve``, the OpenAI-compatible
 ``POST /v1/completions``, ``POST /v1/chat/completions`` and ``GET /v1/models``; gRPC
-``distillery.v1.StudentService/Solve``. Every call carries a team token (``Authorization:
+``distillery.v1.StudentService/Solve``. The OpenAI routes stream with ``stream: true``
+(server-sent events, the team's slot held until the stream ends). Every call carries a team token (``Authorization:
 Bearer``), checked before the body is read: 401 / UNAUTHENTICATED without a valid one, 403 /
 PERMISSION_DENIED for a team that cannot see the model. Errors use OpenAI's shape
 ``{"error": {"message", "type", "code"}}`` on every route.
@@ -23,11 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import ExitStack
 
 import pydantic
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 from starlette.requests import ClientDisconnect
@@ -39,12 +41,45 @@ from distillery.serving.config import ServeConfig
 from distillery.serving.errors import ServiceUnavailable, ServingError
 from distillery.serving.limits import BodyCounter, TeamGate, check_declared_length, validation_context
 from distillery.serving.metrics import IngressMetrics
-from distillery.serving.openai_api import (ChatRequest, CompletionRequest, chat_response, completion_response,
-                                           error_body, models_response)
-from distillery.serving.solver import Solver
+from distillery.serving.openai_api import (SSE_DONE, ChatRequest, ChunkWriter, CompletionRequest, chat_response,
+                                           completion_response, error_body, models_response, sse)
+from distillery.serving.solver import Solver, merged
 from distillery.serving.solving import SolveRequest
 from distillery.student.models import ALIASES
 from distillery.v1 import student_pb2 as pb
+
+class Streamed:
+    """A route's answer sent as server-sent events rather than one JSON body."""
+
+    def __init__(self, events: AsyncIterator[bytes]) -> None:
+        self.events = events
+
+
+class HeldStream:
+    """The events of a streamed reply, calling ``ended`` once when they end, fail, are cancelled
+    (the client went away) -- or are dropped unread: a team's slot is never kept by a dead stream."""
+
+    def __init__(self, events: AsyncIterator[bytes], ended: Callable[[], None]) -> None:
+        self._events, self._ended = events, ended
+
+    def __aiter__(self) -> "HeldStream":
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await anext(self._events)
+        except BaseException:  # StopAsyncIteration included
+            self.close()
+            raise
+
+    def close(self) -> None:
+        ended, self._ended = self._ended, None
+        if ended is not None:
+            ended()
+
+    def __del__(self) -> None:
+        self.close()
+
 
 api = FastAPI(title="Distillery student", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -77,19 +112,24 @@ class StudentAPI:
         return await self._http("solve", request, SolveRequest, run)
 
     @api.post("/v1/completions")
-    async def completions(self, request: Request) -> JSONResponse:
-        async def run(body: CompletionRequest) -> dict:
+    async def completions(self, request: Request) -> Response:
+        async def run(body: CompletionRequest) -> dict | Streamed:
             self._check_model_name(body.model)
+            if body.stream:
+                return await self._stream(body, [{"prompt": p} for p in body.prompts()], chat=False)
             results = await asyncio.gather(*(self.solver.complete(body, prompt=p) for p in body.prompts()))
             completions = [c for r in results for c in r.completions]
             return completion_response(self._label, completions, sum(r.prompt_tokens for r in results))
         return await self._http("completions", request, CompletionRequest, run)
 
     @api.post("/v1/chat/completions")
-    async def chat_completions(self, request: Request) -> JSONResponse:
-        async def run(body: ChatRequest) -> dict:
+    async def chat_completions(self, request: Request) -> Response:
+        async def run(body: ChatRequest) -> dict | Streamed:
             self._check_model_name(body.model)
-            result = await self.solver.complete(body, messages=[m.model_dump() for m in body.messages])
+            messages = [m.model_dump() for m in body.messages]
+            if body.stream:
+                return await self._stream(body, [{"messages": messages}], chat=True)
+            result = await self.solver.complete(body, messages=messages)
             return chat_response(self._label, result.completions, result.prompt_tokens)
         return await self._http("chat", request, ChatRequest, run)
 
@@ -100,14 +140,16 @@ class StudentAPI:
         return await self._http("models", request, None, run)
 
     async def _http(self, route: str, request: Request, schema: type[pydantic.BaseModel] | None,
-                    run: Callable[..., Awaitable[dict]]) -> JSONResponse:
+                    run: Callable[..., Awaitable[dict | Streamed]]) -> JSONResponse | StreamingResponse:
         started = time.perf_counter()
         try:
-            team = await self._authorize(bearer_token([("authorization", request.headers.get("authorization", ""))]))
-            if schema is None:  # /v1/models: nothing to read, nothing to generate
-                status, payload = 200, await run(None)
-            else:
-                with self.teams.admit(team):
+            with ExitStack() as admitted:
+                team = await self._authorize(bearer_token([("authorization",
+                                                            request.headers.get("authorization", ""))]))
+                if schema is None:  # /v1/models: nothing to read, nothing to generate
+                    status, payload = 200, await run(None)
+                else:
+                    admitted.enter_context(self.teams.admit(team))
                     raw = await self._read_body(request)
                     try:
                         body = schema.model_validate_json(raw, context=self.context)
@@ -116,11 +158,44 @@ class StudentAPI:
                                            "invalid_request_error") from None
                     del raw  # only the parsed request is kept while it generates
                     status, payload = 200, await run(body)
+                if isinstance(payload, Streamed):  # the team's slot goes with the stream, until it ends
+                    def ended(release=admitted.pop_all()) -> None:
+                        release.close()
+                        self.metrics.request(route, 200, (time.perf_counter() - started) * 1000)
+                    return StreamingResponse(HeldStream(payload.events, ended), media_type="text/event-stream",
+                                             headers={"Cache-Control": "no-cache"})
         except ServingError as exc:
             status, payload = exc.status, error_body(str(exc), exc.kind, exc.code)
         self.metrics.request(route, status, (time.perf_counter() - started) * 1000)
         headers = {401: {"WWW-Authenticate": "Bearer"}, 429: {"Retry-After": "1"}}.get(status)
         return JSONResponse(payload, status_code=status, headers=headers)
+
+    async def _stream(self, body, prompts: list[dict], chat: bool) -> Streamed:
+        """Every prompt's stream, their heads read first: a prompt too long for the model is
+        answered with a 400 before any event is sent."""
+        streams = [self.solver.stream(body, **prompt) for prompt in prompts]
+        heads = await asyncio.gather(*(anext(stream) for stream in streams), return_exceptions=True)
+        failed = next((head for head in heads if isinstance(head, BaseException)), None)
+        if failed is not None:
+            for stream in streams:  # the others' generations stop in the engine
+                await stream.aclose()
+            raise failed
+        writer = ChunkWriter(self._label, chat)
+        usage = body.stream_options is not None and body.stream_options.include_usage
+
+        async def events() -> AsyncIterator[bytes]:
+            completion_tokens = 0
+            try:
+                async for i, deltas in merged(streams):
+                    for delta in deltas:
+                        completion_tokens += delta.tokens
+                        yield writer.delta(i * body.n + delta.index, delta.text, delta.finish_reason)
+                if usage:
+                    yield writer.usage(sum(h.prompt_tokens for h in heads), completion_tokens)
+            except ServingError as exc:  # the status line has gone: the failure is the last event
+                yield sse(error_body(str(exc), exc.kind, exc.code))
+            yield SSE_DONE
+        return Streamed(events())
 
     async def _read_body(self, request: Request) -> bytes:
         """The body, refused (413) on its Content-Length, else as soon as the streamed bytes pass

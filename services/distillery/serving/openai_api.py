@@ -3,17 +3,21 @@
 backend -- or any OpenAI client -- can use it. Pure.
 
 Supported: ``prompt`` (a string or a list of strings), ``messages`` (the tokenizer's chat
-template), ``max_tokens``, ``temperature``, ``top_p``, ``stop``, ``n``. ``seed`` is accepted
-and, as OpenAI documents it, best-effort: a sampled request shares a batch with others, so it
-is not reproducible. Streaming, logprobs and tools are refused with a 400 naming the field.
+template), ``max_tokens``, ``temperature``, ``top_p``, ``stop``, ``n``, ``stream`` (server-sent
+events as OpenAI sends them: ``data: {chunk}`` lines, then ``data: [DONE]``; with
+``stream_options: {"include_usage": true}`` a last chunk with ``usage`` and no choices). ``seed``
+is accepted and, as OpenAI documents it, best-effort: a sampled request shares a batch with
+others, so it is not reproducible. Logprobs and tools are refused with a 400 naming the field.
 Sizes are bounded by the deployment's ``Limits`` (validation context): ``max_tokens``, the
 number of prompts and messages, and ``n`` x prompts -- each refusal names its limit.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -22,6 +26,12 @@ from distillery.student.generation import Completion, Decoding
 from distillery.serving.limits import at_most, limits_from
 
 MAX_N = 16
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    include_usage: bool = False
 
 
 class _GenerationParams(BaseModel):
@@ -36,6 +46,7 @@ class _GenerationParams(BaseModel):
     n: int = Field(1, ge=1, le=MAX_N)
     seed: int | None = None
     stream: bool = False
+    stream_options: StreamOptions | None = None
     logprobs: bool | int | None = None
 
     @field_validator("max_tokens")
@@ -49,13 +60,6 @@ class _GenerationParams(BaseModel):
         if self.n * prompts > limit:
             what = "n" if prompts == 1 else "n x prompts"
             raise ValueError(f"{what} is {self.n * prompts}; at most {limit} (max_choices)")
-
-    @field_validator("stream")
-    @classmethod
-    def _no_stream(cls, value: bool) -> bool:
-        if value:
-            raise ValueError("streaming is not supported; send stream=false")
-        return value
 
     @field_validator("logprobs")
     @classmethod
@@ -144,6 +148,46 @@ def chat_response(model: str, completions: list[Completion], prompt_tokens: int)
             "choices": [{"index": i, "message": {"role": "assistant", "content": c.text},
                          "finish_reason": c.finish_reason} for i, c in enumerate(completions)],
             "usage": _usage(prompt_tokens, completions)}
+
+
+SSE_DONE = b"data: [DONE]\n\n"
+
+
+def sse(payload: dict) -> bytes:
+    """One server-sent event, as OpenAI streams its chunks."""
+    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+
+
+@dataclass
+class ChunkWriter:
+    """The chunks of one streamed completion (``text_completion``) or chat completion
+    (``chat.completion.chunk``: each choice's first delta carries the assistant role)."""
+
+    model: str
+    chat: bool
+    id: str = ""
+    created: int = field(default_factory=lambda: int(time.time()))
+    _started: set[int] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.id = self.id or f"{'chatcmpl' if self.chat else 'cmpl'}-{uuid.uuid4().hex}"
+
+    def _chunk(self, choices: list[dict], **extra) -> bytes:
+        return sse({"id": self.id, "object": "chat.completion.chunk" if self.chat else "text_completion",
+                    "created": self.created, "model": self.model, "choices": choices, **extra})
+
+    def delta(self, index: int, text: str, finish_reason: str | None) -> bytes:
+        if not self.chat:
+            return self._chunk([{"index": index, "text": text, "finish_reason": finish_reason, "logprobs": None}])
+        delta = {"content": text}
+        if index not in self._started:
+            self._started.add(index)
+            delta = {"role": "assistant", **delta}
+        return self._chunk([{"index": index, "delta": delta, "finish_reason": finish_reason}])
+
+    def usage(self, prompt_tokens: int, completion_tokens: int) -> bytes:
+        return self._chunk([], usage={"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                                      "total_tokens": prompt_tokens + completion_tokens})
 
 
 def models_response(model: str, owner: str, created: int) -> dict:

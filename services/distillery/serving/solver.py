@@ -1,17 +1,19 @@
 """What a served student does for a request, apart from HTTP and gRPC: a solve -- the thoughts
-from the model replicas, executed by the verifier, combined -- and a plain completion.
+from the model replicas, executed by the verifier, combined -- and a plain completion, whole or streamed.
 
 A solve asks the model replicas for each thought -- the greedy one per method, and with
-``samples`` K the K sampled ones per method as one job -- concurrently, so they batch; has the
-verifier run them all in one call (PoT in its sandbox, EoT through its solver -- never here),
-and combines the answers. Greedy generation is idempotent (and any sample is as good as another),
-so a job whose replica died under it is asked again of another replica instead of failing the request.
+``samples`` K the K sampled ones per method as one request -- concurrently, so they share the
+engine's batch; has the verifier run them all in one call (PoT in its sandbox, EoT through its
+solver -- never here), and combines the answers. Greedy generation is idempotent (and any sample
+is as good as another), so a call whose replica died under it is asked again of another replica
+instead of failing the request; a stream, until its first text has gone to the caller.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 
 import grpc
 from ray.exceptions import ActorUnavailableError, RayActorError
@@ -19,6 +21,7 @@ from ray.serve.handle import DeploymentHandle
 
 from distillery.serving.errors import ServiceUnavailable, ServingError
 from distillery.serving.metrics import IngressMetrics
+from distillery.serving.replica import CompletionResult
 from distillery.serving.solving import SolveRequest, SolveResponse, ThoughtResult, combine
 from distillery.verifier.records import ThoughtRecord
 
@@ -58,9 +61,37 @@ class Solver:
     async def complete(self, body, **prompt):
         """An OpenAI completion's generations; 400 when the prompt leaves no room to generate."""
         result = await self.generate("complete", body.sampling(), body.n, **prompt)
-        if result.error:
-            raise ServingError(400, result.error, "invalid_request_error", "context_length_exceeded")
+        _check(result)
         return result
+
+    async def stream(self, body, **prompt) -> AsyncIterator[CompletionResult | list]:
+        """An OpenAI completion as the replica generates it: its :class:`CompletionResult` head
+        (400 when the prompt leaves no room to generate), then lists of ``Delta`` s. A replica
+        lost before any delta came is asked again; after, the stream fails (503)."""
+        deadline, delay = time.monotonic() + REPLICA_RETRY_S, 0.25
+        head_sent = deltas_sent = False
+        while True:
+            response = self.model.options(stream=True).stream_complete.remote(body.sampling(), body.n, **prompt)
+            ended = False
+            try:
+                async for item in response:
+                    if isinstance(item, CompletionResult):
+                        if not head_sent:
+                            head_sent = True
+                            yield _check(item)
+                        continue  # a retried call's head: the caller has its own
+                    deltas_sent = True
+                    yield item
+                ended = True
+                return
+            except (RayActorError, ActorUnavailableError) as exc:
+                ended = True
+                if deltas_sent:
+                    raise ServiceUnavailable("the model replica was lost mid-stream") from None
+                delay = await _backoff(exc, delay, deadline)
+            finally:
+                if not ended:  # a caller that stopped reading (gone, or another prompt failed): the engine stops too
+                    response.cancel()
 
     async def generate(self, method: str, *args, **kwargs):
         """A call on a model replica; asked again if its replica dies mid-call.
@@ -68,13 +99,56 @@ class Solver:
         Serve's router drops a dead replica and, while none is up (a crash of the only one,
         scale from zero), holds the call until the replacement is ready; the deadline bounds that.
         """
-        deadline = time.monotonic() + REPLICA_RETRY_S
-        delay = 0.25
+        deadline, delay = time.monotonic() + REPLICA_RETRY_S, 0.25
         while True:
             try:
                 return await getattr(self.model, method).remote(*args, **kwargs)
             except (RayActorError, ActorUnavailableError) as exc:
-                if time.monotonic() + delay > deadline:
-                    raise ServiceUnavailable(f"model replicas unavailable: {type(exc).__name__}") from None
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 4.0)
+                delay = await _backoff(exc, delay, deadline)
+
+
+async def _backoff(exc: Exception, delay: float, deadline: float) -> float:
+    """Wait ``delay`` before asking again (and return the next delay), or 503 past the deadline."""
+    if time.monotonic() + delay > deadline:
+        raise ServiceUnavailable(f"model replicas unavailable: {type(exc).__name__}") from None
+    await asyncio.sleep(delay)
+    return min(delay * 2, 4.0)
+
+
+def _check(result: CompletionResult) -> CompletionResult:
+    if result.error:
+        raise ServingError(400, result.error, "invalid_request_error", "context_length_exceeded")
+    return result
+
+
+async def merged(streams: list[AsyncIterator]) -> AsyncIterator[tuple[int, object]]:
+    """``(stream index, item)`` from every stream as each produces it; the first failure ends all."""
+    if len(streams) == 1:
+        async for item in streams[0]:
+            yield 0, item
+        return
+    queue: asyncio.Queue = asyncio.Queue()
+    done = object()
+
+    async def pump(i: int, stream: AsyncIterator) -> None:
+        try:
+            async for item in stream:
+                await queue.put((i, item, None))
+            await queue.put((i, done, None))
+        except Exception as exc:  # handed to the consumer, which raises it
+            await queue.put((i, done, exc))
+
+    tasks = [asyncio.create_task(pump(i, s)) for i, s in enumerate(streams)]
+    try:
+        left = len(tasks)
+        while left:
+            i, item, exc = await queue.get()
+            if exc is not None:
+                raise exc
+            if item is done:
+                left -= 1
+            else:
+                yield i, item
+    finally:
+        for task in tasks:
+            task.cancel()

@@ -16,6 +16,9 @@ its Ray Train jobs there and ``distillery serve`` deploys students onto it, with
 HTTP and gRPC proxies on the ports recorded here. Its own files live in a short per-home
 directory under /tmp (Ray's socket paths must stay short).
 
+The first ``up`` imports the benchmarks (``../shared/data`` or ``$DISTILLERY_SHARED_DATA``) into
+the registry's read-only ``public`` namespace, which every team reads.
+
 ``up`` is idempotent: a healthy stack is left as it is; ``down`` stops exactly the
 processes ``up`` started (checked by pid *and* command line) and nothing else.
 """
@@ -313,6 +316,7 @@ def up(home: Path | None = None) -> StackState:
             stack.services[service.name] = info
         state = StackState(home=str(home), s3=s3_info, ray=ray_info, ray_ports=ray_ports, **stack.services)
         _ensure_default_team(home, stack.address("registry"), admin_token)
+        _import_public_benchmarks(home, stack.address("registry"), admin_token)
     except BaseException:
         for process in reversed(started):
             _kill_group(process.pid)
@@ -397,6 +401,24 @@ def _ensure_default_team(home: Path, registry_address: str, admin_token: str) ->
                 raise
             token = admin.create_token(DEFAULT_TEAM)
     _write_secret(home / "token", token)
+
+
+def _import_public_benchmarks(home: Path, registry_address: str, admin_token: str) -> None:
+    """The standard problem and evaluation sets, once, into the read-only ``public`` namespace
+    every team reads (a no-op when they are there). Without the benchmark data the stack still
+    starts; ``registry import-benchmarks --public --data-dir DIR`` imports them later."""
+    from distillery.registry.benchmark_import import default_data_dir, import_benchmarks
+    from distillery.registry.benchmarks import BENCHMARKS
+    from distillery.registry.client import RegistryClient
+
+    try:
+        data_dir = default_data_dir()
+    except FileNotFoundError as exc:
+        with open(home / "logs" / "up.log", "a") as log:
+            log.write(f"public benchmarks not imported: {exc}\n")
+        return
+    with RegistryClient(registry_address, admin_token) as admin:
+        import_benchmarks(admin, BENCHMARKS, data_dir, share=True)
 
 
 def _stop(info: ProcessInfo, timeout_s: float = 15.0) -> None:

@@ -26,6 +26,7 @@ causal, HF otherwise.
 from __future__ import annotations
 
 import importlib.util
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -34,6 +35,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from distillery.student.engine_logs import engine_output_to, route_engine_logs
 from distillery.student.thought_text import STOP, clean_thought, cut_at_stop, student_input
 from distillery.student.vllm_options import engine_options
 
@@ -301,12 +303,16 @@ class VLLMGenerator:
     def __init__(self, model_dir: str | Path, max_new_tokens: int = 320, max_model_len: int | None = None,
                  token_caps: ThoughtTokenCaps | None = None) -> None:
         import torch
-        from vllm import LLM
 
+        # Its INFO lines go to a file (DISTILLERY_VERBOSE=1 / --verbose: to stderr); set before the import.
+        self.log_file = route_engine_logs(os.environ.get("DISTILLERY_VERBOSE") == "1", "vllm")
         # Room for a long question (GSM8K's longest is ~250 tokens) plus the thought.
         max_model_len = max_model_len or max_new_tokens + 1024
-        self.engine = LLM(model=str(model_dir), max_model_len=max_model_len, seed=0,
-                          **engine_options(torch.cuda.is_available()))
+        with engine_output_to(self.log_file):
+            from vllm import LLM
+
+            self.engine = LLM(model=str(model_dir), max_model_len=max_model_len, seed=0,
+                              **engine_options(torch.cuda.is_available()))
         self.tokenizer = self.engine.get_tokenizer()
         self.max_new_tokens = max_new_tokens
         self.token_caps = token_caps or ThoughtTokenCaps()
@@ -339,4 +345,9 @@ class VLLMGenerator:
         return completions
 
     def close(self) -> None:
-        self.engine = None
+        """Stop the engine-core process now (also on Ctrl-C): left to the garbage collector, it
+        can outlive the command and leak its shared memory."""
+        engine, self.engine = self.engine, None
+        core = getattr(getattr(engine, "llm_engine", None), "engine_core", None)
+        if core is not None:
+            core.shutdown()

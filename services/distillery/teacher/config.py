@@ -13,7 +13,9 @@ import re
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from distillery.student.model_refs import check_reference
 
 ThoughtTypeName = Literal["cot", "pot", "eot"]
 BackendName = Literal["annotations", "hf", "vllm", "openai"]
@@ -66,6 +68,7 @@ def check_endpoint_url(url: str) -> str:
 
 
 DEFAULT_MAX_TOKENS = 384
+_SAMPLING_DEFAULTS = {"temperature": 0.7, "top_p": 0.95, "max_tokens": DEFAULT_MAX_TOKENS}
 
 
 class Sampling(BaseModel):
@@ -76,51 +79,83 @@ class Sampling(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    temperature: float = Field(0.7, ge=0, le=2, description="0: greedy.")
-    top_p: float = Field(0.95, gt=0, le=1)
-    max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=1, le=8192,
-                            description=f"Per thought; null: the default, {DEFAULT_MAX_TOKENS}.")
-    seed: int = Field(0, description="Base seed; sample i of a problem uses a seed derived from it.")
+    temperature: float | None = Field(0.7, ge=0, le=2, description="0: greedy. Null in a recorded config: the "
+                                                                   "teacher does not sample (annotations).")
+    top_p: float | None = Field(0.95, gt=0, le=1)
+    max_tokens: int | None = Field(DEFAULT_MAX_TOKENS, ge=1, le=8192,
+                                   description=f"Per thought; null: the default, {DEFAULT_MAX_TOKENS}.")
+    seed: int = Field(0, description="Base seed; sample i of a problem uses a seed derived from it (and variants).")
 
-    @field_validator("max_tokens", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _default_max_tokens(cls, value):
+    def _default_when_null(cls, data):
         # `max_tokens: null` (a job spec may say so) means the teacher's default: recorded as the
-        # number, so a config's identity names it.
-        return DEFAULT_MAX_TOKENS if value is None else value
+        # number, so a config's identity names it; a null is not a choice the caller made.
+        if isinstance(data, dict):
+            data = {key: value for key, value in data.items() if value is not None or key not in _SAMPLING_DEFAULTS}
+        return data
+
+    def seed_only(self) -> "Sampling":
+        """What a teacher that does not sample uses of this: the seed (for variants), nothing else."""
+        return Sampling.model_construct(temperature=None, top_p=None, max_tokens=None, seed=self.seed)
 
 
-class TeacherJobConfig(BaseModel):
+class TeacherGeneration(BaseModel):
+    """How a teacher writes thoughts: backend, model, where it runs, thought types, samples,
+    variants, sampling and the contamination guard. The one definition of these settings: a
+    teacher job (:class:`TeacherJobConfig`) is this plus its problems and output; a distillation
+    job spec's ``teacher:`` section is this as it is; ``Generate`` calls carry it."""
+
     model_config = ConfigDict(extra="forbid")
 
-    # input
-    problems: str = Field(description="A `problems` dataset reference, e.g. gsm8k-train@1.")
-    limit: int | None = Field(None, ge=1, description="Only the first N problems (slices for tests and demos).")
-    # generation
-    backend: BackendName = Field("annotations", description="annotations (no LLM), hf, vllm or openai.")
-    model: str | None = Field(None, description="hf/vllm: alias or registry ref; openai: one of the pool's models; "
-                                                "annotations: the derivation format, gold-annotations-v1 or "
-                                                "gold-annotations-v2 (default).")
+    backend: BackendName = Field("annotations", description="annotations (no LLM), hf, vllm or openai; default: "
+                                                            "openai with `pool` or `endpoint`, else annotations.")
+    model: str | None = Field(None, description="hf/vllm: alias or registry model [TEAM/]NAME[@VERSION] (never a "
+                                                "path); openai: the API's model name; annotations: the derivation "
+                                                f"format, {' or '.join(ANNOTATION_VERSIONS)} "
+                                                f"(default {DEFAULT_ANNOTATION_VERSION}).")
     pool: str | None = Field(None, pattern=f"^{POOL_NAME}$",
-                             description="A teacher pool the operator configured (openai backend).")
+                             description="A teacher pool the operator configured (openai): its URL and key stay "
+                                         "with the teacher service.")
     endpoint: str | None = Field(None, max_length=2048,
                                  description="The team's own OpenAI-compatible base URL (openai backend), only "
-                                             "where the operator allows it; sent the team's key, never the platform's.")
-    thought_types: tuple[ThoughtTypeName, ...] = Field(("cot", "pot", "eot"), min_length=1)
+                                             "where the operator allows it; sent the team's key, never the "
+                                             "platform's (a job spec holds no key: it is sent none).")
+    thought_types: tuple[ThoughtTypeName, ...] = Field(("eot", "pot", "cot"), min_length=1,
+                                                       description="Thought types to write: cot, pot, eot.")
     samples: int = Field(1, ge=1, le=64, description="Samples per problem and thought type.")
     variants: int = Field(0, ge=0, le=MAX_VARIANTS,
                           description="Also K variants of each problem with new numbers, re-derived and verified "
                                       "(seeded by sampling.seed); 0: the problems as they are.")
+    sampling: Sampling = Field(default_factory=Sampling, description="How an LLM teacher samples; the "
+                                                                     "annotations teacher uses only the seed.")
+    batch_size: int = Field(64, ge=1, le=4096, description="Problems per generation batch (and per checkpoint).")
     contamination_guard: tuple[str, ...] = Field(
         DEFAULT_CONTAMINATION_GUARD,
-        description="`problems` datasets of the caller's team (as `registry import-benchmarks` names them) whose "
-                    "questions no output row may carry, original or varied; empty: the guard is off.")
-    sampling: Sampling = Field(default_factory=Sampling)
-    # output
-    out: str = Field(description="Name of the verified dataset; rejected thoughts go to OUT-rejected.")
-    share: bool = False
-    # execution
-    batch_size: int = Field(64, ge=1, le=4096, description="Problems per generation batch (and per checkpoint).")
+        description="`problems` datasets (as `registry import-benchmarks` names them) whose questions no output "
+                    "row may carry, original or varied; [] turns the guard off.")
+    no_contamination_guard: bool = Field(False, description="The guard is off (set by an empty "
+                                                            "contamination_guard; recorded in the lineage).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inferred(cls, data):
+        if isinstance(data, dict):
+            data = dict(data)
+            if not data.get("backend") and (data.get("pool") or data.get("endpoint")):
+                data["backend"] = "openai"  # a pool or an endpoint is the HTTP teacher
+            guard = data.get("contamination_guard")
+            if guard is not None and len(guard) == 0:  # `[]` is how a spec or a caller turns it off
+                data["no_contamination_guard"] = True
+        return data
+
+    @field_validator("model")
+    @classmethod
+    def _tenant_reference(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # hf / vllm load it on a shared node: never a path (it could name another team's files).
+        if value is not None and info.data.get("backend") in ("hf", "vllm"):
+            check_reference(value, None)
+        return value
 
     @field_validator("endpoint")
     @classmethod
@@ -132,22 +167,44 @@ class TeacherJobConfig(BaseModel):
     def _guard_names(cls, names: tuple[str, ...]) -> tuple[str, ...]:
         return check_guard_names(names)
 
+    @field_validator("thought_types")
+    @classmethod
+    def _distinct(cls, types: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(types)) != len(types):
+            raise ValueError("repeats a type")
+        return types
+
     @model_validator(mode="after")
-    def _annotation_version(self) -> "TeacherJobConfig":
+    def _guard_off(self):
+        if self.no_contamination_guard:
+            if self.contamination_guard and "contamination_guard" in self.model_fields_set:
+                raise ValueError("contamination_guard: give the datasets or no_contamination_guard, not both")
+            self.contamination_guard = ()
+        return self
+
+    @model_validator(mode="after")
+    def _annotation_version(self):
         if self.backend == "annotations":
             if self.model is None:
                 self.model = DEFAULT_ANNOTATION_VERSION  # recorded: the job's identity names its format
             elif self.model not in ANNOTATION_VERSIONS:
                 raise ValueError(f"model: {annotation_version_error()}")
+            sampled = sorted(self.sampling.model_fields_set & {"temperature", "top_p", "max_tokens"})
+            if sampled:
+                raise ValueError(f"sampling.{sampled[0]}: the annotations teacher does not sample (only "
+                                 "sampling.seed applies, to variants)")
+            self.sampling = self.sampling.seed_only()  # recorded as it is used: no temperature
+        elif self.backend in ("hf", "vllm") and not self.model:
+            raise ValueError(f"model: backend {self.backend!r} needs `model`")
         return self
 
     @model_validator(mode="after")
-    def _where_it_runs(self) -> "TeacherJobConfig":
+    def _where_it_runs(self):
         if self.backend == "openai":
             if self.pool and self.endpoint:
                 raise ValueError("pool: give `pool` or `endpoint`, not both")
             if not self.pool and not self.endpoint:
-                raise ValueError("pool: backend 'openai' needs `pool` (one the operator configured)")
+                raise ValueError("pool: backend 'openai' needs `pool` (one the operator configured) or `endpoint`")
             if self.endpoint and not self.model:
                 raise ValueError("model: backend 'openai' with `endpoint` needs `model`")
         elif self.pool or self.endpoint:
@@ -155,14 +212,24 @@ class TeacherJobConfig(BaseModel):
                              f"not {self.backend!r}")
         return self
 
-    @field_validator("thought_types")
-    @classmethod
-    def _distinct(cls, types: tuple[str, ...]) -> tuple[str, ...]:
-        if len(set(types)) != len(types):
-            raise ValueError("thought_types repeats a type")
-        return types
+    def job(self, *, problems: str, out: str, limit: int | None = None, share: bool = False) -> "TeacherJobConfig":
+        """This generation as a dataset job on ``problems``, writing ``out``."""
+        return TeacherJobConfig(**self.model_dump(exclude_unset=True), problems=problems, out=out, limit=limit,
+                                share=share)
 
     @property
     def dataset_kind(self) -> str:
         """EoTD / PoTD / CoTD for one type, ETD for the mix (the paper's names)."""
         return f"{self.thought_types[0].upper()}D" if len(self.thought_types) == 1 else "ETD"
+
+
+class TeacherJobConfig(TeacherGeneration):
+    """A teacher dataset job: a generation (:class:`TeacherGeneration`) on a `problems` dataset,
+    writing a verified dataset. Everything here is hashed into the job's identity and recorded
+    in the dataset's lineage."""
+
+    problems: str = Field(description="A `problems` dataset reference, e.g. gsm8k-train@1.")
+    limit: int | None = Field(None, ge=1, le=(1 << 31) - 1,
+                              description="Only the first N problems (slices for tests and demos).")
+    out: str = Field(description="Name of the verified dataset; rejected thoughts go to OUT-rejected.")
+    share: bool = Field(False, description="Let every team read the new datasets.")

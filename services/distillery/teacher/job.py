@@ -57,7 +57,7 @@ class JobProgress:
 @dataclass
 class JobResult:
     dataset: str  # TEAM/NAME@VERSION of the verified thoughts
-    rejected: str | None
+    rejected: str  # TEAM/NAME-rejected@VERSION, pushed even when it is empty
     progress: JobProgress
     yield_by_type: dict[str, float]
     variants: str | None = None  # TEAM/NAME@VERSION of the kept variants, a `problems` dataset
@@ -254,10 +254,10 @@ def run_job(config: TeacherJobConfig, problems_ref: str, problems: list[dict], b
                if config.variants else {}),
             **{f"yield_{t}": f"{y:.4f}" for t, y in yields.items()}}
     dataset = push(config.out, checkpoint.files["accepted"], [problems_ref], lineage_config, meta, "dataset")
-    rejected = variants = None
-    if checkpoint.files["rejected"].stat().st_size:
-        rejected = push(f"{config.out}-rejected", checkpoint.files["rejected"], [problems_ref], lineage_config, meta,
-                        "dataset")
+    # Always pushed, even empty: a script can read OUT-rejected without asking whether it exists.
+    rejected = push(f"{config.out}-rejected", checkpoint.files["rejected"], [problems_ref], lineage_config, meta,
+                    "dataset")
+    variants = None
     if checkpoint.files["variants"].stat().st_size:
         variants = push(f"{config.out}-variants", checkpoint.files["variants"], [problems_ref], lineage_config, meta,
                         "problems")

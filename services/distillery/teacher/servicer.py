@@ -14,10 +14,10 @@ from pathlib import Path
 import grpc
 
 from distillery.core.auth import bearer_token
+from distillery.core.pydantic_proto import from_message
 from distillery.core.service_errors import answered_as_status
 from distillery.registry.principals import PrincipalCache
-from distillery.teacher.config import Sampling, TeacherJobConfig
-from distillery.teacher.errors import BadJob
+from distillery.teacher.config import TeacherGeneration, TeacherJobConfig
 from distillery.teacher.job import JobProgress, JobResult
 from distillery.teacher.pools import TeacherServiceConfig
 from distillery.teacher.running import TeacherJobRunner
@@ -25,39 +25,14 @@ from distillery.v1 import teacher_pb2 as pb
 from distillery.v1 import teacher_pb2_grpc as pb_grpc
 
 
-def _sampling(message: pb.Sampling | None) -> Sampling:
-    defaults = Sampling()
-    if message is None:
-        return defaults
-    return Sampling(temperature=message.temperature, top_p=message.top_p or defaults.top_p,
-                    max_tokens=message.max_tokens or defaults.max_tokens, seed=message.seed)
-
-
 def job_config(message: pb.TeacherJob) -> TeacherJobConfig:
-    # A pool or an endpoint means the HTTP teacher; otherwise the default is the annotations one.
-    default_backend = "openai" if message.pool or message.endpoint else "annotations"
-    fields = {"problems": message.problems, "backend": message.backend or default_backend, "out": message.out,
-              "share": message.share, "samples": message.samples or 1,
-              "sampling": _sampling(message.sampling if message.HasField("sampling") else None)}
-    for name in ("model", "pool", "endpoint"):
-        if getattr(message, name):
-            fields[name] = getattr(message, name)
-    if message.limit:
-        fields["limit"] = message.limit
-    if message.thought_types:
-        fields["thought_types"] = tuple(message.thought_types)
-    if message.batch_size:
-        fields["batch_size"] = message.batch_size
-    if message.variants:
-        fields["variants"] = message.variants
-    # An empty repeated field is the default list; the guard goes off only when asked to.
-    if message.no_contamination_guard:
-        if message.contamination_guard:
-            raise BadJob("contamination_guard: give the datasets or no_contamination_guard, not both")
-        fields["contamination_guard"] = ()
-    elif message.contamination_guard:
-        fields["contamination_guard"] = tuple(message.contamination_guard)
-    return TeacherJobConfig(**fields)
+    """The job a ``RunJob`` call carries; ValidationError (INVALID_ARGUMENT naming the field) if invalid."""
+    return from_message(message.config, TeacherJobConfig)
+
+
+def generate_config(request: pb.GenerateRequest) -> TeacherJobConfig:
+    """A ``Generate`` call as the job it is configured like (its problems come inline)."""
+    return from_message(request.generation, TeacherGeneration).job(problems="inline", out="inline")
 
 
 def progress_to_pb(progress: JobProgress) -> pb.TeacherJobProgress:
@@ -76,15 +51,6 @@ def event_to_pb(event: JobProgress | JobResult) -> pb.TeacherJobEvent:
     return pb.TeacherJobEvent(progress=progress_to_pb(event.progress), result=pb.TeacherJobResult(
         dataset=event.dataset, rejected=event.rejected or "", yield_by_type=event.yield_by_type,
         variants=event.variants or ""))
-
-
-def generate_job(request: pb.GenerateRequest) -> pb.TeacherJob:
-    """A ``Generate`` call as the job it is configured like (its problems come inline)."""
-    return pb.TeacherJob(backend=request.backend, model=request.model, endpoint=request.endpoint, pool=request.pool,
-                         endpoint_api_key=request.endpoint_api_key, thought_types=request.thought_types,
-                         samples=request.samples, sampling=request.sampling, problems="inline", out="inline",
-                         contamination_guard=request.contamination_guard,
-                         no_contamination_guard=request.no_contamination_guard)
 
 
 def problem_row(problem: pb.Problem) -> dict:
@@ -116,7 +82,7 @@ class TeacherServicer(pb_grpc.TeacherServiceServicer):
     def Generate(self, request: pb.GenerateRequest, context: grpc.ServicerContext) -> Iterator[pb.GeneratedThought]:
         with answered_as_status(context, whole="job"):
             token = bearer_token(context.invocation_metadata())
-            config = job_config(generate_job(request))
+            config = generate_config(request)
             backend = self.teacher.backend(config, token, request.endpoint_api_key or None)
             for thought in self.teacher.generate(config, token, backend, [problem_row(p) for p in request.problems]):
                 yield pb.GeneratedThought(problem_id=thought.problem_id, thought_type=thought.thought_type,

@@ -12,7 +12,8 @@ Trainer does not care whether ``accelerate launch`` or ``python`` started it:
 
 Speed on a GPU: bf16 autocast, fused AdamW, PyTorch SDPA attention, optional
 ``torch.compile``, and no host synchronisation inside a sync window (losses are summed on
-the device and read every ``sync_every`` steps).
+the device and read every ``sync_every`` steps). Several workers do share one number after
+every step -- whether to stop -- so that a cancel stops every rank at the next step boundary.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ class Hooks(Protocol):
         """A progress event (``kind``: worker, start, metrics, checkpoint, cancelled)."""
 
     def cancelled(self) -> bool:
-        """Asked on rank 0 at each sync point; the answer is shared with every rank."""
+        """Asked on rank 0 after every step, so it must be cheap (a flag, no remote call); the
+        answer is shared with every rank, which all stop at the same step boundary."""
 
     def checkpoint(self, step: int, metrics: dict, write: Callable[[Path], None] | None) -> None:
         """Every rank calls it at the same steps; ``write`` (rank 0 only) fills a directory."""
@@ -78,8 +80,8 @@ class Hooks(Protocol):
 class Outcome:
     step: int
     tokens: int
-    cancelled: bool
-    metrics: dict  # the last checkpoint's metrics (step, loss, tokens, ...)
+    cancelled: bool  # stopped before the last step, after writing a checkpoint there
+    metrics: dict  # the last checkpoint's metrics (step, final, loss, tokens, ...)
 
 
 def encode_rows(student: StudentNetwork, config: TrainerConfig, lines: Iterable[tuple[int, dict]], rank: int = 0,
@@ -215,10 +217,15 @@ def train(config: TrainerConfig, student: StudentNetwork, examples: list[tuple[l
         window_tokens += sum(lengths[i] for i in indices)
         finished = step == total_steps
         checkpoint_due = step % config.checkpoint_every == 0 or finished
-        if step % sync_every and not checkpoint_due and step != 1:
-            continue
-        # A sync point: every rank reaches it at the same step.
+        # A cancel stops at the next step boundary, on every rank at the same one. Only the
+        # cancel flag is shared after every step (one number; with several GPU workers, one small
+        # host sync per step: the price of a prompt cancel); the loss waits for a sync point.
         cancel = float(rank == 0 and hooks.cancelled())
+        if step % sync_every and not checkpoint_due and step != 1:
+            if not placement.all_reduce([cancel])[0]:
+                continue
+            cancel = 1.0
+        # A sync point: every rank reaches it at the same step.
         loss_sum, label_sum, token_sum, cancel = placement.all_reduce(
             [window_loss.item(), window_labels, window_tokens, cancel])
         cancelled = cancel > 0 and not finished  # a cancel at the last step is simply the end
@@ -239,8 +246,11 @@ def train(config: TrainerConfig, student: StudentNetwork, examples: list[tuple[l
         window_loss.zero_()
         window_labels = window_tokens = 0
         if checkpoint_due or cancelled:
-            metrics = {"step": step, "cancelled": cancelled, "tokens": tokens_seen, "compute_s": compute_s,
-                       "loss": last_loss, "first_loss": first_loss, "batch_tokens": size.tokens}
+            # What the checkpoint is, never why it was written: a resumed run must not inherit a
+            # cancel (``final``: it holds the exported model, the run is done).
+            metrics = {"step": step, "total_steps": total_steps, "final": finished, "tokens": tokens_seen,
+                       "compute_s": compute_s, "loss": last_loss, "first_loss": first_loss,
+                       "batch_tokens": size.tokens}
             _checkpoint(hooks, rank, step, metrics, model, optimizer, schedule, tokens_seen, student, config, finished)
         window_started = time.monotonic()
         if cancelled:
@@ -249,7 +259,7 @@ def train(config: TrainerConfig, student: StudentNetwork, examples: list[tuple[l
     if step >= total_steps and not metrics:
         # Resumed from the run's last step (its final report never completed): report the end
         # again rather than nothing, so the run finishes instead of replaying a stale state.
-        metrics = {"step": step, "cancelled": False, "tokens": tokens_seen, "compute_s": 0.0,
+        metrics = {"step": step, "total_steps": total_steps, "final": True, "tokens": tokens_seen, "compute_s": 0.0,
                    "batch_tokens": size.tokens}
         _checkpoint(hooks, rank, step, metrics, model, optimizer, schedule, tokens_seen, student, config, True)
     return Outcome(step, tokens_seen, cancelled, metrics)

@@ -5,9 +5,10 @@ resolved with the caller's token to exact versions, so the run key -- what a res
 resumes -- names exactly what was trained on.
 
 A job's view is folded from its workers' events (:mod:`distillery.trainer.monitor`); watchers
-block on a condition until the view changes. Jobs live in memory: a restarted service
-forgets them, but submitting the same job again resumes its Ray Train run from the object
-store.
+block on a condition until the view changes. Each job's record is kept in the object store
+(:mod:`distillery.trainer.job_store`) whenever its state or checkpoint changes, so a restarted
+service still lists its teams' jobs; one that was running when the service stopped is marked
+failed, and submitting the same job again resumes its Ray Train run from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 
 import ray
 
 from distillery.core.s3 import S3Config
 from distillery.registry.client import RegistryClient
 from distillery.trainer.errors import NoSuchJob
+from distillery.trainer.job_records import (ACTIVE, CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL,
+                                            TrainingJob, interrupted)
+from distillery.trainer.job_store import TrainerJobStore
 from distillery.trainer.pinning import pin
 from distillery.trainer.trainer_config import TrainerConfig
 from distillery.trainer.run import (TrainingCancelled, killed_for_memory, new_monitor, run_name, run_training,
@@ -30,33 +33,7 @@ from distillery.trainer.run import (TrainingCancelled, killed_for_memory, new_mo
 
 log = logging.getLogger(__name__)
 
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
-TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
 POLL_S = 0.5
-
-
-@dataclass
-class TrainingJob:
-    id: str
-    team: str
-    config: TrainerConfig
-    token: str = field(repr=False)
-    share: bool = False
-    run: str = ""
-    state: str = QUEUED
-    metrics: dict = field(default_factory=dict)
-    workers: dict[int, dict] = field(default_factory=dict)
-    restarts: int = 0
-    resumed_from: int = 0
-    last_checkpoint: int = 0
-    model: str = ""
-    error: str = ""
-    created_at: float = field(default_factory=time.time)
-    finished_at: float = 0.0
-    events_seen: int = 0
-    version: int = 0  # bumped on every change; watchers wait for a newer one
-    cancel_requested: bool = False
-    monitor: object = field(default=None, repr=False)
 
 
 def apply_event(job: TrainingJob, event: dict) -> None:
@@ -82,12 +59,25 @@ def apply_event(job: TrainingJob, event: dict) -> None:
 
 
 class JobManager:
-    def __init__(self, registry_address: str, checkpoints: S3Config, concurrent_jobs: int = 1) -> None:
+    def __init__(self, registry_address: str, checkpoints: S3Config, concurrent_jobs: int = 1,
+                 store: TrainerJobStore | None = None) -> None:
         self.registry_address = registry_address
         self.checkpoints = checkpoints
+        self.store = store
         self._jobs: dict[str, TrainingJob] = {}
         self._changed = threading.Condition()
         self._slots = threading.Semaphore(concurrent_jobs)
+        self._saving = threading.Lock()  # one PUT at a time, each of the job as it is then: the newest lands last
+        if store is not None:
+            self._restore(store)
+
+    def _restore(self, store: TrainerJobStore) -> None:
+        """The jobs an earlier run of the service kept; those it left unfinished are failed now."""
+        for job in store.load_all():
+            if job.state in ACTIVE:
+                job = interrupted(job, time.time())
+                store.save(job)
+            self._jobs[job.id] = job
 
     # -- queries ---------------------------------------------------------------------
     def get(self, job_id: str, team: str) -> TrainingJob:
@@ -112,6 +102,7 @@ class JobManager:
                   run=f"s3://{storage_path(self.checkpoints, team)}/{run_name(config)}")
         with self._changed:
             self._jobs[job.id] = job
+        self._save(job)
         threading.Thread(target=self._run, args=(job,), name=job.id, daemon=True).start()
         return job
 
@@ -124,6 +115,7 @@ class JobManager:
                 job.monitor.cancel.remote()
             job.version += 1
             self._changed.notify_all()
+        self._save(job)
 
     # -- running ---------------------------------------------------------------------
     def _update(self, job: TrainingJob, **changes) -> None:
@@ -132,6 +124,16 @@ class JobManager:
                 setattr(job, name, value)
             job.version += 1
             self._changed.notify_all()
+        self._save(job)
+
+    def _save(self, job: TrainingJob) -> None:
+        if self.store is None:
+            return
+        try:
+            with self._saving:
+                self.store.save(job)
+        except Exception:  # noqa: BLE001 - an unreachable store must not stop the job; the next change retries
+            log.exception("could not save the record of training job %s", job.id)
 
     def _finish(self, job: TrainingJob, state: str, **changes) -> None:
         for name, value in changes.items():
@@ -155,7 +157,7 @@ class JobManager:
                                       job.monitor, job.share)
                 outcome: tuple[str, dict] = (SUCCEEDED, {"model": result.model})
             except TrainingCancelled as exc:
-                outcome = (CANCELLED, {"error": str(exc)})
+                outcome = (CANCELLED, {"error": str(exc), "last_checkpoint": exc.step})
             except Exception as exc:  # the job failed; the service goes on
                 log.exception("training job %s failed", job.id)
                 outcome = (FAILED, {"error": _describe(exc, job.metrics)})
@@ -166,6 +168,7 @@ class JobManager:
                 self._finish(job, outcome[0], **outcome[1])
                 job.version += 1
                 self._changed.notify_all()
+            self._save(job)
             ray.kill(job.monitor)
             job.monitor = None
 
@@ -180,11 +183,14 @@ class JobManager:
             return
         if events:
             with self._changed:
+                checkpoint = job.last_checkpoint
                 for event in events:
                     apply_event(job, event)
                 job.events_seen += len(events)
                 job.version += 1
                 self._changed.notify_all()
+            if job.last_checkpoint != checkpoint:
+                self._save(job)
 
 
 def _describe(exc: BaseException, metrics: dict) -> str:

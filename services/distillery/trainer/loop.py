@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,11 +29,30 @@ from distillery.trainer.students import load_student
 MODEL_DIR = core.MODEL_DIR
 
 
+CANCEL_POLL_S = 0.2
+
+
 class RayHooks:
     """Events to the monitor actor (fire and forget), cancel from it, checkpoints as Ray Train reports."""
 
     def __init__(self, monitor, rank: int) -> None:
         self.monitor, self.rank = monitor, rank
+        self._cancel, self._done = threading.Event(), threading.Event()
+        if monitor is not None and rank == 0:  # the core asks rank 0 only, after every step
+            threading.Thread(target=self._watch_for_cancel, name="distillery-cancel-watch", daemon=True).start()
+
+    def _watch_for_cancel(self) -> None:
+        # In the background, so that asking after every step costs a flag read, not a remote call.
+        while not self._done.wait(CANCEL_POLL_S):
+            try:
+                if ray.get(self.monitor.cancelled.remote(), timeout=10):
+                    self._cancel.set()
+                    return
+            except Exception:  # noqa: BLE001 - a slow monitor only delays the cancel
+                pass
+
+    def close(self) -> None:
+        self._done.set()
 
     def record(self, event: dict) -> None:
         if event.get("kind") == "worker":
@@ -41,7 +61,7 @@ class RayHooks:
             self.monitor.record.remote(event)  # a slow service never stalls training
 
     def cancelled(self) -> bool:
-        return self.monitor is not None and ray.get(self.monitor.cancelled.remote())
+        return self._cancel.is_set()
 
     def checkpoint(self, step: int, metrics: dict, write: Callable[[Path], None] | None) -> None:
         # Every rank reports (Ray Train's round is collective); rank 0's directory is the checkpoint.
@@ -71,16 +91,19 @@ def train_loop_per_worker(loop_config: dict) -> None:
                            token=loop_config["token"])
     examples = core.encode_rows(student, config, _pull(loop_config), rank, world)
     hooks = RayHooks(loop_config.get("monitor"), rank)
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is None:
-        core.train(config, student, examples, placement, hooks)
-        return
-    # A private download per rank: ``as_directory()`` shares one temp directory between the
-    # workers of a node, and a rank that arrives after the first download has finished
-    # downloads again into it while the other rank is still reading (a truncated optimizer file).
-    with tempfile.TemporaryDirectory(prefix="distillery-restore-") as directory:
-        resume = Path(checkpoint.to_directory(directory))
-        core.train(config, student, examples, placement, hooks, resume=resume)
+    try:
+        checkpoint = ray.train.get_checkpoint()
+        if checkpoint is None:
+            core.train(config, student, examples, placement, hooks)
+            return
+        # A private download per rank: ``as_directory()`` shares one temp directory between the
+        # workers of a node, and a rank that arrives after the first download has finished
+        # downloads again into it while the other rank is still reading (a truncated optimizer file).
+        with tempfile.TemporaryDirectory(prefix="distillery-restore-") as directory:
+            resume = Path(checkpoint.to_directory(directory))
+            core.train(config, student, examples, placement, hooks, resume=resume)
+    finally:
+        hooks.close()
 
 
 def _pull(loop_config: dict):

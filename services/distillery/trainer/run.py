@@ -32,7 +32,12 @@ OOM_MARKS = ("OutOfMemoryError", "running low on memory", "ran out of memory", "
 
 
 class TrainingCancelled(Exception):
-    pass
+    """The run stopped at a step boundary before its last step, after writing a checkpoint there."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__(f"cancelled at step {step} after writing a checkpoint there; submit the same job again to "
+                         "resume from it")
+        self.step = step
 
 
 @dataclass
@@ -95,10 +100,14 @@ def run_training(config: TrainerConfig, team: str, registry_address: str, token:
     if result.error:
         raise result.error
     metrics = dict(result.metrics or {})
-    if metrics.get("cancelled"):
-        raise TrainingCancelled(f"cancelled at step {metrics.get('step')}; submit the same job again to resume")
     if result.checkpoint is None:
         raise RuntimeError("training finished without a checkpoint")
+    if not metrics.get("final"):
+        # Stopped early. Whether it was asked to is this job's own cancel (its monitor), never
+        # something read back from the checkpoint, which the next submission resumes from.
+        if ray.get(monitor.cancelled.remote()):
+            raise TrainingCancelled(int(metrics.get("step", 0)))
+        raise RuntimeError(f"training stopped at step {metrics.get('step')} before its last step, uncancelled")
     return TrainingResult(_register(config, dataset_ref, result.checkpoint, metrics, registry_address, token, share),
                           int(metrics.get("step", 0)), metrics)
 

@@ -6,6 +6,7 @@ from distillery.core.auth import TokenValidator
 from distillery.core.grpc_server import ServiceHandle, create_server, limit_malloc_arenas, wait_for_termination
 from distillery.registry.principals import PrincipalCache
 from distillery.trainer.job_manager import JobManager
+from distillery.trainer.job_store import TrainerJobStore
 from distillery.trainer.service_config import TrainerServiceConfig
 from distillery.trainer.run import ensure_ray
 from distillery.trainer.servicer import TrainerServicer
@@ -20,7 +21,9 @@ def create_trainer_server(address: str, registry_address: str, config: TrainerSe
     ensure_ray(config.ray_address, config.ray_num_cpus)
     # The server's token validator, when it has one, also says who each caller is: one cache.
     principals = authenticate if isinstance(authenticate, PrincipalCache) else PrincipalCache(registry_address)
-    servicer = TrainerServicer(principals, JobManager(registry_address, config.checkpoints, config.concurrent_jobs))
+    jobs = JobManager(registry_address, config.checkpoints, config.concurrent_jobs,
+                      store=TrainerJobStore(config.checkpoints))
+    servicer = TrainerServicer(principals, jobs)
     return create_server(address, lambda server: pb_grpc.add_TrainerServiceServicer_to_server(servicer, server),
                          [SERVICE_NAME], authenticate)
 

@@ -12,7 +12,8 @@ from distillery.core.auth import bearer_token
 from distillery.core.pydantic_proto import from_message, to_message
 from distillery.registry.principals import PrincipalCache
 from distillery.core.service_errors import answered_as_status
-from distillery.trainer.job_manager import TERMINAL, JobManager, TrainingJob
+from distillery.trainer.job_manager import JobManager
+from distillery.trainer.job_records import TERMINAL, TrainingJob
 from distillery.trainer.trainer_config import TrainerConfig
 from distillery.v1 import trainer_config_pb2 as config_pb
 from distillery.v1 import trainer_pb2 as pb

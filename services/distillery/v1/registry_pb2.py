@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x64istillery/v1/registry.proto\x12\rdistillery.v1\x1a\x1cgoogle/protobuf/struct.proto\"\x8b\x02\n\nPushHeader\x12\x0c\n\x04name\x18\x01 \x01(\t\x12!\n\x04kind\x18\x02 \x01(\x0e\x32\x13.distillery.v1.Kind\x12\x0f\n\x07parents\x18\x03 \x03(\t\x12\x31\n\x04meta\x18\x04 \x03(\x0b\x32#.distillery.v1.PushHeader.MetaEntry\x12\r\n\x05share\x18\x05 \x01(\x08\x12\r\n\x05stage\x18\x06 \x01(\t\x12\'\n\x06\x63onfig\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x0c\x63ode_version\x18\x08 \x01(\t\x1a+\n\tMetaEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"R\n\x0bPushRequest\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x19.distillery.v1.PushHeaderH\x00\x12\x0e\n\x04rows\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"q\n\x10PushFilesRequest\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x19.distillery.v1.PushHeaderH\x00\x12(\n\x04\x66ile\x18\x02 \x01(\x0b\x32\x18.distillery.v1.FileChunkH\x00\x42\x06\n\x04part\"\'\n\tFileChunk\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\x19\n\tRowsChunk\x12\x0c\n\x04rows\x18\x01 \x01(\x0c\"\x19\n\nRefRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\"L\n\x0bListRequest\x12\x16\n\x0einclude_shared\x18\x01 \x01(\x08\x12\x17\n\x0finclude_deleted\x18\x02 \x01(\x08\x12\x0c\n\x04name\x18\x03 \x01(\t\":\n\x0cListResponse\x12*\n\tmanifests\x18\x01 \x03(\x0b\x32\x17.distillery.v1.Manifest\"&\n\nTagRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x0b\n\x03tag\x18\x02 \x01(\t\"!\n\x11\x43reateTeamRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\"\"\n\x12\x43reateTokenRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\",\n\rTokenResponse\x12\x0c\n\x04team\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\"\x0f\n\rWhoAmIRequest\"N\n\tPrincipal\x12\x0c\n\x04team\x18\x01 \x01(\t\x12\r\n\x05\x61\x64min\x18\x02 \x01(\x08\x12\x10\n\x08token_id\x18\x03 \x01(\t\x12\x12\n\nexpires_at\x18\x04 \x01(\t\"\x81\x01\n\tTokenInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04team\x18\x02 \x01(\t\x12\x12\n\ncreated_at\x18\x03 \x01(\t\x12\x12\n\nexpires_at\x18\x04 \x01(\t\x12\x12\n\nrevoked_at\x18\x05 \x01(\t\x12\r\n\x05state\x18\x06 \x01(\t\x12\x0f\n\x07\x63urrent\x18\x07 \x01(\x08\"!\n\x11ListTokensRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\">\n\x12ListTokensResponse\x12(\n\x06tokens\x18\x01 \x03(\x0b\x32\x18.distillery.v1.TokenInfo\".\n\x12RevokeTokenRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"E\n\x12RotateTokenRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x15\n\rgrace_seconds\x18\x03 \x01(\x01\"\x88\x01\n\x13RotateTokenResponse\x12\x0c\n\x04team\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12(\n\x06issued\x18\x03 \x01(\x0b\x32\x18.distillery.v1.TokenInfo\x12*\n\x08replaced\x18\x04 \x01(\x0b\x32\x18.distillery.v1.TokenInfo\"[\n\x05Shard\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04rows\x18\x02 \x01(\x04\x12\r\n\x05\x62ytes\x18\x03 \x01(\x04\x12\x18\n\x10\x63ompressed_bytes\x18\x04 \x01(\x04\x12\x0e\n\x06sha256\x18\x05 \x01(\t\"F\n\nStoredFile\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\r\n\x05\x62ytes\x18\x03 \x01(\x04\x12\x0e\n\x06sha256\x18\x04 \x01(\t\"h\n\x07Lineage\x12\x0f\n\x07parents\x18\x01 \x03(\t\x12\r\n\x05stage\x18\x02 \x01(\t\x12\'\n\x06\x63onfig\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x0c\x63ode_version\x18\x04 \x01(\t\"\xf1\x05\n\x08Manifest\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12\x0c\n\x04team\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x04\x12!\n\x04kind\x18\x05 \x01(\x0e\x32\x13.distillery.v1.Kind\x12\x0b\n\x03ref\x18\x06 \x01(\t\x12\x16\n\x0e\x63ontent_sha256\x18\x07 \x01(\t\x12\x12\n\ncreated_at\x18\x08 \x01(\t\x12\x12\n\ncreated_by\x18\t \x01(\t\x12\x0c\n\x04rows\x18\n \x01(\x04\x12\r\n\x05\x62ytes\x18\x0b \x01(\x04\x12$\n\x06shards\x18\x0c \x03(\x0b\x32\x14.distillery.v1.Shard\x12(\n\x05\x66iles\x18\r \x03(\x0b\x32\x19.distillery.v1.StoredFile\x12\'\n\x07lineage\x18\x0e \x01(\x0b\x32\x16.distillery.v1.Lineage\x12/\n\x04meta\x18\x0f \x03(\x0b\x32!.distillery.v1.Manifest.MetaEntry\x12P\n\x16\x63ounts_by_thought_type\x18\x10 \x03(\x0b\x32\x30.distillery.v1.Manifest.CountsByThoughtTypeEntry\x12\x45\n\x10\x63ounts_by_status\x18\x11 \x03(\x0b\x32+.distillery.v1.Manifest.CountsByStatusEntry\x12\x0e\n\x06shared\x18\x12 \x01(\x08\x12\x0c\n\x04tags\x18\x13 \x03(\t\x12\x12\n\ndeleted_at\x18\x14 \x01(\t\x1a+\n\tMetaEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a:\n\x18\x43ountsByThoughtTypeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a\x35\n\x13\x43ountsByStatusEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01*Q\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n\x0cKIND_DATASET\x10\x01\x12\x11\n\rKIND_PROBLEMS\x10\x02\x12\x0e\n\nKIND_MODEL\x10\x03\x32\xe9\x08\n\x0fRegistryService\x12=\n\x04Push\x12\x1a.distillery.v1.PushRequest\x1a\x17.distillery.v1.Manifest(\x01\x12=\n\x04Pull\x12\x19.distillery.v1.RefRequest\x1a\x18.distillery.v1.RowsChunk0\x01\x12G\n\tPushFiles\x12\x1f.distillery.v1.PushFilesRequest\x1a\x17.distillery.v1.Manifest(\x01\x12\x42\n\tPullFiles\x12\x19.distillery.v1.RefRequest\x1a\x18.distillery.v1.FileChunk0\x01\x12:\n\x04Show\x12\x19.distillery.v1.RefRequest\x1a\x17.distillery.v1.Manifest\x12?\n\x04List\x12\x1a.distillery.v1.ListRequest\x1a\x1b.distillery.v1.ListResponse\x12\x41\n\x07Lineage\x12\x19.distillery.v1.RefRequest\x1a\x1b.distillery.v1.ListResponse\x12\x39\n\x03Tag\x12\x19.distillery.v1.TagRequest\x1a\x17.distillery.v1.Manifest\x12<\n\x06\x44\x65lete\x12\x19.distillery.v1.RefRequest\x1a\x17.distillery.v1.Manifest\x12=\n\x07Restore\x12\x19.distillery.v1.RefRequest\x1a\x17.distillery.v1.Manifest\x12L\n\nCreateTeam\x12 .distillery.v1.CreateTeamRequest\x1a\x1c.distillery.v1.TokenResponse\x12N\n\x0b\x43reateToken\x12!.distillery.v1.CreateTokenRequest\x1a\x1c.distillery.v1.TokenResponse\x12Q\n\nListTokens\x12 .distillery.v1.ListTokensRequest\x1a!.distillery.v1.ListTokensResponse\x12J\n\x0bRevokeToken\x12!.distillery.v1.RevokeTokenRequest\x1a\x18.distillery.v1.TokenInfo\x12T\n\x0bRotateToken\x12!.distillery.v1.RotateTokenRequest\x1a\".distillery.v1.RotateTokenResponse\x12@\n\x06WhoAmI\x12\x1c.distillery.v1.WhoAmIRequest\x1a\x18.distillery.v1.Principalb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x64istillery/v1/registry.proto\x12\rdistillery.v1\x1a\x1cgoogle/protobuf/struct.proto\"\x8b\x02\n\nPushHeader\x12\x0c\n\x04name\x18\x01 \x01(\t\x12!\n\x04kind\x18\x02 \x01(\x0e\x32\x13.distillery.v1.Kind\x12\x0f\n\x07parents\x18\x03 \x03(\t\x12\x31\n\x04meta\x18\x04 \x03(\x0b\x32#.distillery.v1.PushHeader.MetaEntry\x12\r\n\x05share\x18\x05 \x01(\x08\x12\r\n\x05stage\x18\x06 \x01(\t\x12\'\n\x06\x63onfig\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x0c\x63ode_version\x18\x08 \x01(\t\x1a+\n\tMetaEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"R\n\x0bPushRequest\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x19.distillery.v1.PushHeaderH\x00\x12\x0e\n\x04rows\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"q\n\x10PushFilesRequest\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x19.distillery.v1.PushHeaderH\x00\x12(\n\x04\x66ile\x18\x02 \x01(\x0b\x32\x18.distillery.v1.FileChunkH\x00\x42\x06\n\x04part\"\'\n\tFileChunk\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\x19\n\tRowsChunk\x12\x0c\n\x04rows\x18\x01 \x01(\x0c\"\x19\n\nRefRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\"L\n\x0bListRequest\x12\x16\n\x0einclude_shared\x18\x01 \x01(\x08\x12\x17\n\x0finclude_deleted\x18\x02 \x01(\x08\x12\x0c\n\x04name\x18\x03 \x01(\t\":\n\x0cListResponse\x12*\n\tmanifests\x18\x01 \x03(\x0b\x32\x17.distillery.v1.Manifest\"&\n\nTagRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x0b\n\x03tag\x18\x02 \x01(\t\"!\n\x11\x43reateTeamRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\"\"\n\x12\x43reateTokenRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\",\n\rTokenResponse\x12\x0c\n\x04team\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\"\x12\n\x10ListTeamsRequest\"C\n\x08TeamInfo\x12\x0c\n\x04team\x18\x01 \x01(\t\x12\x12\n\ncreated_at\x18\x02 \x01(\t\x12\x15\n\ractive_tokens\x18\x03 \x01(\r\";\n\x11ListTeamsResponse\x12&\n\x05teams\x18\x01 \x03(\x0b\x32\x17.distillery.v1.TeamInfo\"\x0f\n\rWhoAmIRequest\"N\n\tPrincipal\x12\x0c\n\x04team\x18\x01 \x01(\t\x12\r\n\x05\x61\x64min\x18\x02 \x01(\x08\x12\x10\n\x08token_id\x18\x03 \x01(\t\x12\x12\n\nexpires_at\x18\x04 \x01(\t\"\x81\x01\n\tTokenInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04team\x18\x02 \x01(\t\x12\x12\n\ncreated_at\x18\x03 \x01(\t\x12\x12\n\nexpires_at\x18\x04 \x01(\t\x12\x12\n\nrevoked_at\x18\x05 \x01(\t\x12\r\n\x05state\x18\x06 \x01(\t\x12\x0f\n\x07\x63urrent\x18\x07 \x01(\x08\"!\n\x11ListTokensRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\">\n\x12ListTokensResponse\x12(\n\x06tokens\x18\x01 \x03(\x0b\x32\x18.distillery.v1.TokenInfo\".\n\x12RevokeTokenRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"E\n\x12RotateTokenRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x15\n\rgrace_seconds\x18\x03 \x01(\x01\"\x88\x01\n\x13RotateTokenResponse\x12\x0c\n\x04team\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12(\n\x06issued\x18\x03 \x01(\x0b\x32\x18.distillery.v1.TokenInfo\x12*\n\x08replaced\x18\x04 \x01(\x0b\x32\x18.distillery.v1.TokenInfo\"[\n\x05Shard\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04rows\x18\x02 \x01(\x04\x12\r\n\x05\x62ytes\x18\x03 \x01(\x04\x12\x18\n\x10\x63ompressed_bytes\x18\x04 \x01(\x04\x12\x0e\n\x06sha256\x18\x05 \x01(\t\"F\n\nStoredFile\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\r\n\x05\x62ytes\x18\x03 \x01(\x04\x12\x0e\n\x06sha256\x18\x04 \x01(\t\"h\n\x07Lineage\x12\x0f\n\x07parents\x18\x01 \x03(\t\x12\r\n\x05stage\x18\x02 \x01(\t\x12\'\n\x06\x63onfig\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x0c\x63ode_version\x18\x04 \x01(\t\"\xf1\x05\n\x08Manifest\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12\x0c\n\x04team\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x04\x12!\n\x04kind\x18\x05 \x01(\x0e\x32\x13.distillery.v1.Kind\x12\x0b\n\x03ref\x18\x06 \x01(\t\x12\x16\n\x0e\x63ontent_sha256\x18\x07 \x01(\t\x12\x12\n\ncreated_at\x18\x08 \x01(\t\x12\x12\n\ncreated_by\x18\t \x01(\t\x12\x0c\n\x04rows\x18\n \x01(\x04\x12\r\n\x05\x62ytes\x18\x0b \x01(\x04\x12$\n\x06shards\x18\x0c \x03(\x0b\x32\x14.distillery.v1.Shard\x12(\n\x05\x66iles\x18\r \x03(\x0b\x32\x19.distillery.v1.StoredFile\x12\'\n\x07lineage\x18\x0e \x01(\x0b\x32\x16.distillery.v1.Lineage\x12/\n\x04meta\x18\x0f \x03(\x0b\x32!.distillery.v1.Manifest.MetaEntry\x12P\n\x16\x63ounts_by_thought_type\x18\x10 \x03(\x0b\x32\x30.distillery.v1.Manifest.CountsByThoughtTypeEntry\x12\x45\n\x10\x63ounts_by_status\x18\x11 \x03(\x0b\x32+.distillery.v1.Manifest.CountsByStatusEntry\x12\x0e\n\x06shared\x18\x12 \x01(\x08\x12\x0c\n\x04tags\x18\x13 \x03(\t\x12\x12\n\ndeleted_at\x18\x14 \x01(\t\x1a+\n\tMetaEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a:\n\x18\x43ountsByThoughtTypeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a\x35\n\x13\x43ountsByStatusEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01*Q\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n\x0cKIND_DATASET\x10\x01\x12\x11\n\rKIND_PROBLEMS\x10\x02\x12\x0e\n\nKIND_MODEL\x10\x03\x32\xb9\t\n\x0fRegistryService\x12=\n\x04Push\x12\x1a.distillery.v1.PushRequest\x1a\x17.distillery.v1.Manifest(\x01\x12=\n\x04Pull\x12\x19.distillery.v1.RefRequest\x1a\x18.distillery.v1.RowsChunk0\x01\x12G\n\tPushFiles\x12\x1f.distillery.v1.PushFilesRequest\x1a\x17.distillery.v1.Manifest(\x01\x12\x42\n\tPullFiles\x12\x19.distillery.v1.RefRequest\x1a\x18.distillery.v1.FileChunk0\x01\x12:\n\x04Show\x12\x19.distillery.v1.RefRequest\x1a\x17.distillery.v1.Manifest\x12?\n\x04List\x12\x1a.distillery.v1.ListRequest\x1a\x1b.distillery.v1.ListResponse\x12\x41\n\x07Lineage\x12\x19.distillery.v1.RefRequest\x1a\x1b.distillery.v1.ListResponse\x12\x39\n\x03Tag\x12\x19.distillery.v1.TagRequest\x1a\x17.distillery.v1.Manifest\x12<\n\x06\x44\x65lete\x12\x19.distillery.v1.RefRequest\x1a\x17.distillery.v1.Manifest\x12=\n\x07Restore\x12\x19.distillery.v1.RefRequest\x1a\x17.distillery.v1.Manifest\x12L\n\nCreateTeam\x12 .distillery.v1.CreateTeamRequest\x1a\x1c.distillery.v1.TokenResponse\x12N\n\x0b\x43reateToken\x12!.distillery.v1.CreateTokenRequest\x1a\x1c.distillery.v1.TokenResponse\x12N\n\tListTeams\x12\x1f.distillery.v1.ListTeamsRequest\x1a .distillery.v1.ListTeamsResponse\x12Q\n\nListTokens\x12 .distillery.v1.ListTokensRequest\x1a!.distillery.v1.ListTokensResponse\x12J\n\x0bRevokeToken\x12!.distillery.v1.RevokeTokenRequest\x1a\x18.distillery.v1.TokenInfo\x12T\n\x0bRotateToken\x12!.distillery.v1.RotateTokenRequest\x1a\".distillery.v1.RotateTokenResponse\x12@\n\x06WhoAmI\x12\x1c.distillery.v1.WhoAmIRequest\x1a\x18.distillery.v1.Principalb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,8 +40,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MANIFEST_COUNTSBYTHOUGHTTYPEENTRY']._serialized_options = b'8\001'
   _globals['_MANIFEST_COUNTSBYSTATUSENTRY']._loaded_options = None
   _globals['_MANIFEST_COUNTSBYSTATUSENTRY']._serialized_options = b'8\001'
-  _globals['_KIND']._serialized_start=2549
-  _globals['_KIND']._serialized_end=2630
+  _globals['_KIND']._serialized_start=2699
+  _globals['_KIND']._serialized_end=2780
   _globals['_PUSHHEADER']._serialized_start=78
   _globals['_PUSHHEADER']._serialized_end=345
   _globals['_PUSHHEADER_METAENTRY']._serialized_start=302
@@ -68,36 +68,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATETOKENREQUEST']._serialized_end=888
   _globals['_TOKENRESPONSE']._serialized_start=890
   _globals['_TOKENRESPONSE']._serialized_end=934
-  _globals['_WHOAMIREQUEST']._serialized_start=936
-  _globals['_WHOAMIREQUEST']._serialized_end=951
-  _globals['_PRINCIPAL']._serialized_start=953
-  _globals['_PRINCIPAL']._serialized_end=1031
-  _globals['_TOKENINFO']._serialized_start=1034
-  _globals['_TOKENINFO']._serialized_end=1163
-  _globals['_LISTTOKENSREQUEST']._serialized_start=1165
-  _globals['_LISTTOKENSREQUEST']._serialized_end=1198
-  _globals['_LISTTOKENSRESPONSE']._serialized_start=1200
-  _globals['_LISTTOKENSRESPONSE']._serialized_end=1262
-  _globals['_REVOKETOKENREQUEST']._serialized_start=1264
-  _globals['_REVOKETOKENREQUEST']._serialized_end=1310
-  _globals['_ROTATETOKENREQUEST']._serialized_start=1312
-  _globals['_ROTATETOKENREQUEST']._serialized_end=1381
-  _globals['_ROTATETOKENRESPONSE']._serialized_start=1384
-  _globals['_ROTATETOKENRESPONSE']._serialized_end=1520
-  _globals['_SHARD']._serialized_start=1522
-  _globals['_SHARD']._serialized_end=1613
-  _globals['_STOREDFILE']._serialized_start=1615
-  _globals['_STOREDFILE']._serialized_end=1685
-  _globals['_LINEAGE']._serialized_start=1687
-  _globals['_LINEAGE']._serialized_end=1791
-  _globals['_MANIFEST']._serialized_start=1794
-  _globals['_MANIFEST']._serialized_end=2547
+  _globals['_LISTTEAMSREQUEST']._serialized_start=936
+  _globals['_LISTTEAMSREQUEST']._serialized_end=954
+  _globals['_TEAMINFO']._serialized_start=956
+  _globals['_TEAMINFO']._serialized_end=1023
+  _globals['_LISTTEAMSRESPONSE']._serialized_start=1025
+  _globals['_LISTTEAMSRESPONSE']._serialized_end=1084
+  _globals['_WHOAMIREQUEST']._serialized_start=1086
+  _globals['_WHOAMIREQUEST']._serialized_end=1101
+  _globals['_PRINCIPAL']._serialized_start=1103
+  _globals['_PRINCIPAL']._serialized_end=1181
+  _globals['_TOKENINFO']._serialized_start=1184
+  _globals['_TOKENINFO']._serialized_end=1313
+  _globals['_LISTTOKENSREQUEST']._serialized_start=1315
+  _globals['_LISTTOKENSREQUEST']._serialized_end=1348
+  _globals['_LISTTOKENSRESPONSE']._serialized_start=1350
+  _globals['_LISTTOKENSRESPONSE']._serialized_end=1412
+  _globals['_REVOKETOKENREQUEST']._serialized_start=1414
+  _globals['_REVOKETOKENREQUEST']._serialized_end=1460
+  _globals['_ROTATETOKENREQUEST']._serialized_start=1462
+  _globals['_ROTATETOKENREQUEST']._serialized_end=1531
+  _globals['_ROTATETOKENRESPONSE']._serialized_start=1534
+  _globals['_ROTATETOKENRESPONSE']._serialized_end=1670
+  _globals['_SHARD']._serialized_start=1672
+  _globals['_SHARD']._serialized_end=1763
+  _globals['_STOREDFILE']._serialized_start=1765
+  _globals['_STOREDFILE']._serialized_end=1835
+  _globals['_LINEAGE']._serialized_start=1837
+  _globals['_LINEAGE']._serialized_end=1941
+  _globals['_MANIFEST']._serialized_start=1944
+  _globals['_MANIFEST']._serialized_end=2697
   _globals['_MANIFEST_METAENTRY']._serialized_start=302
   _globals['_MANIFEST_METAENTRY']._serialized_end=345
-  _globals['_MANIFEST_COUNTSBYTHOUGHTTYPEENTRY']._serialized_start=2434
-  _globals['_MANIFEST_COUNTSBYTHOUGHTTYPEENTRY']._serialized_end=2492
-  _globals['_MANIFEST_COUNTSBYSTATUSENTRY']._serialized_start=2494
-  _globals['_MANIFEST_COUNTSBYSTATUSENTRY']._serialized_end=2547
-  _globals['_REGISTRYSERVICE']._serialized_start=2633
-  _globals['_REGISTRYSERVICE']._serialized_end=3762
+  _globals['_MANIFEST_COUNTSBYTHOUGHTTYPEENTRY']._serialized_start=2584
+  _globals['_MANIFEST_COUNTSBYTHOUGHTTYPEENTRY']._serialized_end=2642
+  _globals['_MANIFEST_COUNTSBYSTATUSENTRY']._serialized_start=2644
+  _globals['_MANIFEST_COUNTSBYSTATUSENTRY']._serialized_end=2697
+  _globals['_REGISTRYSERVICE']._serialized_start=2783
+  _globals['_REGISTRYSERVICE']._serialized_end=3992
 # @@protoc_insertion_point(module_scope)

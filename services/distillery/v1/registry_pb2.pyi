@@ -126,6 +126,26 @@ class TokenResponse(_message.Message):
     token: str
     def __init__(self, team: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...
 
+class ListTeamsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class TeamInfo(_message.Message):
+    __slots__ = ("team", "created_at", "active_tokens")
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    team: str
+    created_at: str
+    active_tokens: int
+    def __init__(self, team: _Optional[str] = ..., created_at: _Optional[str] = ..., active_tokens: _Optional[int] = ...) -> None: ...
+
+class ListTeamsResponse(_message.Message):
+    __slots__ = ("teams",)
+    TEAMS_FIELD_NUMBER: _ClassVar[int]
+    teams: _containers.RepeatedCompositeFieldContainer[TeamInfo]
+    def __init__(self, teams: _Optional[_Iterable[_Union[TeamInfo, _Mapping]]] = ...) -> None: ...
+
 class WhoAmIRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -94,6 +94,11 @@ class RegistryServiceStub:
                 request_serializer=distillery_dot_v1_dot_registry__pb2.CreateTokenRequest.SerializeToString,
                 response_deserializer=distillery_dot_v1_dot_registry__pb2.TokenResponse.FromString,
                 _registered_method=True)
+        self.ListTeams = channel.unary_unary(
+                '/distillery.v1.RegistryService/ListTeams',
+                request_serializer=distillery_dot_v1_dot_registry__pb2.ListTeamsRequest.SerializeToString,
+                response_deserializer=distillery_dot_v1_dot_registry__pb2.ListTeamsResponse.FromString,
+                _registered_method=True)
         self.ListTokens = channel.unary_unary(
                 '/distillery.v1.RegistryService/ListTokens',
                 request_serializer=distillery_dot_v1_dot_registry__pb2.ListTokensRequest.SerializeToString,
@@ -202,6 +207,13 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListTeams(self, request, context):
+        """Every team, with its number of active tokens (`distillery team ls`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListTokens(self, request, context):
         """A team's tokens (never their secrets). The admin names any team; a team token only its own.
         """
@@ -295,6 +307,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.CreateToken,
                     request_deserializer=distillery_dot_v1_dot_registry__pb2.CreateTokenRequest.FromString,
                     response_serializer=distillery_dot_v1_dot_registry__pb2.TokenResponse.SerializeToString,
+            ),
+            'ListTeams': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTeams,
+                    request_deserializer=distillery_dot_v1_dot_registry__pb2.ListTeamsRequest.FromString,
+                    response_serializer=distillery_dot_v1_dot_registry__pb2.ListTeamsResponse.SerializeToString,
             ),
             'ListTokens': grpc.unary_unary_rpc_method_handler(
                     servicer.ListTokens,
@@ -641,6 +658,33 @@ class RegistryService:
             '/distillery.v1.RegistryService/CreateToken',
             distillery_dot_v1_dot_registry__pb2.CreateTokenRequest.SerializeToString,
             distillery_dot_v1_dot_registry__pb2.TokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTeams(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/distillery.v1.RegistryService/ListTeams',
+            distillery_dot_v1_dot_registry__pb2.ListTeamsRequest.SerializeToString,
+            distillery_dot_v1_dot_registry__pb2.ListTeamsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -22,9 +22,10 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from distillery.v1 import teacher_config_pb2 as distillery_dot_v1_dot_teacher__config__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x64istillery/v1/teacher.proto\x12\rdistillery.v1\"P\n\x08Sampling\x12\x13\n\x0btemperature\x18\x01 \x01(\x01\x12\r\n\x05top_p\x18\x02 \x01(\x01\x12\x12\n\nmax_tokens\x18\x03 \x01(\r\x12\x0c\n\x04seed\x18\x04 \x01(\x03\"\xd9\x02\n\nTeacherJob\x12\x10\n\x08problems\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\x12\x0f\n\x07\x62\x61\x63kend\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x05 \x01(\t\x12\x15\n\rthought_types\x18\x06 \x03(\t\x12\x0f\n\x07samples\x18\x07 \x01(\r\x12)\n\x08sampling\x18\x08 \x01(\x0b\x32\x17.distillery.v1.Sampling\x12\x0b\n\x03out\x18\t \x01(\t\x12\r\n\x05share\x18\n \x01(\x08\x12\x12\n\nbatch_size\x18\x0b \x01(\r\x12\x0c\n\x04pool\x18\x0c \x01(\t\x12\x18\n\x10\x65ndpoint_api_key\x18\r \x01(\t\x12\x10\n\x08variants\x18\x0e \x01(\r\x12\x1b\n\x13\x63ontamination_guard\x18\x0f \x03(\t\x12\x1e\n\x16no_contamination_guard\x18\x10 \x01(\x08\"\xef\x03\n\x12TeacherJobProgress\x12\x16\n\x0eproblems_total\x18\x01 \x01(\x04\x12\x15\n\rproblems_done\x18\x02 \x01(\x04\x12\x11\n\tgenerated\x18\x03 \x01(\x04\x12\x12\n\nduplicates\x18\x04 \x01(\x04\x12\x41\n\x08\x61\x63\x63\x65pted\x18\x05 \x03(\x0b\x32/.distillery.v1.TeacherJobProgress.AcceptedEntry\x12\x41\n\x08rejected\x18\x06 \x03(\x0b\x32/.distillery.v1.TeacherJobProgress.RejectedEntry\x12\x15\n\routput_tokens\x18\x07 \x01(\x04\x12\x14\n\x0ctokens_per_s\x18\x08 \x01(\x01\x12\x11\n\telapsed_s\x18\t \x01(\x01\x12\x14\n\x0cresumed_from\x18\n \x01(\x04\x12\x15\n\rvariants_kept\x18\x0b \x01(\x04\x12\x18\n\x10variants_dropped\x18\x0c \x01(\x04\x12\x14\n\x0c\x63ontaminated\x18\r \x01(\x04\x1a/\n\rAcceptedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a/\n\rRejectedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\xc4\x01\n\x10TeacherJobResult\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x10\n\x08rejected\x18\x02 \x01(\t\x12G\n\ryield_by_type\x18\x03 \x03(\x0b\x32\x30.distillery.v1.TeacherJobResult.YieldByTypeEntry\x12\x10\n\x08variants\x18\x04 \x01(\t\x1a\x32\n\x10YieldByTypeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"w\n\x0fTeacherJobEvent\x12\x33\n\x08progress\x18\x01 \x01(\x0b\x32!.distillery.v1.TeacherJobProgress\x12/\n\x06result\x18\x02 \x01(\x0b\x32\x1f.distillery.v1.TeacherJobResult\"l\n\x07Problem\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08question\x18\x02 \x01(\t\x12\x13\n\x06\x61nswer\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x11\n\trationale\x18\x04 \x01(\t\x12\x10\n\x08\x65quation\x18\x05 \x01(\tB\t\n\x07_answer\"\xa5\x02\n\x0fGenerateRequest\x12(\n\x08problems\x18\x01 \x03(\x0b\x32\x16.distillery.v1.Problem\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x04 \x01(\t\x12\x15\n\rthought_types\x18\x05 \x03(\t\x12\x0f\n\x07samples\x18\x06 \x01(\r\x12)\n\x08sampling\x18\x07 \x01(\x0b\x32\x17.distillery.v1.Sampling\x12\x0c\n\x04pool\x18\x08 \x01(\t\x12\x18\n\x10\x65ndpoint_api_key\x18\t \x01(\t\x12\x1b\n\x13\x63ontamination_guard\x18\n \x03(\t\x12\x1e\n\x16no_contamination_guard\x18\x0b \x01(\x08\"`\n\x10GeneratedThought\x12\x12\n\nproblem_id\x18\x01 \x01(\t\x12\x14\n\x0cthought_type\x18\x02 \x01(\t\x12\x14\n\x0csample_index\x18\x03 \x01(\r\x12\x0c\n\x04text\x18\x04 \x01(\t2\xa6\x01\n\x0eTeacherService\x12M\n\x08Generate\x12\x1e.distillery.v1.GenerateRequest\x1a\x1f.distillery.v1.GeneratedThought0\x01\x12\x45\n\x06RunJob\x12\x19.distillery.v1.TeacherJob\x1a\x1e.distillery.v1.TeacherJobEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x64istillery/v1/teacher.proto\x12\rdistillery.v1\x1a\"distillery/v1/teacher_config.proto\"c\n\nTeacherJob\x12/\n\x06\x63onfig\x18\x11 \x01(\x0b\x32\x1f.distillery.v1.TeacherJobConfig\x12\x18\n\x10\x65ndpoint_api_key\x18\r \x01(\tJ\x04\x08\x01\x10\rJ\x04\x08\x0e\x10\x11\"\xef\x03\n\x12TeacherJobProgress\x12\x16\n\x0eproblems_total\x18\x01 \x01(\x04\x12\x15\n\rproblems_done\x18\x02 \x01(\x04\x12\x11\n\tgenerated\x18\x03 \x01(\x04\x12\x12\n\nduplicates\x18\x04 \x01(\x04\x12\x41\n\x08\x61\x63\x63\x65pted\x18\x05 \x03(\x0b\x32/.distillery.v1.TeacherJobProgress.AcceptedEntry\x12\x41\n\x08rejected\x18\x06 \x03(\x0b\x32/.distillery.v1.TeacherJobProgress.RejectedEntry\x12\x15\n\routput_tokens\x18\x07 \x01(\x04\x12\x14\n\x0ctokens_per_s\x18\x08 \x01(\x01\x12\x11\n\telapsed_s\x18\t \x01(\x01\x12\x14\n\x0cresumed_from\x18\n \x01(\x04\x12\x15\n\rvariants_kept\x18\x0b \x01(\x04\x12\x18\n\x10variants_dropped\x18\x0c \x01(\x04\x12\x14\n\x0c\x63ontaminated\x18\r \x01(\x04\x1a/\n\rAcceptedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a/\n\rRejectedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\xc4\x01\n\x10TeacherJobResult\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x10\n\x08rejected\x18\x02 \x01(\t\x12G\n\ryield_by_type\x18\x03 \x03(\x0b\x32\x30.distillery.v1.TeacherJobResult.YieldByTypeEntry\x12\x10\n\x08variants\x18\x04 \x01(\t\x1a\x32\n\x10YieldByTypeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"w\n\x0fTeacherJobEvent\x12\x33\n\x08progress\x18\x01 \x01(\x0b\x32!.distillery.v1.TeacherJobProgress\x12/\n\x06result\x18\x02 \x01(\x0b\x32\x1f.distillery.v1.TeacherJobResult\"l\n\x07Problem\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08question\x18\x02 \x01(\t\x12\x13\n\x06\x61nswer\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x11\n\trationale\x18\x04 \x01(\t\x12\x10\n\x08\x65quation\x18\x05 \x01(\tB\t\n\x07_answer\"\x9d\x01\n\x0fGenerateRequest\x12(\n\x08problems\x18\x01 \x03(\x0b\x32\x16.distillery.v1.Problem\x12\x34\n\ngeneration\x18\x0c \x01(\x0b\x32 .distillery.v1.TeacherGeneration\x12\x18\n\x10\x65ndpoint_api_key\x18\t \x01(\tJ\x04\x08\x02\x10\tJ\x04\x08\n\x10\x0bJ\x04\x08\x0b\x10\x0c\"`\n\x10GeneratedThought\x12\x12\n\nproblem_id\x18\x01 \x01(\t\x12\x14\n\x0cthought_type\x18\x02 \x01(\t\x12\x14\n\x0csample_index\x18\x03 \x01(\r\x12\x0c\n\x04text\x18\x04 \x01(\t2\xa6\x01\n\x0eTeacherService\x12M\n\x08Generate\x12\x1e.distillery.v1.GenerateRequest\x1a\x1f.distillery.v1.GeneratedThought0\x01\x12\x45\n\x06RunJob\x12\x19.distillery.v1.TeacherJob\x1a\x1e.distillery.v1.TeacherJobEvent0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,28 +38,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TEACHERJOBPROGRESS_REJECTEDENTRY']._serialized_options = b'8\001'
   _globals['_TEACHERJOBRESULT_YIELDBYTYPEENTRY']._loaded_options = None
   _globals['_TEACHERJOBRESULT_YIELDBYTYPEENTRY']._serialized_options = b'8\001'
-  _globals['_SAMPLING']._serialized_start=46
-  _globals['_SAMPLING']._serialized_end=126
-  _globals['_TEACHERJOB']._serialized_start=129
-  _globals['_TEACHERJOB']._serialized_end=474
-  _globals['_TEACHERJOBPROGRESS']._serialized_start=477
-  _globals['_TEACHERJOBPROGRESS']._serialized_end=972
-  _globals['_TEACHERJOBPROGRESS_ACCEPTEDENTRY']._serialized_start=876
-  _globals['_TEACHERJOBPROGRESS_ACCEPTEDENTRY']._serialized_end=923
-  _globals['_TEACHERJOBPROGRESS_REJECTEDENTRY']._serialized_start=925
-  _globals['_TEACHERJOBPROGRESS_REJECTEDENTRY']._serialized_end=972
-  _globals['_TEACHERJOBRESULT']._serialized_start=975
-  _globals['_TEACHERJOBRESULT']._serialized_end=1171
-  _globals['_TEACHERJOBRESULT_YIELDBYTYPEENTRY']._serialized_start=1121
-  _globals['_TEACHERJOBRESULT_YIELDBYTYPEENTRY']._serialized_end=1171
-  _globals['_TEACHERJOBEVENT']._serialized_start=1173
-  _globals['_TEACHERJOBEVENT']._serialized_end=1292
-  _globals['_PROBLEM']._serialized_start=1294
-  _globals['_PROBLEM']._serialized_end=1402
-  _globals['_GENERATEREQUEST']._serialized_start=1405
-  _globals['_GENERATEREQUEST']._serialized_end=1698
-  _globals['_GENERATEDTHOUGHT']._serialized_start=1700
-  _globals['_GENERATEDTHOUGHT']._serialized_end=1796
-  _globals['_TEACHERSERVICE']._serialized_start=1799
-  _globals['_TEACHERSERVICE']._serialized_end=1965
+  _globals['_TEACHERJOB']._serialized_start=82
+  _globals['_TEACHERJOB']._serialized_end=181
+  _globals['_TEACHERJOBPROGRESS']._serialized_start=184
+  _globals['_TEACHERJOBPROGRESS']._serialized_end=679
+  _globals['_TEACHERJOBPROGRESS_ACCEPTEDENTRY']._serialized_start=583
+  _globals['_TEACHERJOBPROGRESS_ACCEPTEDENTRY']._serialized_end=630
+  _globals['_TEACHERJOBPROGRESS_REJECTEDENTRY']._serialized_start=632
+  _globals['_TEACHERJOBPROGRESS_REJECTEDENTRY']._serialized_end=679
+  _globals['_TEACHERJOBRESULT']._serialized_start=682
+  _globals['_TEACHERJOBRESULT']._serialized_end=878
+  _globals['_TEACHERJOBRESULT_YIELDBYTYPEENTRY']._serialized_start=828
+  _globals['_TEACHERJOBRESULT_YIELDBYTYPEENTRY']._serialized_end=878
+  _globals['_TEACHERJOBEVENT']._serialized_start=880
+  _globals['_TEACHERJOBEVENT']._serialized_end=999
+  _globals['_PROBLEM']._serialized_start=1001
+  _globals['_PROBLEM']._serialized_end=1109
+  _globals['_GENERATEREQUEST']._serialized_start=1112
+  _globals['_GENERATEREQUEST']._serialized_end=1269
+  _globals['_GENERATEDTHOUGHT']._serialized_start=1271
+  _globals['_GENERATEDTHOUGHT']._serialized_end=1367
+  _globals['_TEACHERSERVICE']._serialized_start=1370
+  _globals['_TEACHERSERVICE']._serialized_end=1536
 # @@protoc_insertion_point(module_scope)

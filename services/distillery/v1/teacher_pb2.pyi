@@ -1,3 +1,4 @@
+from distillery.v1 import teacher_config_pb2 as _teacher_config_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -6,53 +7,13 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
-class Sampling(_message.Message):
-    __slots__ = ("temperature", "top_p", "max_tokens", "seed")
-    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
-    TOP_P_FIELD_NUMBER: _ClassVar[int]
-    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
-    SEED_FIELD_NUMBER: _ClassVar[int]
-    temperature: float
-    top_p: float
-    max_tokens: int
-    seed: int
-    def __init__(self, temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., max_tokens: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
-
 class TeacherJob(_message.Message):
-    __slots__ = ("problems", "limit", "backend", "model", "endpoint", "thought_types", "samples", "sampling", "out", "share", "batch_size", "pool", "endpoint_api_key", "variants", "contamination_guard", "no_contamination_guard")
-    PROBLEMS_FIELD_NUMBER: _ClassVar[int]
-    LIMIT_FIELD_NUMBER: _ClassVar[int]
-    BACKEND_FIELD_NUMBER: _ClassVar[int]
-    MODEL_FIELD_NUMBER: _ClassVar[int]
-    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
-    THOUGHT_TYPES_FIELD_NUMBER: _ClassVar[int]
-    SAMPLES_FIELD_NUMBER: _ClassVar[int]
-    SAMPLING_FIELD_NUMBER: _ClassVar[int]
-    OUT_FIELD_NUMBER: _ClassVar[int]
-    SHARE_FIELD_NUMBER: _ClassVar[int]
-    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
-    POOL_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("config", "endpoint_api_key")
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_API_KEY_FIELD_NUMBER: _ClassVar[int]
-    VARIANTS_FIELD_NUMBER: _ClassVar[int]
-    CONTAMINATION_GUARD_FIELD_NUMBER: _ClassVar[int]
-    NO_CONTAMINATION_GUARD_FIELD_NUMBER: _ClassVar[int]
-    problems: str
-    limit: int
-    backend: str
-    model: str
-    endpoint: str
-    thought_types: _containers.RepeatedScalarFieldContainer[str]
-    samples: int
-    sampling: Sampling
-    out: str
-    share: bool
-    batch_size: int
-    pool: str
+    config: _teacher_config_pb2.TeacherJobConfig
     endpoint_api_key: str
-    variants: int
-    contamination_guard: _containers.RepeatedScalarFieldContainer[str]
-    no_contamination_guard: bool
-    def __init__(self, problems: _Optional[str] = ..., limit: _Optional[int] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., endpoint: _Optional[str] = ..., thought_types: _Optional[_Iterable[str]] = ..., samples: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., out: _Optional[str] = ..., share: _Optional[bool] = ..., batch_size: _Optional[int] = ..., pool: _Optional[str] = ..., endpoint_api_key: _Optional[str] = ..., variants: _Optional[int] = ..., contamination_guard: _Optional[_Iterable[str]] = ..., no_contamination_guard: _Optional[bool] = ...) -> None: ...
+    def __init__(self, config: _Optional[_Union[_teacher_config_pb2.TeacherJobConfig, _Mapping]] = ..., endpoint_api_key: _Optional[str] = ...) -> None: ...
 
 class TeacherJobProgress(_message.Message):
     __slots__ = ("problems_total", "problems_done", "generated", "duplicates", "accepted", "rejected", "output_tokens", "tokens_per_s", "elapsed_s", "resumed_from", "variants_kept", "variants_dropped", "contaminated")
@@ -140,30 +101,14 @@ class Problem(_message.Message):
     def __init__(self, id: _Optional[str] = ..., question: _Optional[str] = ..., answer: _Optional[float] = ..., rationale: _Optional[str] = ..., equation: _Optional[str] = ...) -> None: ...
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("problems", "backend", "model", "endpoint", "thought_types", "samples", "sampling", "pool", "endpoint_api_key", "contamination_guard", "no_contamination_guard")
+    __slots__ = ("problems", "generation", "endpoint_api_key")
     PROBLEMS_FIELD_NUMBER: _ClassVar[int]
-    BACKEND_FIELD_NUMBER: _ClassVar[int]
-    MODEL_FIELD_NUMBER: _ClassVar[int]
-    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
-    THOUGHT_TYPES_FIELD_NUMBER: _ClassVar[int]
-    SAMPLES_FIELD_NUMBER: _ClassVar[int]
-    SAMPLING_FIELD_NUMBER: _ClassVar[int]
-    POOL_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_API_KEY_FIELD_NUMBER: _ClassVar[int]
-    CONTAMINATION_GUARD_FIELD_NUMBER: _ClassVar[int]
-    NO_CONTAMINATION_GUARD_FIELD_NUMBER: _ClassVar[int]
     problems: _containers.RepeatedCompositeFieldContainer[Problem]
-    backend: str
-    model: str
-    endpoint: str
-    thought_types: _containers.RepeatedScalarFieldContainer[str]
-    samples: int
-    sampling: Sampling
-    pool: str
+    generation: _teacher_config_pb2.TeacherGeneration
     endpoint_api_key: str
-    contamination_guard: _containers.RepeatedScalarFieldContainer[str]
-    no_contamination_guard: bool
-    def __init__(self, problems: _Optional[_Iterable[_Union[Problem, _Mapping]]] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., endpoint: _Optional[str] = ..., thought_types: _Optional[_Iterable[str]] = ..., samples: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., pool: _Optional[str] = ..., endpoint_api_key: _Optional[str] = ..., contamination_guard: _Optional[_Iterable[str]] = ..., no_contamination_guard: _Optional[bool] = ...) -> None: ...
+    def __init__(self, problems: _Optional[_Iterable[_Union[Problem, _Mapping]]] = ..., generation: _Optional[_Union[_teacher_config_pb2.TeacherGeneration, _Mapping]] = ..., endpoint_api_key: _Optional[str] = ...) -> None: ...
 
 class GeneratedThought(_message.Message):
     __slots__ = ("problem_id", "thought_type", "sample_index", "text")

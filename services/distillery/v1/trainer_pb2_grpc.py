@@ -80,7 +80,9 @@ class TrainerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListJobs(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The caller's team's jobs, oldest first. Records are kept in the object store, so they outlive
+        a restart of the service; a job it was running when it stopped is FAILED, saying so.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -94,7 +96,10 @@ class TrainerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CancelJob(self, request, context):
-        """Workers stop at the next step after writing a checkpoint; no model is registered.
+        """Returns at once; the workers stop at their next step boundary after writing a checkpoint
+        there, and the job ends CANCELLED with no model registered (WatchJob follows it until then).
+        A cancel that lands at the last step is simply the end: the job SUCCEEDS. A cancel is never
+        part of the run's state: submitting the same job again resumes from that checkpoint.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

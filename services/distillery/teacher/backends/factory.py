@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from distillery.teacher.backends.base import TeacherBackend
-from distillery.teacher.config import DEFAULT_ANNOTATION_VERSION, TeacherJobConfig
+from distillery.teacher.config import TeacherJobConfig
 from distillery.teacher.errors import BackendUnavailable
 
 
@@ -28,11 +28,8 @@ def make_backend(config: TeacherJobConfig, model_dir: Path | None = None) -> Tea
     if config.backend == "annotations":
         from distillery.teacher.backends.annotations import AnnotationsBackend
 
-        return AnnotationsBackend(config.model or DEFAULT_ANNOTATION_VERSION)
+        return AnnotationsBackend(config.model)  # the config recorded the default format
     if config.backend in LOCAL_ENGINES:
-        if not config.model:
-            raise BackendUnavailable(f"backend {config.backend!r} needs a model (smollm2-135m-instruct or a "
-                                     "registry model NAME@VERSION)")
         module_name, class_name = LOCAL_ENGINES[config.backend]
         try:
             engine_class = getattr(importlib.import_module(module_name), class_name)
