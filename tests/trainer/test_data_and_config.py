@@ -91,6 +91,9 @@ def test_a_worker_killed_for_memory_is_told_with_the_knob_and_what_it_saw():
         message = _describe(wrapped, metrics)
     assert "8192 tokens per batch" in message and "10.5 GiB" in message and "--batch-tokens" in message
     assert _describe(ValueError("line 3: bad row"), metrics) == "line 3: bad row"
+    # A wrapped error whose text ends in punctuation keeps its last meaningful line.
+    assert _describe(RuntimeError("worker died:\nValueError: no training examples\n  >\n"), metrics) == \
+        "ValueError: no training examples"
 
 
 def test_the_batch_is_sized_from_free_memory_unless_set():

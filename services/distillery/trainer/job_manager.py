@@ -14,6 +14,7 @@ failed, and submitting the same job again resumes its Ray Train run from its las
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import uuid
@@ -201,5 +202,6 @@ def _describe(exc: BaseException, metrics: dict) -> str:
         return (f"a training worker was killed for using too much memory at {metrics['batch_tokens']} tokens per "
                 f"batch ({metrics.get('batch_tokens_source', '')}; each worker saw {metrics.get('memory_gib', '?')} "
                 f"GiB free when it started): lower --batch-tokens (or --max-length, or --workers)")
-    lines = [line for line in text.splitlines() if line.strip()]
+    # The last line that says something: Ray's wrapped tracebacks can end in a bare `>` or `)`.
+    lines = [line.strip() for line in text.splitlines() if re.search(r"[A-Za-z]{3}", line)]
     return lines[-1] if lines else type(exc).__name__
