@@ -28,7 +28,8 @@ from pathlib import Path
 
 from distillery.student.engine_logs import engine_output_to, route_engine_logs
 from distillery.student.generation import Completion, Decoding, ThoughtTokenCaps
-from distillery.student.vllm_options import engine_options
+from distillery.student.vllm_options import (default_max_model_len, engine_options, finish_reason,
+                                              generated_tokens, sampling_params)
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,6 @@ class EngineLoad:
         self.peak_running = max(self.peak_running, running)
 
 
-def _finish_reason(reason: str | None) -> str | None:
-    """vLLM's reason as OpenAI names it: ``length``, else ``stop`` (EOS, a stop string, an abort)."""
-    if reason is None:
-        return None
-    return "length" if reason == "length" else "stop"
-
-
 class AsyncStudentEngine:
     """A causal student in vLLM's ``AsyncLLM``; call it from one event loop."""
 
@@ -81,7 +75,8 @@ class AsyncStudentEngine:
             from vllm.usage.usage_lib import UsageContext
             from vllm.v1.engine.async_llm import AsyncLLM
 
-            args = AsyncEngineArgs(model=str(model_dir), max_model_len=max_model_len or max_new_tokens + 1024,
+            args = AsyncEngineArgs(model=str(model_dir),
+                                   max_model_len=max_model_len or default_max_model_len(max_new_tokens),
                                    seed=0, **engine_options(torch.cuda.is_available()))
             self.engine = AsyncLLM.from_engine_args(args, usage_context=UsageContext.OPENAI_API_SERVER,
                                                     stat_loggers=[self._stat_logger])
@@ -114,18 +109,10 @@ class AsyncStudentEngine:
         return LoadRecorder()
 
     def _params(self, sampling: Decoding, streamed: bool):
-        from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind
 
-        return SamplingParams(n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p,
-                              seed=sampling.seed if sampling.temperature > 0 else None,
-                              max_tokens=sampling.max_new_tokens, stop=list(sampling.stop) or None,
-                              stop_token_ids=[self.eos] if self.eos is not None else None,
-                              output_kind=RequestOutputKind.DELTA if streamed else RequestOutputKind.FINAL_ONLY)
-
-    def _counted(self, token_ids: Sequence[int], finished: bool) -> int:
-        """Generated tokens, the closing EOS not counted (as every generator counts them)."""
-        return len(token_ids) - (1 if finished and token_ids and token_ids[-1] == self.eos else 0)
+        return sampling_params(sampling, self.eos, output_kind=RequestOutputKind.DELTA if streamed
+                               else RequestOutputKind.FINAL_ONLY)
 
     def _requests(self, ids: Sequence[int], sampling: Decoding, streamed: bool):
         from vllm.inputs import TokensPrompt
@@ -141,8 +128,8 @@ class AsyncStudentEngine:
         async for output in self._requests(ids, sampling, streamed=False):
             final = output
         return [Completion(text=c.text,  # vLLM already cut the stop string
-                           output_tokens=self._counted(c.token_ids, True),
-                           finish_reason=_finish_reason(c.finish_reason) or "stop")
+                           output_tokens=generated_tokens(c.token_ids, self.eos),
+                           finish_reason=finish_reason(c.finish_reason) or "stop")
                 for c in sorted(final.outputs, key=lambda c: c.index)]
 
     async def stream(self, ids: Sequence[int], sampling: Decoding) -> AsyncIterator[list[Delta]]:
@@ -152,8 +139,8 @@ class AsyncStudentEngine:
         if sampling.temperature <= 0 and sampling.n > 1:
             copies, sampling = sampling.n, replace(sampling, n=1)
         async for output in self._requests(ids, sampling, streamed=True):
-            deltas = [Delta(index=c.index, text=c.text, finish_reason=_finish_reason(c.finish_reason),
-                            tokens=self._counted(c.token_ids, c.finish_reason is not None))
+            deltas = [Delta(index=c.index, text=c.text, finish_reason=finish_reason(c.finish_reason),
+                            tokens=generated_tokens(c.token_ids, self.eos, c.finish_reason is not None))
                       for c in output.outputs if c.text or c.token_ids or c.finish_reason is not None]
             if deltas:
                 yield [replace(d, index=copy) for d in deltas for copy in range(copies)] if copies > 1 else deltas

@@ -37,7 +37,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from distillery.student.engine_logs import engine_output_to, route_engine_logs
 from distillery.student.thought_text import STOP, clean_thought, cut_at_stop, student_input
-from distillery.student.vllm_options import engine_options
+from distillery.student.vllm_options import (default_max_model_len, engine_options, finish_reason,
+                                              generated_tokens, sampling_params)
 
 BACKENDS = ("auto", "hf", "vllm")
 
@@ -306,8 +307,7 @@ class VLLMGenerator:
 
         # Its INFO lines go to a file (DISTILLERY_VERBOSE=1 / --verbose: to stderr); set before the import.
         self.log_file = route_engine_logs(os.environ.get("DISTILLERY_VERBOSE") == "1", "vllm")
-        # Room for a long question (GSM8K's longest is ~250 tokens) plus the thought.
-        max_model_len = max_model_len or max_new_tokens + 1024
+        max_model_len = max_model_len or default_max_model_len(max_new_tokens)
         with engine_output_to(self.log_file):
             from vllm import LLM
 
@@ -321,28 +321,18 @@ class VLLMGenerator:
         return generate_thoughts(self, requests)
 
     def complete(self, prompts: Sequence[Sequence[int]], sampling: Decoding) -> list[Completion]:
-        from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
         if sampling.temperature <= 0 and sampling.n > 1:  # n greedy continuations are one continuation n times
             once = self.complete(prompts, replace(sampling, n=1))
             return [c for c in once for _ in range(sampling.n)]
         eos = self.tokenizer.eos_token_id
-        params = SamplingParams(n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p,
-                                seed=sampling.seed if sampling.temperature > 0 else None,
-                                max_tokens=sampling.max_new_tokens, stop=list(sampling.stop) or None,
-                                stop_token_ids=[eos] if eos is not None else None)
-        outputs = self.engine.generate([TokensPrompt(prompt_token_ids=list(ids)) for ids in prompts], params,
-                                       use_tqdm=False)
-        completions = []
-        for output in outputs:
-            for completion in output.outputs:  # n per prompt, in order
-                ids = list(completion.token_ids)
-                completions.append(Completion(text=completion.text,  # vLLM already cut the stop string
-                                              output_tokens=len(ids) - (1 if ids and ids[-1] == eos else 0),
-                                              finish_reason="length" if completion.finish_reason == "length"
-                                              else "stop"))
-        return completions
+        outputs = self.engine.generate([TokensPrompt(prompt_token_ids=list(ids)) for ids in prompts],
+                                       sampling_params(sampling, eos), use_tqdm=False)
+        return [Completion(text=completion.text,  # vLLM already cut the stop string
+                           output_tokens=generated_tokens(list(completion.token_ids), eos),
+                           finish_reason=finish_reason(completion.finish_reason) or "stop")
+                for output in outputs for completion in output.outputs]  # n per prompt, in order
 
     def close(self) -> None:
         """Stop the engine-core process now (also on Ctrl-C): left to the garbage collector, it
