@@ -16,7 +16,11 @@ in the student prompt format (a PoT prompt), ``max_tokens`` 64, temperature 0, a
 request when the answer ends. Clients stop sending after ``--duration`` s and the requests in
 flight drain; throughput = completion tokens (and answers) / time from the first send to the last
 answer. Latency = send to last byte; TTFT = send to the first text. Any non-200 or a stream that
-does not end in ``[DONE]`` is an error.
+does not end in ``[DONE]`` is an error. Where the CPU went meanwhile: each process's CPU seconds
+over the load and drain (``/proc/PID/stat``), grouped by role (the model worker doing the forward
+passes, vLLM's engine core, the HTTP front: vLLM's API server or Ray Serve's proxy + ingress +
+model replica, Ray's own processes, this client) -- on a 2-core machine whatever the front and Ray
+take, the model worker does not get.
 
     .venv/bin/python benchmarks/serving_vs_engine.py [--clients 1,8,32,64] [--duration 60]
         [--targets vllm-server,distillery-vllm,distillery-hf]
@@ -123,6 +127,41 @@ async def drive(url: str, token: str | None, prompts: list[str], clients: int, d
             "ttft_p50_ms": ttft["p50_ms"], "ttft_p99_ms": ttft["p99_ms"]}
 
 
+# Roles by command line, first match wins (Ray names its workers ``ray::ACTOR``, vLLM its processes).
+CPU_ROLES = (("model worker", ("VLLM::Worker",)), ("engine core", ("VLLM::EngineCore",)),
+             ("vllm api server", ("vllm.entrypoints.openai.api_server",)),
+             ("serve model replica", ("StudentReplica",)), ("serve ingress", ("StudentAPI",)),
+             ("serve proxy", ("ray::ProxyActor",)), ("serve controller", ("ray::ServeController",)),
+             ("ray system", ("raylet", "gcs_server", "ray::", "dashboard", "log_monitor", "ray/_private")),
+             ("benchmark client", ("serving_vs_engine.py",)))
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks() -> dict[int, tuple[str, int]]:
+    """pid -> (role, user + system CPU ticks so far) of every process this user can read."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):  # ended meanwhile
+            continue
+        role = next((name for name, marks in CPU_ROLES if any(m in cmdline for m in marks)), "other")
+        found[int(entry.name)] = (role, int(fields[11]) + int(fields[12]))  # utime, stime
+    return found
+
+
+def cpu_seconds(before: dict[int, tuple[str, int]], after: dict[int, tuple[str, int]]) -> dict[str, float]:
+    """CPU seconds each role used between two :func:`cpu_ticks` (processes that ended meanwhile are
+    not counted; a new one counts from zero)."""
+    used: dict[str, float] = {}
+    for pid, (role, ticks) in after.items():
+        used[role] = used.get(role, 0.0) + (ticks - before.get(pid, (role, 0))[1]) / TICKS
+    return {role: round(seconds, 1) for role, seconds in sorted(used.items(), key=lambda kv: -kv[1]) if seconds >= 0.1}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -167,8 +206,10 @@ def measure(label: str, url: str, token: str | None, prompts: list[str], args) -
     asyncio.run(drive(url, token, prompts[:2], 2, 0.1, args.max_tokens, args.stream))  # warm: engine paths hot
     runs = []
     for clients in (int(c) for c in args.clients.split(",")):
+        before = cpu_ticks()
         run = {"target": label, "stream": args.stream,
                **asyncio.run(drive(url, token, prompts, clients, args.duration, args.max_tokens, args.stream))}
+        run["cpu_s"] = cpu_seconds(before, cpu_ticks())
         print(json.dumps(run), flush=True)
         runs.append(run)
     return runs
@@ -184,6 +225,18 @@ def table(runs: list[dict]) -> str:
         lines.append(f"| {r['target']} | {r['clients']} | {r['completion_tok_per_s']} | {r['requests_per_s']} | "
                      f"{r['p50_ms'] / 1000:.1f} s | {r['p99_ms'] / 1000:.1f} s | {r['ttft_p50_ms'] / 1000:.2f} s | "
                      f"{r['errors']} |")
+    return "\n".join(lines)
+
+
+def cpu_table(runs: list[dict]) -> str:
+    """Each run's CPU seconds by role, the model worker's share of the machine's first."""
+    roles = [name for name, _ in CPU_ROLES] + ["other"]
+    lines = ["| server | clients | wall s | " + " | ".join(roles) + " |", "|---|---|---|" + "---|" * len(roles)]
+    for r in runs:
+        if r.get("answered"):
+            wall = r["duration_s"] + r["drain_s"]
+            lines.append(f"| {r['target']} | {r['clients']} | {wall:.0f} | "
+                         + " | ".join(str(r["cpu_s"].get(role, 0)) for role in roles) + " |")
     return "\n".join(lines)
 
 
@@ -253,6 +306,7 @@ def main() -> None:
                 "p99": round(ours["p99_ms"] / plain["p99_ms"], 3)}
     print(json.dumps(report, indent=2))
     print(table(report["runs"]))
+    print(cpu_table(report["runs"]))
 
 
 if __name__ == "__main__":

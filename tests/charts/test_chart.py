@@ -647,6 +647,7 @@ def test_students_are_rayservices_built_by_app_builder_with_valid_serveconfig_ar
                 ref = env["DISTILLERY_TOKEN"]["valueFrom"]["secretKeyRef"]
                 assert ref["name"] == f"distillery-team-{args['team']}"
                 assert {name: env[name].get("value") for name in proxy.proxy_env()} == proxy.proxy_env()
+                assert env["RAY_worker_niceness"]["value"] == "0"  # the engine does not yield to the pod's others
             if args["num_gpus"]:
                 worker = cluster["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
                 assert worker["resources"]["limits"]["nvidia.com/gpu"] >= args["num_gpus"]

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from distillery.evaluation.scoring import ResultRow, score
+from tests.published_schemas import validate_output
 
 STATUSES = {"ok", "no_answer", "parse_error", "exec_error", "timeout", "resource_limit", "unsafe"}
 METHODS = ["cot", "pot", "eot", "etd", "etd-fallback"]
@@ -33,7 +34,8 @@ def test_smollm2_on_two_benchmarks(stack, smollm2, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "generating 12 thoughts (cot, pot, eot) for 4 problems with hf" in result.stderr
     summary = json.loads(result.stdout)
-    assert set(summary) == {"model", "results", "dataset"}
+    validate_output(summary, "eval-summary")
+    assert (summary["samples"], summary["temperature"]) == (0, None)  # every field, always: one shape
     assert summary["model"] == "smollm2-135m-instruct" and summary["dataset"] == "eval-smollm2-135m-instruct@1"
     results = [ResultRow.model_validate(r) for r in summary["results"]]
     assert [(r.benchmark, r.method) for r in results] == [(b, m) for b in ("gsm8k", "svamp") for m in METHODS]
@@ -102,6 +104,7 @@ def test_self_consistency_samples_are_generated_verified_and_scored(stack, smoll
     assert "generating 3 thoughts (cot, pot, eot) for 1 problems with hf + 2 sampled each at temperature 0.9" \
         in result.stderr
     summary = json.loads(result.stdout)
+    validate_output(summary, "eval-summary")
     assert (summary["samples"], summary["temperature"], summary["dataset"]) == (2, 0.9, "sc-smollm2@1")
     results = [ResultRow.model_validate(r) for r in summary["results"]]
     assert [r.method for r in results] == [
@@ -146,6 +149,7 @@ def test_score_grades_a_thoughts_file_with_the_verifier(stack, tmp_path):
     result = stack.cli("eval", "--score", str(path), "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
+    validate_output(summary, "score-summary")
     assert (summary["samples"], summary["problems"], summary["thoughts"]) == (2, 2, 18)
     cells = {(r["benchmark"], r["method"]): r["correct"] for r in summary["results"]}
     assert [m for (b, m) in cells if b == "gsm8k"] == [

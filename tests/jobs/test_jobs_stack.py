@@ -174,7 +174,9 @@ def test_cancel_stops_the_running_stage(stack):
 def test_a_stage_the_service_refuses_as_invalid_fails_at_once_with_its_cause(stack, tmp_path):
     """A base model deleted after the job was accepted: the train stage's driver reports the
     trainer's NOT_FOUND as not retryable -- one attempt, no backoff, and the job's error is the
-    cause in one line (the stage's log stays in `jobs logs`)."""
+    cause in one line (the stage's log stays in `jobs logs`). So does a training run the trainer
+    accepted that then failed from its input (no example fits in max_length): the trainer calls it
+    BAD_INPUT, and the stage is not retried -- unlike a dead worker."""
     home, env = stack
     checkpoint = tmp_path / "gone"
     checkpoint.mkdir()
@@ -184,14 +186,27 @@ def test_a_stage_the_service_refuses_as_invalid_fails_at_once_with_its_cause(sta
         with _client(home) as client:
             job = client.submit(spec(name="nobase", student={**TINY["student"], "base": base}))
             registry.delete(base)  # long before the train stage starts: the teacher stage comes first
+            # Every prompt is longer than 16 tokens: the workers find nothing to train on, at run time.
+            unfit = client.submit(spec(name="unfit", student={**TINY["student"], "max_length": 16,
+                                                               "max_failures": 0}))
             done = _wait_for(client, job.id, lambda j: j.state not in ("queued", "running"), timeout_s=300)
+            unfit_done = _wait_for(client, unfit.id, lambda j: j.state not in ("queued", "running"), timeout_s=600)
     train = _stage(done, "train")
     assert done.state == "failed" and (train.state, train.attempts) == ("failed", 1)
     assert train.error.startswith("train: INVALID_ARGUMENT: ") and "soon-gone@1 is deleted" in train.error, train.error
     assert done.error == f"stage train failed after 1 attempt: {train.error}" and "\n" not in done.error
     got = cli(env, "jobs", "get", job.id, ok=False)
     assert got.returncode == ExitCode.FAILED and "Traceback" not in got.stdout + got.stderr
+    assert cli(env, "jobs", "watch", job.id, ok=False).returncode == ExitCode.FAILED
     assert "soon-gone@1 is deleted" in cli(env, "jobs", "logs", job.id, "--stage", "train").stdout  # all of it
+
+    train = _stage(unfit_done, "train")
+    assert unfit_done.state == "failed" and (train.state, train.attempts) == ("failed", 1), unfit_done.error
+    assert train.error.startswith("trainer: job train-") and " failed (bad input): " in train.error, train.error
+    assert "no training examples" in train.error  # one attempt of the spec's 2: no retry, no backoff
+    assert unfit_done.error == f"stage train failed after 1 attempt: {train.error}" and "\n" not in unfit_done.error
+    for verb in ("get", "watch"):
+        assert cli(env, "jobs", verb, unfit.id, ok=False).returncode == ExitCode.FAILED
 
 
 @pytest.fixture(scope="module")
@@ -202,8 +217,9 @@ def alpha(stack):
 
 
 def test_a_spec_whose_references_do_not_resolve_is_refused_at_submit_naming_the_field(stack, alpha, tmp_path):
-    """Every registry reference of a spec is resolved at submit with the caller's token: a job
-    that could never succeed is refused at once (no stage, no retries), naming its field."""
+    """Every reference of a spec (datasets, models, the teacher pool) is resolved at submit with the
+    caller's token: a job that could never succeed is refused at once (no stage, no retries),
+    naming its field."""
     _, env = stack
     rows = tmp_path / "private.jsonl"
     rows.write_text(json.dumps({"id": "p1", "question": "What is 6 * 7?", "answer": 42.0}) + "\n")
@@ -219,6 +235,9 @@ def test_a_spec_whose_references_do_not_resolve_is_refused_at_submit_naming_the_
         ({"problems": {"dataset": private, "limit": 2}}, ExitCode.DENIED,
          f"problems.dataset: team alpha may not read '{private}'"),
         ({"problems": {"dataset": "public/gsm8k-train@99"}}, ExitCode.NOT_FOUND, "problems.dataset: no problems"),
+        # The teacher alone knows its operator's pools (this stack's: none); it is asked as alpha.
+        ({"teacher": {"backend": "openai", "pool": "nope"}}, ExitCode.NOT_FOUND,
+         "teacher.pool: no teacher pool 'nope' for team alpha; available: none"),
     ]
     started = time.monotonic()
     for changes, code, message in cases:

@@ -14,9 +14,9 @@ import pytest
 
 from distillery.cli.exit_codes import ExitCode
 from tests.conftest import listening_beyond_loopback, scrape_metrics
+from tests.published_schemas import validate_output
 
 CLI = Path(sys.executable).parent / "distillery"
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +123,7 @@ def test_import_benchmarks(home):
     _, env = home
     run(env, "up")
     imported = json.loads(run(env, "registry", "import-benchmarks", "--json").stdout)
+    validate_output(imported, "imported-benchmarks")
     assert {r["ref"].split("@")[0]: r["rows"] for r in imported} == {
         "gsm8k-train": 7473, "gsm8k-test": 1319, "svamp": 1000, "asdiv": 2084, "multiarith": 600}
     again = json.loads(run(env, "registry", "import-benchmarks", "--only", "svamp", "--json").stdout)
@@ -160,30 +161,24 @@ def test_benchmarks_are_public_read_only_and_a_teams_own_copy_comes_first(home, 
 
 
 
-def _validate(output, schema: str) -> None:
-    import jsonschema
-
-    jsonschema.validate(output, json.loads((REPO / "docs" / "schemas" / f"{schema}.schema.json").read_text()))
-
-
 def test_scripts_get_typed_json_pulls_to_stdout_and_the_token_they_gave(home, tmp_path):
     """What a script relies on: --json of real types that match the published schemas, `pull -o -`
     on stdout, `whoami`, `team ls`, and admin verbs that use the token given -- a team's token is
     refused (DENIED), never swapped for the stack's admin token."""
     _, env = home
     stack = json.loads(run(env, "up", "--json").stdout)
-    _validate(stack, "stack")
-    _validate(json.loads(run(env, "status").stdout), "stack")
+    validate_output(stack, "stack")
+    validate_output(json.loads(run(env, "status").stdout), "stack")
     rows = tmp_path / "rows.jsonl"
     rows.write_text("".join(json.dumps({"id": i, "thought_type": "pot", "text": f"ans = {i}"}) + "\n" for i in range(3)))
     pushed = json.loads(run(env, "registry", "push", "typed", str(rows), "--meta", "k=v", "--config",
                             '{"limit": 50, "seed": 0, "temperature": 0.5}', "--json").stdout)
-    _validate(pushed, "manifest")
+    validate_output(pushed, "manifest")
     assert pushed["rows"] == 3 and pushed["bytes"] == rows.stat().st_size and isinstance(pushed["version"], int)
     chain = json.loads(run(env, "registry", "lineage", pushed["ref"], "--json").stdout)
-    _validate(chain, "manifests")
+    validate_output(chain, "manifests")
     assert chain[0]["lineage"]["config"] == {"limit": 50, "seed": 0, "temperature": 0.5}  # not 50.0, 0.0
-    _validate(json.loads(run(env, "registry", "ls", "--json").stdout), "manifests")
+    validate_output(json.loads(run(env, "registry", "ls", "--json").stdout), "manifests")
 
     # pull -o -: the rows on stdout, no file named "-"
     pulled = subprocess.run([str(CLI), "registry", "pull", "typed", "-o", "-"], env=env, cwd=tmp_path,
@@ -191,13 +186,13 @@ def test_scripts_get_typed_json_pulls_to_stdout_and_the_token_they_gave(home, tm
     assert pulled.returncode == 0 and pulled.stdout == rows.read_text(), pulled.stderr
     assert not (tmp_path / "-").exists()
     as_json = json.loads(run(env, "registry", "pull", "typed", "-o", str(tmp_path / "o.jsonl"), "--json").stdout)
-    _validate(as_json, "pulled-dataset")
+    validate_output(as_json, "pulled-dataset")
     assert as_json["rows"] == 3
     assert run(env, "registry", "pull", "never-pushed", "-o", "-", ok=False).returncode == ExitCode.NOT_FOUND
 
     # whoami: the team and token id of the token in use
     mine = json.loads(run(env, "whoami", "--json").stdout)
-    _validate(mine, "whoami")
+    validate_output(mine, "whoami")
     current = next(t for t in json.loads(run(env, "team", "token", "list", "--json").stdout) if t["current"])
     assert (mine["team"], mine["token_id"], mine["admin"]) == ("default", current["id"], False)
     assert run(env, "whoami").stdout == f"team default token {current['id']}\n"
@@ -213,7 +208,7 @@ def test_scripts_get_typed_json_pulls_to_stdout_and_the_token_they_gave(home, tm
 
     # team ls: the admin's list of every team; a team token is refused
     teams = json.loads(run(env, "team", "ls", "--json").stdout)
-    _validate(teams, "teams")
+    validate_output(teams, "teams")
     by_name = {t["team"]: t for t in teams}
     assert {"default", "scripted"} <= set(by_name) and "sneaky" not in by_name
     assert by_name["scripted"]["active_tokens"] == 1 and by_name["scripted"]["created_at"]

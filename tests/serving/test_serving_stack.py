@@ -36,6 +36,7 @@ from distillery.serving.client import StudentClient, StudentError, StudentGrpcCl
 from distillery.verifier.records import ThoughtRecord
 from tests.conftest import listening_beyond_loopback, local_stack
 from tests.conftest import run_cli as cli
+from tests.published_schemas import validate_output
 
 QUESTION = "Tom has 3 boxes with 4 apples in each box. He eats 2 apples. How many apples are left?"
 MAX_NEW_TOKENS = 48
@@ -210,14 +211,17 @@ def test_bad_requests_get_a_400_naming_the_field(served, body, message):
 
 def test_cli_serve_ls_solve_and_rm_respect_teams(served):
     rows = json.loads(cli(served.env, "serve", "ls", "--json").stdout)
+    validate_output(rows, "deployments")
     [row] = [r for r in rows if r["name"] == "smol"]
     assert row["model"] == served.model and row["team"] == "default" and row["url"] == served.url
+    assert row["max_new_tokens"] == MAX_NEW_TOKENS and row["autoscaling"]["max_replicas"] == 2  # typed, not text
     other_env = {**served.env, "DISTILLERY_TOKEN": served.other_token}
     assert json.loads(cli(other_env, "serve", "ls", "--json").stdout) == []
     refused = cli(other_env, "serve", "rm", "smol", ok=False)
     assert refused.returncode != 0 and "belongs to another team" in refused.stderr
     out = json.loads(cli(served.env, "solve", QUESTION, "--name", "smol", "--methods", "cot",
                          "--strategy", "single", "--json").stdout)
+    validate_output(out, "solve")
     assert out["thoughts"][0]["type"] == "cot" and out["model"] == served.model
     printed = cli(served.env, "solve", QUESTION, "--endpoint", served.url, "--methods", "pot", "--samples", "1",
                   "--temperature", "0.9").stdout
@@ -575,6 +579,37 @@ def test_vllm_requests_join_the_engines_running_batch(served, vllm_served):
         _engine_gauge(served, "peak_running_requests", "smol-vllm")
     assert _engine_gauge(served, "kv_cache_usage", "smol-vllm") is not None
     assert _engine_gauge(served, "waiting_requests", "smol-vllm") is not None
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) of every process this user can read."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):  # ended meanwhile
+                continue
+            found[int(entry.name)] = (parent, cmdline)
+    return found
+
+
+def test_the_served_engine_runs_at_normal_priority_not_rays_worker_niceness(served, vllm_served):
+    """Ray starts workers at nice 15: the engine (the replica, vLLM's engine core and its model
+    worker) would yield the CPU to every other process of the machine. The stack's Ray head runs
+    them at nice 0."""
+    processes = _processes()
+    replicas = [pid for pid, (_, cmd) in processes.items() if cmd.startswith("ray::ServeReplica:smol-vllm:StudentReplica")]
+    assert replicas, "no model replica process for smol-vllm"
+    engine = set(replicas)
+    while True:  # the replica's descendants: vLLM's engine core and its worker
+        more = {pid for pid, (parent, _) in processes.items() if parent in engine} - engine
+        if not more:
+            break
+        engine |= more
+    assert any("VLLM::Worker" in processes[pid][1] for pid in engine), [processes[p][1][:60] for p in engine]
+    assert {pid: os.getpriority(os.PRIO_PROCESS, pid) for pid in engine} == {pid: 0 for pid in engine}
 
 
 @pytest.mark.parametrize("backend", ["vllm", "hf"])

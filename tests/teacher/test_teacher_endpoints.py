@@ -28,6 +28,9 @@ from distillery.teacher.pools import (AddressPolicy, EndpointRefused, TeacherSer
 from distillery.teacher.server import create_teacher_server
 from distillery.v1 import teacher_pb2 as pb
 from distillery.v1 import teacher_config_pb2 as teacher_config_pb
+from distillery.cli.exit_codes import ExitCode
+from tests.conftest import run_cli
+from tests.published_schemas import validate_output
 from tests.registry.conftest import ADMIN_TOKEN, registry_config, registry_server, s3_server  # noqa: F401
 
 PLATFORM_KEY = "sk-platform-3f9c1e7a5b"  # the operator's key: must reach the operator's pool only
@@ -286,6 +289,33 @@ def test_teams_pick_the_operators_pools_by_name(teachers, tokens, listeners):
     other_team = refused(teachers["locked"], tokens["beta"], pool="alpha-only")
     assert other_team.code() == grpc.StatusCode.PERMISSION_DENIED and "alpha-only" in other_team.details()
     assert attacker.requests == []
+
+
+def test_each_team_lists_the_pools_it_may_use_and_never_another_teams(teachers, tokens, tmp_path):
+    """`distillery teacher pools` (ListPools, with the caller's token): what a job's `pool` may
+    name, with the models each serves; a pool the operator gave to alpha only is not shown to beta."""
+    def pools(teacher: str, token: str, *flags: str, ok: bool = True):
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("DISTILLERY_")},
+               "DISTILLERY_HOME": str(tmp_path), "DISTILLERY_TEACHER": teachers[teacher], "DISTILLERY_TOKEN": token}
+        return run_cli(env, "teacher", "pools", *flags, ok=ok, timeout=60)
+
+    alpha = json.loads(pools("locked", tokens["alpha"], "--json").stdout)
+    validate_output(alpha, "teacher-pools")
+    assert alpha == {"pools": [
+        {"name": "house", "models": ["house-model", "house-large"], "restricted": False},
+        {"name": "alpha-only", "models": ["m"], "restricted": True},
+        {"name": "leaky", "models": ["m"], "restricted": False},
+        {"name": "huge", "models": ["m"], "restricted": False}], "team_endpoints": False}
+    beta = json.loads(pools("open", tokens["beta"], "--json").stdout)
+    assert [p["name"] for p in beta["pools"]] == ["house", "leaky", "huge"] and beta["team_endpoints"] is True
+    # The text form: one pool a line, its models; nothing of its URL or key.
+    text = pools("locked", tokens["alpha"])
+    assert text.stdout.splitlines()[:2] == ["house       house-model, house-large",
+                                            "alpha-only  m  (restricted to some teams)"]
+    assert "127.0.0.1" not in text.stdout + text.stderr and PLATFORM_KEY not in text.stdout + text.stderr
+    # Authenticated like every teacher call: an unknown token is refused, exit 5.
+    unknown = pools("locked", "not-a-token", "--json", ok=False)
+    assert unknown.returncode == ExitCode.DENIED and unknown.stdout == "", unknown.stderr
 
 
 def test_upstream_replies_never_reach_the_caller(teachers, tokens, listeners, registry_server, tmp_path):

@@ -19,6 +19,7 @@ import pytest
 
 from tests.conftest import CLI, local_stack
 from tests.conftest import run_cli as cli
+from tests.published_schemas import validate_output
 
 SMALL = ["--batch-tokens", "384", "--max-length", "192"]
 
@@ -40,6 +41,7 @@ STATUS_EXIT = {"JOB_STATE_QUEUED": 9, "JOB_STATE_RUNNING": 9, "JOB_STATE_SUCCEED
 def status(env, job_id, token: str | None = None) -> dict:
     result = cli(env, "trainer", "status", job_id, "--json", *(["--token", token] if token else []), ok=False)
     job = json.loads(result.stdout)
+    validate_output(job, "training-job")
     assert result.returncode == STATUS_EXIT[job["state"]], (job["state"], result.returncode, result.stderr)
     return job
 
@@ -235,11 +237,15 @@ def test_a_failed_training_job_exits_1_from_train_watch_and_status(stack, tmp_pa
                                             "text": f"{i} + 1 = 0", "correct": False}) + "\n" for i in range(4)))
     cli(env, "registry", "push", "all-wrong", str(rejected), "--stage", "teacher")
     train = cli(env, "train", "--dataset", "all-wrong@1", "--out", "never", "--workers", "1", "--max-steps", "1",
-                *SMALL, ok=False)
-    assert train.returncode == 1 and "failed: " in train.stderr and "no training examples" in train.stderr, \
-        train.stderr  # FAILED
+                "--max-failures", "0", *SMALL, ok=False)  # Ray Train would restart the workers for nothing
+    # The run failed from its input, and says so: the same job would fail again (nothing retries it).
+    assert train.returncode == 1 and "failed (bad input): " in train.stderr and \
+        "no training examples" in train.stderr, train.stderr  # FAILED
     job_id = train.stderr.split(":", 1)[0]
-    assert status(env, job_id)["state"] == "JOB_STATE_FAILED"  # `trainer status` exits 1 too
+    failed = status(env, job_id)  # `trainer status` exits 1 too
+    assert (failed["state"], failed["failure_kind"]) == ("JOB_STATE_FAILED", "FAILURE_KIND_BAD_INPUT"), failed
+    told = cli(env, "trainer", "status", job_id, ok=False)
+    assert told.returncode == 1 and f"trainer: job {job_id} failed (bad input): " in told.stdout, told.stdout
     assert cli(env, "trainer", "watch", job_id, ok=False).returncode == 1
 
 
@@ -268,7 +274,10 @@ def test_the_ray_adapter_and_the_local_launcher_train_the_same_student(stack, tm
               "--json", *SMALL]
     on_ray = json.loads(cli(env, "train", *common, "--out", "twin-ray", "--workers", "1").stdout)
     local = json.loads(cli(env, "train", *common, "--out", "twin-local", "--local", "--device", "cpu").stdout)
+    validate_output(on_ray, "training-job")
+    validate_output(local, "local-training")
     assert on_ray["state"] == "JOB_STATE_SUCCEEDED" and local["model"] == "default/twin-local@1"
+    assert on_ray["config"]["max_steps"] == 2 and on_ray["metrics"]["step"] == 2  # integers, not strings
     assert on_ray["metrics"]["first_loss"] == pytest.approx(local["metrics"]["first_loss"], rel=1e-4)
     assert on_ray["metrics"]["loss"] == pytest.approx(local["metrics"]["loss"], rel=1e-4)
     assert on_ray["metrics"]["first_loss"] != pytest.approx(on_ray["metrics"]["loss"], rel=1e-3)  # it trained
@@ -320,8 +329,12 @@ def test_defaults_fit_this_machine_on_the_full_annotations_etd_set(stack, tmp_pa
 def test_the_trainer_keeps_each_teams_job_history_across_down_and_up(stack):
     """Last in this module: it restarts the stack (same DISTILLERY_HOME)."""
     home, env = stack
-    before = {job["id"]: job for job in json.loads(cli(env, "trainer", "jobs", "--json").stdout)}
-    assert len(before) >= 3 and {"JOB_STATE_SUCCEEDED", "JOB_STATE_CANCELLED"} <= {j["state"] for j in before.values()}
+    listed = json.loads(cli(env, "trainer", "jobs", "--json").stdout)
+    validate_output(listed, "training-jobs")
+    before = {job["id"]: job for job in listed}
+    assert len(before) >= 3 and {"JOB_STATE_SUCCEEDED", "JOB_STATE_CANCELLED", "JOB_STATE_FAILED"} <= \
+        {j["state"] for j in before.values()}
+    assert "FAILURE_KIND_BAD_INPUT" in {j.get("failure_kind") for j in before.values()}  # kept across the restart
     subprocess.run([str(CLI), "down"], env=env, check=True, capture_output=True, timeout=120)
     subprocess.run([str(CLI), "up"], env=env, check=True, capture_output=True, timeout=240)
 
@@ -329,7 +342,8 @@ def test_the_trainer_keeps_each_teams_job_history_across_down_and_up(stack):
     assert after.keys() == before.keys()
     for job_id, job in before.items():
         kept = status(env, job_id)  # and `status` exits with the kept state
-        for name in ("state", "model", "error", "run", "last_checkpoint_step", "resumed_from_step", "config"):
+        for name in ("state", "model", "error", "failure_kind", "run", "last_checkpoint_step", "resumed_from_step",
+                     "config"):
             assert kept.get(name) == job.get(name), (name, kept.get(name), job.get(name))
         assert kept["metrics"].get("step") == job["metrics"].get("step")
     # A team sees only its own history.

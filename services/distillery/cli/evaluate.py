@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -16,6 +15,8 @@ import grpc
 from distillery.cli.connect import registry_address, rpc_failure, team_token
 from distillery.cli.exit_codes import CommandError, ExitCode
 from distillery.cli.flags import json_option, token_option
+from distillery.cli.json_shapes import EvalSummary, ScoreSummary
+from distillery.cli.output import echo_json
 from distillery.cli.registry import registry_option
 from distillery.student.model_refs import ModelNotFound
 
@@ -86,7 +87,7 @@ def eval_command(model, score_file, no_local_paths, benchmarks, methods, limit, 
         except grpc.RpcError as exc:
             raise rpc_failure("registry", exc) from None
     if as_json:
-        click.echo(json.dumps(report.summary()))
+        echo_json(EvalSummary.model_validate(report.summary()))
         return
     click.echo(f"{report.model}: {report.problems} problems, {report.thoughts} thoughts with {report.backend}, "
                f"{report.problems_per_s:.2f} problems/s, {report.thoughts_per_s:.2f} thoughts/s, "
@@ -110,7 +111,7 @@ def _score_file(path: str, verifier: str | None, token: str | None, as_json: boo
     with _verify_many(verifier, token) as verify_many:
         graded = grade(thoughts, verify_many)
     if as_json:
-        click.echo(json.dumps(graded.summary()))
+        echo_json(ScoreSummary.model_validate(graded.summary()))
         return
     click.echo(format_table(graded.results))
     comparison = compare_etd(graded.results)

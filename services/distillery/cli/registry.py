@@ -15,7 +15,7 @@ from distillery.cli.connect import admin_token as resolve_admin_token
 from distillery.cli.connect import registry_address, rpc_failure, team_token
 from distillery.cli.exit_codes import CommandError, ExitCode
 from distillery.cli.flags import json_option, metrics_port_option, start_metrics, token_option
-from distillery.cli.json_shapes import PulledDataset, PulledModel
+from distillery.cli.json_shapes import ImportedBenchmark, PulledDataset, PulledModel
 from distillery.cli.output import echo_json, message_dict, text_output
 from distillery.core.ports import PORTS
 
@@ -246,7 +246,7 @@ def import_benchmarks_command(data_dir, only, share, public, admin_token, regist
         results = import_benchmarks(client, names, data_dir_or_usage(data_dir), share=share,
                                     on_imported=None if as_json else say)
     if as_json:
-        click.echo(json.dumps(results))
+        echo_json([ImportedBenchmark.model_validate(result) for result in results])
 
 
 def data_dir_or_usage(data_dir: Path | None) -> Path:

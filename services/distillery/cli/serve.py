@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import click
@@ -11,7 +10,7 @@ import grpc
 from distillery.cli.connect import registry_address, rpc_failure, service_address, team_token
 from distillery.cli.exit_codes import CommandError, ExitCode, for_http_status
 from distillery.cli.flags import json_option, token_option
-from distillery.cli.json_shapes import Deployment
+from distillery.cli.json_shapes import Deployment, ServedDeployment
 from distillery.cli.output import echo_json
 from distillery.cli.registry import registry_option
 
@@ -199,16 +198,14 @@ def ls_command(all_teams, ray_address, http_host, http_port, grpc_port, registry
         raise click.UsageError("--all needs an admin token")
     address, endpoint = _cluster(ray_address, http_host, http_port, grpc_port)
     from distillery.serving.deploy import list_deployments
-    rows = list_deployments(address, None if all_teams else principal.team)
-    for row in rows:
-        row["url"] = endpoint.url(row["name"])
+    rows = [ServedDeployment.model_validate({**row, "url": endpoint.url(row["name"])})
+            for row in list_deployments(address, None if all_teams else principal.team)]
     if as_json:
-        click.echo(json.dumps(rows))
+        echo_json(rows)
         return
     for row in rows:
-        replicas = ", ".join(f"{n} {state.lower()}" for state, n in row["replicas"].items()) or "0 replicas"
-        click.echo(f"{row['name']:<20} {row['model']:<36} {row['team']:<12} {row['status']:<12} {replicas:<20} "
-                   f"{row['url']}")
+        replicas = ", ".join(f"{n} {state.lower()}" for state, n in row.replicas.items()) or "0 replicas"
+        click.echo(f"{row.name:<20} {row.model:<36} {row.team:<12} {row.status:<12} {replicas:<20} {row.url}")
 
 
 @serve_group.command("rm")
@@ -245,6 +242,7 @@ def rm_command(name, ray_address, http_host, http_port, grpc_port, registry, tok
 def solve_command(question, endpoint, name, methods, strategy, samples, temperature, token, as_json):
     """Ask a served student; prints the answer and each thought."""
     from distillery.serving.client import StudentClient, StudentError
+    from distillery.serving.solving import SolveResponse
     from distillery.stack.local import load_state
 
     local = endpoint is None
@@ -256,8 +254,8 @@ def solve_command(question, endpoint, name, methods, strategy, samples, temperat
         name = name or _only_deployment(token)
         endpoint = f"http://127.0.0.1:{state.ray_ports.serve_http}/{name}"
     try:
-        reply = StudentClient(endpoint, team_token(token)).solve(
-            question, [m.strip() for m in methods.split(",") if m.strip()], strategy, samples, temperature)
+        reply = SolveResponse.model_validate(StudentClient(endpoint, team_token(token)).solve(
+            question, [m.strip() for m in methods.split(",") if m.strip()], strategy, samples, temperature))
     except StudentError as exc:
         if local and exc.status == 404:  # Ray's own "no route" text means nothing to the caller
             raise CommandError(f"no deployment named {name!r}; {_deployments_sentence(token)}",
@@ -266,15 +264,15 @@ def solve_command(question, endpoint, name, methods, strategy, samples, temperat
     except OSError as exc:
         raise CommandError(f"{endpoint}: {exc}", ExitCode.UNAVAILABLE) from None
     if as_json:
-        click.echo(json.dumps(reply))
+        echo_json(reply)
         return
-    answer = "no answer" if reply["answer"] is None else f"{reply['answer']:g} (from {reply['method']})"
-    click.echo(f"answer: {answer}   [{reply['model']}, {reply['latency_ms']:.0f} ms]")
-    for thought in reply["thoughts"]:
-        result = f"{thought['answer']:g}" if thought["answer"] is not None else thought["error"] or "no answer"
-        sample = f" sample {thought['sample']}" if thought.get("sample", -1) >= 0 else ""
-        click.echo(f"\n--- {thought['type']}{sample}: {thought['status']} -> {result}")
-        click.echo(thought["text"])
+    answer = "no answer" if reply.answer is None else f"{reply.answer:g} (from {reply.method})"
+    click.echo(f"answer: {answer}   [{reply.model}, {reply.latency_ms:.0f} ms]")
+    for thought in reply.thoughts:
+        result = f"{thought.answer:g}" if thought.answer is not None else thought.error or "no answer"
+        sample = f" sample {thought.sample}" if thought.sample >= 0 else ""
+        click.echo(f"\n--- {thought.type}{sample}: {thought.status} -> {result}")
+        click.echo(thought.text)
 
 
 def _team_deployments(token: str | None) -> list[str]:

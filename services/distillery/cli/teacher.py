@@ -1,4 +1,4 @@
-"""``distillery teacher generate | serve``."""
+"""``distillery teacher generate | pools | serve``."""
 
 from __future__ import annotations
 
@@ -131,6 +131,32 @@ def progress_extras(progress, variants: int) -> str:
     if progress.contaminated:
         extras += f", {progress.contaminated} refused by the contamination guard"
     return extras
+
+
+@teacher_group.command("pools")
+@click.option("--teacher", "teacher", default=None, envvar="DISTILLERY_TEACHER", help="host:port (default: local stack).")
+@token_option
+@json_option
+def pools_command(teacher, token, as_json):
+    """The teacher pools your team may name (`--pool`, a job's `teacher.pool`) and the models each serves."""
+    from distillery.teacher.client import TeacherClient
+
+    with TeacherClient(service_address("teacher", teacher), team_token(token)) as client:
+        try:
+            offered = client.list_pools()
+        except grpc.RpcError as exc:
+            raise rpc_failure("teacher", exc) from None
+    if as_json:
+        echo_json(offered)
+        return
+    width = max((len(pool.name) for pool in offered.pools), default=0)
+    for pool in offered.pools:
+        restricted = "  (restricted to some teams)" if pool.restricted else ""
+        click.echo(f"{pool.name:<{width}}  {', '.join(pool.models)}{restricted}")
+    if not offered.pools:  # stderr: stdout stays one pool a line, for scripts
+        click.echo("no teacher pools for your team: the operator configured none", err=True)
+    if offered.team_endpoints:
+        click.echo("your team may also name its own OpenAI-compatible `endpoint`", err=True)
 
 
 @teacher_group.command("serve")

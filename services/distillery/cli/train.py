@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -10,11 +9,11 @@ import sys
 
 import click
 import grpc
-from google.protobuf import json_format
 
 from distillery.cli.connect import rpc_failure, service_address, team_token
 from distillery.cli.exit_codes import CommandError, ExitCode, for_job_state
 from distillery.cli.flags import json_option, metrics_port_option, start_metrics, token_option
+from distillery.cli.output import echo_json
 from distillery.cli.registry import registry_option
 from distillery.core.ports import PORTS
 
@@ -35,10 +34,6 @@ def _ask(trainer: str | None, token: str | None, method: str, *args):
             return getattr(client, method)(*args)
         except grpc.RpcError as exc:
             raise rpc_failure("trainer", exc) from None
-
-
-def _job_json(job) -> dict:
-    return json_format.MessageToDict(job, preserving_proto_field_name=True)
 
 
 def _state(job) -> str:
@@ -106,7 +101,7 @@ def _interrupt(signum, frame):
 def _ended(job, as_json: bool) -> None:
     """A followed job's end: the model's NAME@VERSION (or the job as JSON) and the exit code of its state."""
     if as_json:
-        click.echo(json.dumps(_job_json(job)))
+        echo_json(job)
     state = _state(job)
     if state == "succeeded":
         if not as_json:
@@ -115,7 +110,9 @@ def _ended(job, as_json: bool) -> None:
     if state == "cancelled" and job.last_checkpoint_step:
         raise CommandError(f"trainer: job {job.id} cancelled at step {job.last_checkpoint_step} after writing a "
                            "checkpoint there; run the same command again to resume from it", ExitCode.CANCELLED)
-    raise CommandError(f"trainer: job {job.id} {state}: {job.error}", for_job_state(state))
+    from distillery.trainer.client import ended_without_model
+
+    raise CommandError(ended_without_model(job), for_job_state(state))  # `failed (bad input): CAUSE`
 
 
 @click.command("train")
@@ -182,7 +179,7 @@ def train_command(dataset, base, no_local_paths, out, thought_types, workers, us
         except grpc.RpcError as exc:
             raise rpc_failure("trainer", exc) from None
         if detach:
-            click.echo(json.dumps(_job_json(job)) if as_json else job.id)
+            echo_json(job) if as_json else click.echo(job.id)
             return
         click.echo(f"{job.id}: training {out} on {dataset} (checkpoints in {job.run})", err=True)
         job = _follow_or_cancel(client, job.id, as_json)
@@ -255,7 +252,7 @@ def jobs_command(trainer, token, as_json):
     """Your team's jobs, oldest first (kept across restarts of the service)."""
     jobs = _ask(trainer, token, "list")
     if as_json:
-        click.echo(json.dumps([_job_json(j) for j in jobs]))
+        echo_json(jobs)
         return
     for job in jobs:
         click.echo(f"{_progress_line(job)}{'  -> ' + job.model if job.model else ''}")
@@ -271,13 +268,17 @@ def status_command(job_id, trainer, token, as_json):
     0 succeeded, 1 failed, 8 cancelled, 9 still queued or running."""
     job = _ask(trainer, token, "get", job_id)
     if as_json:
-        click.echo(json.dumps(_job_json(job)))
+        echo_json(job)
     else:
         click.echo(_progress_line(job))
         for worker in job.workers:
             click.echo(f"  worker {worker.rank}: pid {worker.pid} on {worker.node}")
-        if job.model or job.error:
-            click.echo(f"  {job.model or job.error}")
+        if job.model:
+            click.echo(f"  {job.model}")
+        elif job.error:
+            from distillery.trainer.client import ended_without_model
+
+            click.echo(f"  {ended_without_model(job)}")  # with the kind: whether the same job could succeed
     raise click.exceptions.Exit(int(for_job_state(_state(job))))
 
 

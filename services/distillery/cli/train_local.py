@@ -13,7 +13,6 @@ A cancel at the last step is simply the end: the model is registered.
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 
@@ -22,6 +21,8 @@ import grpc
 
 from distillery.cli.connect import registry_address, rpc_failure, team_token
 from distillery.cli.exit_codes import CommandError, ExitCode
+from distillery.cli.json_shapes import LocalTraining
+from distillery.cli.output import echo_json
 
 
 def train_locally(config, share: bool, registry: str | None, token: str | None, device: str | None,
@@ -66,7 +67,7 @@ def train_locally(config, share: bool, registry: str | None, token: str | None, 
     ref = register_model(config, config.dataset, run.model_dir, run.metrics, str(run_dir), registry_address=address,
                          token=token, share=share, launcher="local")
     if as_json:
-        click.echo(json.dumps({"model": ref, "steps": run.steps, "metrics": run.metrics, "run": str(run_dir)}))
+        echo_json(LocalTraining(model=ref, steps=run.steps, metrics=run.metrics, run=str(run_dir)))
     else:
         click.echo(ref.split("/", 1)[1])
 

@@ -14,8 +14,8 @@ A stage whose key has a stored result (from any job of the team) is *reused* whe
 is still in the registry. A failed attempt is retried after ``backoff_s`` (doubling) up to
 ``attempts`` tries when the failure is the infrastructure's (:mod:`distillery.jobs.failures`);
 one of the request's own (bad input, permission, not found) fails the job at once. The job's
-error is the cause in one line; the stage's log stays in ``jobs logs``. Every registry
-reference of a spec is resolved at submit, with the caller's token
+error is the cause in one line; the stage's log stays in ``jobs logs``. Every reference
+of a spec (datasets, models, the teacher pool) is resolved at submit, with the caller's token
 (:mod:`distillery.jobs.references`): a job that could never succeed is refused, naming its
 field. Team tokens are kept sealed (Fernet) in the records: a restarted controller needs them
 to go on acting for the team.
@@ -38,10 +38,11 @@ from distillery.jobs.errors import JobNotFound, QuotaExceeded
 from distillery.jobs.failures import attempts, one_line
 from distillery.jobs.plan import OUTPUT_FIELD, StagePlan, plan_stage, stage_outputs, stages_of
 from distillery.jobs.records import MAX_EVENTS, Event, JobRecord, StageRecord
-from distillery.jobs.references import check_references, spec_references
+from distillery.jobs.references import check_references, check_teacher_pool, spec_references
 from distillery.jobs.spec import JobSpec
 from distillery.jobs.store import JobStore
 from distillery.registry.client import RegistryClient
+from distillery.teacher.client import TeacherClient
 from distillery.v1 import jobs_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,9 @@ class Controller:
     def submit(self, team: str, token: str, spec: JobSpec) -> JobRecord:
         with RegistryClient(self.config.registry, token) as registry:  # as the caller: its reads only
             pinned = check_references(registry, team, spec_references(spec))
+        if spec.teacher.pool:  # only the teacher knows its operator's pools: asked as the caller too
+            with TeacherClient(self.config.teacher, token) as teacher:
+                check_teacher_pool(teacher, team, spec)
         problems = pinned["problems.dataset"]
         with self._changed:
             active = [JobSpec.model_validate(r.spec) for r in self._jobs.values() if r.team == team and r.active]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import grpc
 
+from distillery.v1 import trainer_pb2
+
 # Status codes that say the request itself is wrong: no other attempt can succeed.
 NOT_RETRYABLE = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
                            grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED,
@@ -18,6 +20,9 @@ NOT_RETRYABLE = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT
 # Python errors that come from the input, not the machine (a bad value, a missing key, a bad type).
 BAD_INPUT = (ValueError, LookupError, TypeError)
 MAX_CHARS = 400
+# How a training run the trainer accepted failed, when it was the job's own fault: the same job
+# fails the same way. Any other kind -- the infrastructure's, or one the trainer could not tell -- is retried.
+FINAL_TRAINING_FAILURES = frozenset({trainer_pb2.FAILURE_KIND_BAD_INPUT, trainer_pb2.FAILURE_KIND_OUT_OF_MEMORY})
 
 
 def one_line(text: str, limit: int = MAX_CHARS) -> str:
@@ -33,6 +38,12 @@ def classify(stage: str, exc: BaseException) -> tuple[str, bool]:
         code = exc.code()
         return one_line(f"{stage}: {code.name}: {exc.details()}"), code not in NOT_RETRYABLE
     return one_line(f"{stage}: {type(exc).__name__}: {exc}"), not isinstance(exc, BAD_INPUT)
+
+
+def training_retryable(kind: int) -> bool:
+    """Whether another attempt of a training job that failed this way (``TrainJob.failure_kind``, the
+    trainer's contract; a kind newer than this code is retried) could succeed."""
+    return kind not in FINAL_TRAINING_FAILURES
 
 
 def attempts(n: int) -> str:

@@ -1,12 +1,14 @@
-"""Every registry reference a job spec makes, checked at submit with the caller's token.
+"""Every reference a job spec makes, checked at submit with the caller's token.
 
-A job whose dataset or model does not exist (or that the team may not read) can never succeed:
-it is refused when submitted, naming the spec field (``student.base: no model 'nope' for team
-alpha``), instead of failing stage after stage. :func:`spec_references` is pure: what to look
-up; :func:`check_references` asks the registry (a client holding the caller's token).
+A job whose dataset or model does not exist (or that the team may not read), or whose teacher
+pool the team may not use, can never succeed: it is refused when submitted, naming the spec
+field (``student.base: no model 'nope' for team alpha``), instead of failing stage after stage.
 
-Not checked here: ``teacher.pool`` (the teacher service alone knows its operator's pools; a pool
-it does not know fails the teacher stage at once, without retries) and aliases (built in).
+Registry references: :func:`spec_references` is pure (what to look up); :func:`check_references`
+asks the registry (a client holding the caller's token). ``teacher.pool``: only the teacher
+service knows its operator's pools, so :func:`check_teacher_pool` asks it which ones the
+caller's team may use (``ListPools``, with the caller's token) and :func:`pool_refusal` (pure)
+checks the spec's pool and model against that list. Aliases are built in: never looked up.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from distillery.jobs.errors import InvalidJob, ReferenceDenied, ReferenceNotFoun
 from distillery.jobs.spec import JobSpec
 from distillery.registry.client import KIND_NOUNS, KINDS, WrongKind
 from distillery.student.models import ALIASES
+from distillery.teacher.config import available_pools
+from distillery.v1 import teacher_pb2
+
+LIST_POOLS_TIMEOUT_S = 10.0  # a submit waits this long for the teacher's answer, then fails UNAVAILABLE
 
 LOCAL_ENGINES = ("hf", "vllm")  # teacher backends that load `teacher.model` from the registry
 
@@ -76,3 +82,29 @@ def refusal(reference: Reference, team: str, exc: grpc.RpcError) -> ServiceError
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return InvalidJob(f"{reference.field}: {exc.details()}")
     return ServiceRefused(exc, reference.field)  # the registry unreachable or failing: its code stands
+
+
+def check_teacher_pool(teacher, team: str, spec: JobSpec) -> None:
+    """Refuse the spec's ``teacher.pool`` (set) when the caller's team cannot use it, or a
+    ``teacher.model`` it does not serve; ``teacher``: a TeacherClient holding the caller's token.
+    A teacher that does not answer refuses the submit with its code (UNAVAILABLE: try again)."""
+    try:
+        offered = teacher.list_pools(timeout=LIST_POOLS_TIMEOUT_S)
+    except grpc.RpcError as exc:
+        raise ServiceRefused(exc, "teacher.pool") from None
+    refused = pool_refusal(spec.teacher.pool, spec.teacher.model, team, offered)
+    if refused:
+        raise refused
+
+
+def pool_refusal(pool: str, model: str | None, team: str,
+                 offered: teacher_pb2.ListPoolsResponse) -> ServiceError | None:
+    """Why a job naming ``pool`` (and ``model``, None: the pool's first) cannot run for ``team``,
+    given the pools the teacher offers that team; None when it can. Pure."""
+    for info in offered.pools:
+        if info.name == pool:
+            if model and model not in info.models:
+                return InvalidJob(f"teacher.model: pool {pool!r} serves {', '.join(info.models)}, not {model!r}")
+            return None
+    return ReferenceNotFound(f"teacher.pool: no teacher pool {pool!r} for team {team}; "
+                             f"available: {available_pools(info.name for info in offered.pools)}")

@@ -24,7 +24,7 @@ import traceback
 import grpc
 
 from distillery.jobs.client import JobClient
-from distillery.jobs.failures import classify, one_line
+from distillery.jobs.failures import classify, one_line, training_retryable
 from distillery.v1 import jobs_pb2 as pb
 
 REPORT_FOR_S = 600.0  # how long a driver waits for a restarting controller to answer
@@ -54,7 +54,7 @@ def teacher_stage(request, token: str) -> pb.StageResult:
 
 
 def train_stage(request, token: str) -> pb.StageResult:
-    from distillery.trainer.client import TrainerClient
+    from distillery.trainer.client import TrainerClient, ended_without_model
     from distillery.v1 import trainer_pb2
 
     with TrainerClient(os.environ["DISTILLERY_TRAINER"], token) as trainer:
@@ -71,8 +71,8 @@ def train_stage(request, token: str) -> pb.StageResult:
         finally:
             signal.signal(signal.SIGTERM, previous)
     if job.state != trainer_pb2.JOB_STATE_SUCCEEDED:
-        state = trainer_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()
-        raise StageFailed(f"trainer: job {job.id} {state}: {job.error}", retryable=True)
+        # A run that failed from its own input (its data, its config, its batch size) fails again.
+        raise StageFailed(ended_without_model(job), retryable=training_retryable(job.failure_kind))
     return pb.StageResult(train=job)
 
 

@@ -17,3 +17,7 @@ class TeacherClient(ServiceClient):
 
     def generate(self, request: pb.GenerateRequest) -> Iterator[pb.GeneratedThought]:
         return self._stub.Generate(request, metadata=self._metadata)
+
+    def list_pools(self, timeout: float | None = None) -> pb.ListPoolsResponse:
+        """The pools the caller's team may name (and whether it may bring its own endpoint)."""
+        return self._stub.ListPools(pb.ListPoolsRequest(), metadata=self._metadata, timeout=timeout)

@@ -49,6 +49,12 @@ def check_guard_names(names) -> tuple[str, ...]:
     return names
 
 
+def available_pools(names) -> str:
+    """The tail of an unknown pool's refusal (by the teacher, or by the jobs controller at submit):
+    the names a team could have used."""
+    return ", ".join(names) or "none: the operator configured no pools for this team"
+
+
 def check_endpoint_url(url: str) -> str:
     """An http(s) base URL with a host and nothing that could smuggle credentials or a second target."""
     parts = urlsplit(url)

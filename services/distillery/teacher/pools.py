@@ -4,7 +4,9 @@ Teams share the teacher service, so a job must never choose a URL that receives 
 key, nor make the service call into the cluster for it (SSRF). The operator lists **pools** in
 the service's config (``distillery teacher serve --config FILE``, the chart's ``teacher.pools``):
 each a name, a base URL, the models it serves and where its key is (an env var or a file, read
-on every request so a rotated Secret takes effect; never echoed). Jobs pick a pool by name.
+on every request so a rotated Secret takes effect; never echoed). Jobs pick a pool by name; a
+pool may be given to some teams only (``teams``), and no other team is shown it
+(``ListPools``, ``distillery teacher pools``: :meth:`TeacherServiceConfig.pools_for`).
 
 A team may bring its **own endpoint** only if ``team_endpoints.enabled`` and the host passes
 ``allowed_hosts``; it is sent the key the team supplied with the job, or none -- never a pool's.
@@ -28,7 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from distillery.core.errors import field_errors
-from distillery.teacher.config import POOL_NAME, TeacherJobConfig, check_endpoint_url
+from distillery.teacher.config import POOL_NAME, TeacherJobConfig, available_pools, check_endpoint_url
 from distillery.teacher.errors import EndpointRefused, UnknownPool
 
 
@@ -62,6 +64,10 @@ class TeacherPool(HttpLimits):
             raise ValueError("give `api_key_env` or `api_key_file`, not both")
         return self
 
+    def open_to(self, team: str) -> bool:
+        """Whether ``team`` may use the pool."""
+        return not self.teams or team in self.teams
+
     def api_key(self) -> str | None:
         """Read at each request: a rotated Secret applies without a restart."""
         if self.api_key_file:
@@ -84,6 +90,10 @@ class TeamEndpoints(HttpLimits):
     max_retries: int = Field(2, ge=0, le=20)
     timeout_s: float = Field(120.0, gt=0, le=3600)
 
+    def open_to(self, team: str) -> bool:
+        """Whether ``team`` may name its own endpoint."""
+        return self.enabled and (not self.teams or team in self.teams)
+
 
 class TeacherServiceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -104,9 +114,13 @@ class TeacherServiceConfig(BaseModel):
         for pool in self.pools:
             if pool.name == name:
                 return pool
-        usable = [p.name for p in self.pools if not p.teams or (team is not None and team() in p.teams)]
-        available = ", ".join(usable) or "none: the operator configured no pools"
-        raise UnknownPool(f"pool: no teacher pool {name!r}; available: {available}")
+        # team() (a registry call) only when a pool is given to some teams
+        usable = [p for p in self.pools if not p.teams or (team is not None and p.open_to(team()))]
+        raise UnknownPool(f"pool: no teacher pool {name!r}; available: {available_pools(p.name for p in usable)}")
+
+    def pools_for(self, team: str) -> list[TeacherPool]:
+        """The pools ``team`` may use, in the operator's order: never one given to other teams only."""
+        return [pool for pool in self.pools if pool.open_to(team)]
 
 
 def load_service_config(path: Path | None) -> TeacherServiceConfig:

@@ -3,7 +3,7 @@
 Jobs run in the calling thread, with the caller's token (:mod:`distillery.teacher.running`); the
 failures and their codes are :mod:`distillery.teacher.errors`. HTTP teachers come from the
 operator's pools (or, if allowed, the team's own endpoint with the team's key):
-:mod:`distillery.teacher.pools`."""
+:mod:`distillery.teacher.pools`; ``ListPools`` tells a caller which of them its team may use."""
 
 from __future__ import annotations
 
@@ -53,6 +53,14 @@ def event_to_pb(event: JobProgress | JobResult) -> pb.TeacherJobEvent:
         variants=event.variants or ""))
 
 
+def pools_to_pb(service: TeacherServiceConfig, team: str) -> pb.ListPoolsResponse:
+    """What ``team`` may use of the operator's config: no URL, key or other team's pool."""
+    return pb.ListPoolsResponse(
+        pools=[pb.TeacherPoolInfo(name=pool.name, models=list(pool.models), restricted=bool(pool.teams))
+               for pool in service.pools_for(team)],
+        team_endpoints=service.team_endpoints.open_to(team))
+
+
 def problem_row(problem: pb.Problem) -> dict:
     row = {"id": problem.id, "question": problem.question, "rationale": problem.rationale,
            "equation": problem.equation}
@@ -87,3 +95,9 @@ class TeacherServicer(pb_grpc.TeacherServiceServicer):
             for thought in self.teacher.generate(config, token, backend, [problem_row(p) for p in request.problems]):
                 yield pb.GeneratedThought(problem_id=thought.problem_id, thought_type=thought.thought_type,
                                           sample_index=thought.sample_index, text=thought.text)
+
+    def ListPools(self, request: pb.ListPoolsRequest, context: grpc.ServicerContext) -> pb.ListPoolsResponse:
+        with answered_as_status(context):
+            token = bearer_token(context.invocation_metadata())
+            team = self.teacher.principals.principal(token).team
+            return pools_to_pb(self.teacher.service_config, team)

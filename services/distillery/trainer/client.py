@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from distillery.core.grpc_client import ServiceClient
 from distillery.core.pydantic_proto import to_message
+from distillery.trainer.job_records import FailureKind
 from distillery.trainer.trainer_config import TrainerConfig
 from distillery.v1 import trainer_config_pb2 as config_pb
 from distillery.v1 import trainer_pb2 as pb
@@ -32,3 +33,19 @@ class TrainerClient(ServiceClient):
 
     def cancel(self, job_id: str) -> pb.TrainJob:
         return self._stub.CancelJob(pb.JobRef(id=job_id), metadata=self._metadata)
+
+
+def failure_kind(job: pb.TrainJob) -> FailureKind:
+    """Why ``job`` failed, as the trainer's records name it (a kind newer than this client: unspecified)."""
+    try:
+        return FailureKind[pb.FailureKind.Name(job.failure_kind).removeprefix("FAILURE_KIND_")]
+    except (ValueError, KeyError):
+        return FailureKind.UNSPECIFIED
+
+
+def ended_without_model(job: pb.TrainJob) -> str:
+    """``trainer: job ID failed (bad input): CAUSE``: how a job that registered no model ended."""
+    state = pb.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()
+    kind = failure_kind(job)
+    told = f" ({kind.value.replace('_', ' ')})" if kind is not FailureKind.UNSPECIFIED else ""
+    return f"trainer: job {job.id} {state}{told}: {job.error}"

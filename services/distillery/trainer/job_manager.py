@@ -24,6 +24,7 @@ import ray
 from distillery.core.s3 import S3Config
 from distillery.registry.client import RegistryClient
 from distillery.trainer.errors import NoSuchJob
+from distillery.trainer.failures import failure_kind
 from distillery.trainer.job_records import (ACTIVE, CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL,
                                             TrainingJob, interrupted)
 from distillery.trainer.job_store import TrainerJobStore
@@ -161,7 +162,7 @@ class JobManager:
                 outcome = (CANCELLED, {"error": str(exc), "last_checkpoint": exc.step})
             except Exception as exc:  # the job failed; the service goes on
                 log.exception("training job %s failed", job.id)
-                outcome = (FAILED, {"error": _describe(exc, job.metrics)})
+                outcome = (FAILED, {"error": _describe(exc, job.metrics), "failure_kind": failure_kind(exc)})
             stop_polling.set()
             poller.join()
             self._drain(job)

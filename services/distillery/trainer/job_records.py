@@ -1,6 +1,6 @@
 """What the trainer service keeps of a job, and the JSON it is stored as. Pure.
 
-A record is the job's view (state, metrics, workers, checkpoint, model or error) and its
+A record is the job's view (state, metrics, workers, checkpoint, model or error and its kind) and its
 pinned config; never the caller's token, nor anything live (the monitor, watchers' versions).
 ``from_record`` reads records of older versions too: a missing field takes its default.
 """
@@ -10,12 +10,23 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from distillery.trainer.trainer_config import TrainerConfig
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
 ACTIVE = (QUEUED, RUNNING)
 TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
+
+
+class FailureKind(StrEnum):
+    """Why a FAILED job failed (:mod:`distillery.trainer.failures` tells them apart): whether the
+    same job could succeed if submitted again."""
+
+    UNSPECIFIED = ""  # not failed, or not told apart: callers treat it as the infrastructure's
+    INFRASTRUCTURE = "infrastructure"  # a worker, node, connection or service went away
+    BAD_INPUT = "bad_input"  # the dataset or the config: the same job fails the same way
+    OUT_OF_MEMORY = "out_of_memory"  # a step did not fit at the job's batch size
 
 
 @dataclass
@@ -34,6 +45,7 @@ class TrainingJob:
     last_checkpoint: int = 0
     model: str = ""
     error: str = ""
+    failure_kind: FailureKind = FailureKind.UNSPECIFIED  # a FAILED job's: whether the same job could succeed
     created_at: float = field(default_factory=time.time)
     finished_at: float = 0.0
     events_seen: int = 0
@@ -58,12 +70,21 @@ def from_record(record: dict) -> TrainingJob:
     values = {name: value for name, value in record.items() if name in known}
     values["config"] = TrainerConfig(**record["config"])
     values["workers"] = {int(worker["rank"]): worker for worker in record.get("workers", [])}
+    values["failure_kind"] = _kind(record.get("failure_kind", ""))
     return TrainingJob(token="", **values)
 
 
 def interrupted(job: TrainingJob, now: float) -> TrainingJob:
     """A job the service was running (or had queued) when it stopped: failed, saying how to go on."""
     where = f"its last checkpoint (step {job.last_checkpoint})" if job.last_checkpoint else "the start"
-    return dataclasses.replace(job, state=FAILED, finished_at=now,
+    return dataclasses.replace(job, state=FAILED, finished_at=now, failure_kind=FailureKind.INFRASTRUCTURE,
                                error=f"the trainer service stopped while this job was {job.state}: submit the same "
                                      f"job again to resume from {where}")
+
+
+def _kind(stored: str) -> FailureKind:
+    """A stored kind; one this version does not know (a newer service's) reads as unspecified."""
+    try:
+        return FailureKind(stored)
+    except ValueError:
+        return FailureKind.UNSPECIFIED

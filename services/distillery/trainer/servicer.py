@@ -13,7 +13,7 @@ from distillery.core.pydantic_proto import from_message, to_message
 from distillery.registry.principals import PrincipalCache
 from distillery.core.service_errors import answered_as_status
 from distillery.trainer.job_manager import JobManager
-from distillery.trainer.job_records import TERMINAL, TrainingJob
+from distillery.trainer.job_records import TERMINAL, FailureKind, TrainingJob
 from distillery.trainer.trainer_config import TrainerConfig
 from distillery.v1 import trainer_config_pb2 as config_pb
 from distillery.v1 import trainer_pb2 as pb
@@ -21,6 +21,7 @@ from distillery.v1 import trainer_pb2_grpc as pb_grpc
 
 STATES = {"queued": pb.JOB_STATE_QUEUED, "running": pb.JOB_STATE_RUNNING, "succeeded": pb.JOB_STATE_SUCCEEDED,
           "failed": pb.JOB_STATE_FAILED, "cancelled": pb.JOB_STATE_CANCELLED}
+FAILURE_KINDS = {kind: pb.FailureKind.Value(f"FAILURE_KIND_{kind.name}") for kind in FailureKind}
 # Every TrainMetrics field is filled from the job's view of the same name.
 METRIC_FIELDS = set(pb.TrainMetrics.DESCRIPTOR.fields_by_name)
 
@@ -32,7 +33,7 @@ def job_to_pb(job: TrainingJob) -> pb.TrainJob:
         last_checkpoint_step=job.last_checkpoint, resumed_from_step=job.resumed_from, restarts=job.restarts,
         workers=[pb.WorkerInfo(rank=w["rank"], pid=w["pid"], node=w["node"], resumed_from_step=w["resumed_from"])
                  for _, w in sorted(job.workers.items())],
-        model=job.model, error=job.error, created_at=job.created_at, finished_at=job.finished_at,
+        model=job.model, error=job.error, failure_kind=FAILURE_KINDS[job.failure_kind], created_at=job.created_at, finished_at=job.finished_at,
         config=to_message(job.config, config_pb.TrainerConfig))
 
 

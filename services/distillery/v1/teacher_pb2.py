@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from distillery.v1 import teacher_config_pb2 as distillery_dot_v1_dot_teacher__config__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x64istillery/v1/teacher.proto\x12\rdistillery.v1\x1a\"distillery/v1/teacher_config.proto\"c\n\nTeacherJob\x12/\n\x06\x63onfig\x18\x11 \x01(\x0b\x32\x1f.distillery.v1.TeacherJobConfig\x12\x18\n\x10\x65ndpoint_api_key\x18\r \x01(\tJ\x04\x08\x01\x10\rJ\x04\x08\x0e\x10\x11\"\xef\x03\n\x12TeacherJobProgress\x12\x16\n\x0eproblems_total\x18\x01 \x01(\x04\x12\x15\n\rproblems_done\x18\x02 \x01(\x04\x12\x11\n\tgenerated\x18\x03 \x01(\x04\x12\x12\n\nduplicates\x18\x04 \x01(\x04\x12\x41\n\x08\x61\x63\x63\x65pted\x18\x05 \x03(\x0b\x32/.distillery.v1.TeacherJobProgress.AcceptedEntry\x12\x41\n\x08rejected\x18\x06 \x03(\x0b\x32/.distillery.v1.TeacherJobProgress.RejectedEntry\x12\x15\n\routput_tokens\x18\x07 \x01(\x04\x12\x14\n\x0ctokens_per_s\x18\x08 \x01(\x01\x12\x11\n\telapsed_s\x18\t \x01(\x01\x12\x14\n\x0cresumed_from\x18\n \x01(\x04\x12\x15\n\rvariants_kept\x18\x0b \x01(\x04\x12\x18\n\x10variants_dropped\x18\x0c \x01(\x04\x12\x14\n\x0c\x63ontaminated\x18\r \x01(\x04\x1a/\n\rAcceptedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a/\n\rRejectedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\xc4\x01\n\x10TeacherJobResult\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x10\n\x08rejected\x18\x02 \x01(\t\x12G\n\ryield_by_type\x18\x03 \x03(\x0b\x32\x30.distillery.v1.TeacherJobResult.YieldByTypeEntry\x12\x10\n\x08variants\x18\x04 \x01(\t\x1a\x32\n\x10YieldByTypeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"w\n\x0fTeacherJobEvent\x12\x33\n\x08progress\x18\x01 \x01(\x0b\x32!.distillery.v1.TeacherJobProgress\x12/\n\x06result\x18\x02 \x01(\x0b\x32\x1f.distillery.v1.TeacherJobResult\"l\n\x07Problem\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08question\x18\x02 \x01(\t\x12\x13\n\x06\x61nswer\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x11\n\trationale\x18\x04 \x01(\t\x12\x10\n\x08\x65quation\x18\x05 \x01(\tB\t\n\x07_answer\"\x9d\x01\n\x0fGenerateRequest\x12(\n\x08problems\x18\x01 \x03(\x0b\x32\x16.distillery.v1.Problem\x12\x34\n\ngeneration\x18\x0c \x01(\x0b\x32 .distillery.v1.TeacherGeneration\x12\x18\n\x10\x65ndpoint_api_key\x18\t \x01(\tJ\x04\x08\x02\x10\tJ\x04\x08\n\x10\x0bJ\x04\x08\x0b\x10\x0c\"`\n\x10GeneratedThought\x12\x12\n\nproblem_id\x18\x01 \x01(\t\x12\x14\n\x0cthought_type\x18\x02 \x01(\t\x12\x14\n\x0csample_index\x18\x03 \x01(\r\x12\x0c\n\x04text\x18\x04 \x01(\t2\xa6\x01\n\x0eTeacherService\x12M\n\x08Generate\x12\x1e.distillery.v1.GenerateRequest\x1a\x1f.distillery.v1.GeneratedThought0\x01\x12\x45\n\x06RunJob\x12\x19.distillery.v1.TeacherJob\x1a\x1e.distillery.v1.TeacherJobEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x64istillery/v1/teacher.proto\x12\rdistillery.v1\x1a\"distillery/v1/teacher_config.proto\"\x12\n\x10ListPoolsRequest\"C\n\x0fTeacherPoolInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06models\x18\x02 \x03(\t\x12\x12\n\nrestricted\x18\x03 \x01(\x08\"Z\n\x11ListPoolsResponse\x12-\n\x05pools\x18\x01 \x03(\x0b\x32\x1e.distillery.v1.TeacherPoolInfo\x12\x16\n\x0eteam_endpoints\x18\x02 \x01(\x08\"c\n\nTeacherJob\x12/\n\x06\x63onfig\x18\x11 \x01(\x0b\x32\x1f.distillery.v1.TeacherJobConfig\x12\x18\n\x10\x65ndpoint_api_key\x18\r \x01(\tJ\x04\x08\x01\x10\rJ\x04\x08\x0e\x10\x11\"\xef\x03\n\x12TeacherJobProgress\x12\x16\n\x0eproblems_total\x18\x01 \x01(\x04\x12\x15\n\rproblems_done\x18\x02 \x01(\x04\x12\x11\n\tgenerated\x18\x03 \x01(\x04\x12\x12\n\nduplicates\x18\x04 \x01(\x04\x12\x41\n\x08\x61\x63\x63\x65pted\x18\x05 \x03(\x0b\x32/.distillery.v1.TeacherJobProgress.AcceptedEntry\x12\x41\n\x08rejected\x18\x06 \x03(\x0b\x32/.distillery.v1.TeacherJobProgress.RejectedEntry\x12\x15\n\routput_tokens\x18\x07 \x01(\x04\x12\x14\n\x0ctokens_per_s\x18\x08 \x01(\x01\x12\x11\n\telapsed_s\x18\t \x01(\x01\x12\x14\n\x0cresumed_from\x18\n \x01(\x04\x12\x15\n\rvariants_kept\x18\x0b \x01(\x04\x12\x18\n\x10variants_dropped\x18\x0c \x01(\x04\x12\x14\n\x0c\x63ontaminated\x18\r \x01(\x04\x1a/\n\rAcceptedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a/\n\rRejectedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\xc4\x01\n\x10TeacherJobResult\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x10\n\x08rejected\x18\x02 \x01(\t\x12G\n\ryield_by_type\x18\x03 \x03(\x0b\x32\x30.distillery.v1.TeacherJobResult.YieldByTypeEntry\x12\x10\n\x08variants\x18\x04 \x01(\t\x1a\x32\n\x10YieldByTypeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"w\n\x0fTeacherJobEvent\x12\x33\n\x08progress\x18\x01 \x01(\x0b\x32!.distillery.v1.TeacherJobProgress\x12/\n\x06result\x18\x02 \x01(\x0b\x32\x1f.distillery.v1.TeacherJobResult\"l\n\x07Problem\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08question\x18\x02 \x01(\t\x12\x13\n\x06\x61nswer\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x11\n\trationale\x18\x04 \x01(\t\x12\x10\n\x08\x65quation\x18\x05 \x01(\tB\t\n\x07_answer\"\x9d\x01\n\x0fGenerateRequest\x12(\n\x08problems\x18\x01 \x03(\x0b\x32\x16.distillery.v1.Problem\x12\x34\n\ngeneration\x18\x0c \x01(\x0b\x32 .distillery.v1.TeacherGeneration\x12\x18\n\x10\x65ndpoint_api_key\x18\t \x01(\tJ\x04\x08\x02\x10\tJ\x04\x08\n\x10\x0bJ\x04\x08\x0b\x10\x0c\"`\n\x10GeneratedThought\x12\x12\n\nproblem_id\x18\x01 \x01(\t\x12\x14\n\x0cthought_type\x18\x02 \x01(\t\x12\x14\n\x0csample_index\x18\x03 \x01(\r\x12\x0c\n\x04text\x18\x04 \x01(\t2\xf6\x01\n\x0eTeacherService\x12M\n\x08Generate\x12\x1e.distillery.v1.GenerateRequest\x1a\x1f.distillery.v1.GeneratedThought0\x01\x12\x45\n\x06RunJob\x12\x19.distillery.v1.TeacherJob\x1a\x1e.distillery.v1.TeacherJobEvent0\x01\x12N\n\tListPools\x12\x1f.distillery.v1.ListPoolsRequest\x1a .distillery.v1.ListPoolsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,26 +38,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TEACHERJOBPROGRESS_REJECTEDENTRY']._serialized_options = b'8\001'
   _globals['_TEACHERJOBRESULT_YIELDBYTYPEENTRY']._loaded_options = None
   _globals['_TEACHERJOBRESULT_YIELDBYTYPEENTRY']._serialized_options = b'8\001'
-  _globals['_TEACHERJOB']._serialized_start=82
-  _globals['_TEACHERJOB']._serialized_end=181
-  _globals['_TEACHERJOBPROGRESS']._serialized_start=184
-  _globals['_TEACHERJOBPROGRESS']._serialized_end=679
-  _globals['_TEACHERJOBPROGRESS_ACCEPTEDENTRY']._serialized_start=583
-  _globals['_TEACHERJOBPROGRESS_ACCEPTEDENTRY']._serialized_end=630
-  _globals['_TEACHERJOBPROGRESS_REJECTEDENTRY']._serialized_start=632
-  _globals['_TEACHERJOBPROGRESS_REJECTEDENTRY']._serialized_end=679
-  _globals['_TEACHERJOBRESULT']._serialized_start=682
-  _globals['_TEACHERJOBRESULT']._serialized_end=878
-  _globals['_TEACHERJOBRESULT_YIELDBYTYPEENTRY']._serialized_start=828
-  _globals['_TEACHERJOBRESULT_YIELDBYTYPEENTRY']._serialized_end=878
-  _globals['_TEACHERJOBEVENT']._serialized_start=880
-  _globals['_TEACHERJOBEVENT']._serialized_end=999
-  _globals['_PROBLEM']._serialized_start=1001
-  _globals['_PROBLEM']._serialized_end=1109
-  _globals['_GENERATEREQUEST']._serialized_start=1112
-  _globals['_GENERATEREQUEST']._serialized_end=1269
-  _globals['_GENERATEDTHOUGHT']._serialized_start=1271
-  _globals['_GENERATEDTHOUGHT']._serialized_end=1367
-  _globals['_TEACHERSERVICE']._serialized_start=1370
-  _globals['_TEACHERSERVICE']._serialized_end=1536
+  _globals['_LISTPOOLSREQUEST']._serialized_start=82
+  _globals['_LISTPOOLSREQUEST']._serialized_end=100
+  _globals['_TEACHERPOOLINFO']._serialized_start=102
+  _globals['_TEACHERPOOLINFO']._serialized_end=169
+  _globals['_LISTPOOLSRESPONSE']._serialized_start=171
+  _globals['_LISTPOOLSRESPONSE']._serialized_end=261
+  _globals['_TEACHERJOB']._serialized_start=263
+  _globals['_TEACHERJOB']._serialized_end=362
+  _globals['_TEACHERJOBPROGRESS']._serialized_start=365
+  _globals['_TEACHERJOBPROGRESS']._serialized_end=860
+  _globals['_TEACHERJOBPROGRESS_ACCEPTEDENTRY']._serialized_start=764
+  _globals['_TEACHERJOBPROGRESS_ACCEPTEDENTRY']._serialized_end=811
+  _globals['_TEACHERJOBPROGRESS_REJECTEDENTRY']._serialized_start=813
+  _globals['_TEACHERJOBPROGRESS_REJECTEDENTRY']._serialized_end=860
+  _globals['_TEACHERJOBRESULT']._serialized_start=863
+  _globals['_TEACHERJOBRESULT']._serialized_end=1059
+  _globals['_TEACHERJOBRESULT_YIELDBYTYPEENTRY']._serialized_start=1009
+  _globals['_TEACHERJOBRESULT_YIELDBYTYPEENTRY']._serialized_end=1059
+  _globals['_TEACHERJOBEVENT']._serialized_start=1061
+  _globals['_TEACHERJOBEVENT']._serialized_end=1180
+  _globals['_PROBLEM']._serialized_start=1182
+  _globals['_PROBLEM']._serialized_end=1290
+  _globals['_GENERATEREQUEST']._serialized_start=1293
+  _globals['_GENERATEREQUEST']._serialized_end=1450
+  _globals['_GENERATEDTHOUGHT']._serialized_start=1452
+  _globals['_GENERATEDTHOUGHT']._serialized_end=1548
+  _globals['_TEACHERSERVICE']._serialized_start=1551
+  _globals['_TEACHERSERVICE']._serialized_end=1797
 # @@protoc_insertion_point(module_scope)

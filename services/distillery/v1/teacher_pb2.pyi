@@ -7,6 +7,28 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ListPoolsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class TeacherPoolInfo(_message.Message):
+    __slots__ = ("name", "models", "restricted")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    RESTRICTED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    models: _containers.RepeatedScalarFieldContainer[str]
+    restricted: bool
+    def __init__(self, name: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., restricted: _Optional[bool] = ...) -> None: ...
+
+class ListPoolsResponse(_message.Message):
+    __slots__ = ("pools", "team_endpoints")
+    POOLS_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    pools: _containers.RepeatedCompositeFieldContainer[TeacherPoolInfo]
+    team_endpoints: bool
+    def __init__(self, pools: _Optional[_Iterable[_Union[TeacherPoolInfo, _Mapping]]] = ..., team_endpoints: _Optional[bool] = ...) -> None: ...
+
 class TeacherJob(_message.Message):
     __slots__ = ("config", "endpoint_api_key")
     CONFIG_FIELD_NUMBER: _ClassVar[int]

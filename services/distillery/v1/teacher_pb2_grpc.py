@@ -44,6 +44,11 @@ class TeacherServiceStub:
                 request_serializer=distillery_dot_v1_dot_teacher__pb2.TeacherJob.SerializeToString,
                 response_deserializer=distillery_dot_v1_dot_teacher__pb2.TeacherJobEvent.FromString,
                 _registered_method=True)
+        self.ListPools = channel.unary_unary(
+                '/distillery.v1.TeacherService/ListPools',
+                request_serializer=distillery_dot_v1_dot_teacher__pb2.ListPoolsRequest.SerializeToString,
+                response_deserializer=distillery_dot_v1_dot_teacher__pb2.ListPoolsResponse.FromString,
+                _registered_method=True)
 
 
 class TeacherServiceServicer:
@@ -66,6 +71,15 @@ class TeacherServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPools(self, request, context):
+        """What the caller's team may name as a job's `pool` (the operator's pools, each with the
+        models it serves) and whether it may bring its own `endpoint`. A pool the operator gave to
+        other teams only is not listed. The jobs controller asks this at submit, as the caller.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TeacherServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +92,11 @@ def add_TeacherServiceServicer_to_server(servicer, server):
                     servicer.RunJob,
                     request_deserializer=distillery_dot_v1_dot_teacher__pb2.TeacherJob.FromString,
                     response_serializer=distillery_dot_v1_dot_teacher__pb2.TeacherJobEvent.SerializeToString,
+            ),
+            'ListPools': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPools,
+                    request_deserializer=distillery_dot_v1_dot_teacher__pb2.ListPoolsRequest.FromString,
+                    response_serializer=distillery_dot_v1_dot_teacher__pb2.ListPoolsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +153,33 @@ class TeacherService:
             '/distillery.v1.TeacherService/RunJob',
             distillery_dot_v1_dot_teacher__pb2.TeacherJob.SerializeToString,
             distillery_dot_v1_dot_teacher__pb2.TeacherJobEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPools(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/distillery.v1.TeacherService/ListPools',
+            distillery_dot_v1_dot_teacher__pb2.ListPoolsRequest.SerializeToString,
+            distillery_dot_v1_dot_teacher__pb2.ListPoolsResponse.FromString,
             options,
             channel_credentials,
             insecure,

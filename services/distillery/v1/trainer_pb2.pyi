@@ -16,12 +16,23 @@ class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_STATE_SUCCEEDED: _ClassVar[JobState]
     JOB_STATE_FAILED: _ClassVar[JobState]
     JOB_STATE_CANCELLED: _ClassVar[JobState]
+
+class FailureKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FAILURE_KIND_UNSPECIFIED: _ClassVar[FailureKind]
+    FAILURE_KIND_INFRASTRUCTURE: _ClassVar[FailureKind]
+    FAILURE_KIND_BAD_INPUT: _ClassVar[FailureKind]
+    FAILURE_KIND_OUT_OF_MEMORY: _ClassVar[FailureKind]
 JOB_STATE_UNSPECIFIED: JobState
 JOB_STATE_QUEUED: JobState
 JOB_STATE_RUNNING: JobState
 JOB_STATE_SUCCEEDED: JobState
 JOB_STATE_FAILED: JobState
 JOB_STATE_CANCELLED: JobState
+FAILURE_KIND_UNSPECIFIED: FailureKind
+FAILURE_KIND_INFRASTRUCTURE: FailureKind
+FAILURE_KIND_BAD_INPUT: FailureKind
+FAILURE_KIND_OUT_OF_MEMORY: FailureKind
 
 class SubmitJobRequest(_message.Message):
     __slots__ = ("config", "share")
@@ -90,7 +101,7 @@ class TrainMetrics(_message.Message):
     def __init__(self, step: _Optional[int] = ..., total_steps: _Optional[int] = ..., epoch: _Optional[float] = ..., loss: _Optional[float] = ..., first_loss: _Optional[float] = ..., learning_rate: _Optional[float] = ..., tokens_per_s: _Optional[float] = ..., tokens_per_s_per_worker: _Optional[float] = ..., padding_waste: _Optional[float] = ..., examples_per_worker: _Optional[int] = ..., batch_tokens: _Optional[int] = ..., batch_tokens_source: _Optional[str] = ..., memory_gib: _Optional[float] = ...) -> None: ...
 
 class TrainJob(_message.Message):
-    __slots__ = ("id", "team", "state", "config", "run", "metrics", "last_checkpoint_step", "resumed_from_step", "restarts", "workers", "model", "error", "created_at", "finished_at")
+    __slots__ = ("id", "team", "state", "config", "run", "metrics", "last_checkpoint_step", "resumed_from_step", "restarts", "workers", "model", "error", "failure_kind", "created_at", "finished_at")
     ID_FIELD_NUMBER: _ClassVar[int]
     TEAM_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -103,6 +114,7 @@ class TrainJob(_message.Message):
     WORKERS_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_KIND_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
     id: str
@@ -117,6 +129,7 @@ class TrainJob(_message.Message):
     workers: _containers.RepeatedCompositeFieldContainer[WorkerInfo]
     model: str
     error: str
+    failure_kind: FailureKind
     created_at: float
     finished_at: float
-    def __init__(self, id: _Optional[str] = ..., team: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., config: _Optional[_Union[_trainer_config_pb2.TrainerConfig, _Mapping]] = ..., run: _Optional[str] = ..., metrics: _Optional[_Union[TrainMetrics, _Mapping]] = ..., last_checkpoint_step: _Optional[int] = ..., resumed_from_step: _Optional[int] = ..., restarts: _Optional[int] = ..., workers: _Optional[_Iterable[_Union[WorkerInfo, _Mapping]]] = ..., model: _Optional[str] = ..., error: _Optional[str] = ..., created_at: _Optional[float] = ..., finished_at: _Optional[float] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., team: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., config: _Optional[_Union[_trainer_config_pb2.TrainerConfig, _Mapping]] = ..., run: _Optional[str] = ..., metrics: _Optional[_Union[TrainMetrics, _Mapping]] = ..., last_checkpoint_step: _Optional[int] = ..., resumed_from_step: _Optional[int] = ..., restarts: _Optional[int] = ..., workers: _Optional[_Iterable[_Union[WorkerInfo, _Mapping]]] = ..., model: _Optional[str] = ..., error: _Optional[str] = ..., failure_kind: _Optional[_Union[FailureKind, str]] = ..., created_at: _Optional[float] = ..., finished_at: _Optional[float] = ...) -> None: ...
