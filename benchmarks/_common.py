@@ -22,7 +22,7 @@ def xot_records(thought_type: str) -> list[dict]:
 
 def percentiles(latencies_ms: list[float]) -> dict[str, float]:
     ordered = sorted(latencies_ms)
-    cut = statistics.quantiles(ordered, n=100, method="inclusive")
+    cut = statistics.quantiles(ordered * 2 if len(ordered) == 1 else ordered, n=100, method="inclusive")  # one: itself
     return {"p50_ms": round(cut[49], 2), "p99_ms": round(cut[98], 2), "max_ms": round(ordered[-1], 2)}
 
 

@@ -34,7 +34,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,6 +48,7 @@ from _common import SHARED_DATA, machine, percentiles  # noqa: E402
 
 from distillery.registry.benchmarks import load_benchmark  # noqa: E402
 from distillery.stack import local  # noqa: E402
+from distillery.stack.s3server import free_port  # noqa: E402
 from distillery.student.models import resolve_model  # noqa: E402
 from distillery.student.thought_text import student_input  # noqa: E402
 from distillery.student.vllm_options import engine_options  # noqa: E402
@@ -118,12 +118,12 @@ async def drive(url: str, token: str | None, prompts: list[str], clients: int, d
         return {"clients": clients, "answered": 0, "errors": len(errors), "error_samples": errors[:3]}
     elapsed = max(r["done"] for r in results) - start
     tokens = sum(r["tokens"] for r in results)
-    ttft = percentiles([r["ttft_ms"] for r in results] * (2 if len(results) == 1 else 1))
+    ttft = percentiles([r["ttft_ms"] for r in results])
     return {"clients": clients, "duration_s": duration_s, "answered": len(results), "errors": len(errors),
             "error_samples": errors[:3], "completion_tokens": tokens,
             "completion_tok_per_s": round(tokens / elapsed, 2), "requests_per_s": round(len(results) / elapsed, 3),
             "drain_s": round(elapsed - duration_s, 1),
-            **percentiles([r["latency_ms"] for r in results] * (2 if len(results) == 1 else 1)),
+            **percentiles([r["latency_ms"] for r in results]),
             "ttft_p50_ms": ttft["p50_ms"], "ttft_p99_ms": ttft["p99_ms"]}
 
 
@@ -160,12 +160,6 @@ def cpu_seconds(before: dict[int, tuple[str, int]], after: dict[int, tuple[str, 
     for pid, (role, ticks) in after.items():
         used[role] = used.get(role, 0.0) + (ticks - before.get(pid, (role, 0))[1]) / TICKS
     return {role: round(seconds, 1) for role, seconds in sorted(used.items(), key=lambda kv: -kv[1]) if seconds >= 0.1}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_vllm_server(model_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:

@@ -147,7 +147,7 @@ def test_stage_table_counts_tries_and_reads_an_ended_jobs_clock():
 
 
 def test_up_columns_fit_the_longest_key():
-    from distillery.cli.stack import columns
+    from distillery.cli.output import columns
 
     lines = columns([("registry", "127.0.0.1:1"), ("a-much-longer-endpoint", "127.0.0.1:2")]).splitlines()
     assert lines[0].index("127") == lines[1].index("127") == len("a-much-longer-endpoint") + 2

@@ -75,6 +75,13 @@ def for_job_state(state: str) -> ExitCode:
     return _BY_JOB_STATE.get(state.lower(), ExitCode.FAILED)
 
 
+def exit_with_state(state: str) -> None:
+    """End the command with a job's state as its exit code (returns only when it succeeded)."""
+    code = for_job_state(state)
+    if code != ExitCode.OK:
+        raise click.exceptions.Exit(int(code))
+
+
 class CommandError(click.ClickException):
     """``Error: MESSAGE`` on stderr and the exit code that says what kind of failure it was."""
 

@@ -11,7 +11,7 @@ import click
 import grpc
 
 from distillery.cli.connect import rpc_failure, service_address, team_token
-from distillery.cli.exit_codes import CommandError, ExitCode, for_job_state
+from distillery.cli.exit_codes import CommandError, ExitCode, exit_with_state, for_job_state
 from distillery.cli.flags import json_option, metrics_port_option, start_metrics, token_option
 from distillery.cli.output import echo_json
 from distillery.core.ports import PORTS
@@ -54,13 +54,6 @@ def _elapsed(stage, now: float) -> str:
 
 def _tries(attempts: int) -> str:
     return f"{attempts} {'try' if attempts == 1 else 'tries'}"
-
-
-def exit_with_state(job) -> None:
-    """End the command with the job's state as its exit code (0 only when it succeeded)."""
-    code = for_job_state(job.state)
-    if code != ExitCode.OK:
-        raise click.exceptions.Exit(int(code))
 
 
 def progress_line(job) -> str:
@@ -134,7 +127,7 @@ def submit_command(spec, watch_, jobs, token, as_json):
             raise rpc_failure("jobs", exc) from None
     echo_json(job) if as_json else click.echo(job.id)
     if watch_:
-        exit_with_state(job)
+        exit_with_state(job.state)
 
 
 @jobs_group.command("ls")
@@ -169,7 +162,7 @@ def get_command(job_id, jobs, token, as_json):
         click.echo(stage_table(job))
         if job.error:
             click.echo(f"error: {job.error}")
-    exit_with_state(job)
+    exit_with_state(job.state)
 
 
 @jobs_group.command("watch")
@@ -186,7 +179,7 @@ def watch_command(job_id, jobs, token, as_json):
         except grpc.RpcError as exc:
             raise rpc_failure("jobs", exc) from None
     echo_json(job) if as_json else click.echo(stage_table(job))
-    exit_with_state(job)
+    exit_with_state(job.state)
 
 
 @jobs_group.command("cancel")

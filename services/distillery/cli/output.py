@@ -56,8 +56,6 @@ def _typed_field(value: Any, field: FieldDescriptor) -> Any:
 
 def _typed_single(value: Any, field: FieldDescriptor) -> Any:
     if field.type == FieldDescriptor.TYPE_MESSAGE:
-        if field.message_type.full_name in FREE_FORM:
-            return _whole_numbers(value)
         return _typed_message(value, field.message_type)
     if field.type in INT64_TYPES and isinstance(value, str):
         return int(value)
@@ -96,6 +94,12 @@ def as_json(value: Any) -> Any:
 def echo_json(value: Any) -> None:
     """Print one ``--json`` output on stdout: one line, real types."""
     click.echo(json.dumps(as_json(value)))
+
+
+def columns(rows) -> str:
+    """``KEY  VALUE`` lines, the keys padded to the longest one (a long key keeps its column)."""
+    width = max((len(key) for key, _ in rows), default=0)
+    return "\n".join(f"{key:<{width}}  {value}" for key, value in rows)
 
 
 @contextlib.contextmanager

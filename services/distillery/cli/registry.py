@@ -332,9 +332,7 @@ def team_ls_command(registry, token, admin_token, as_json):
 @json_option
 def whoami_command(registry, token, as_json):
     """The team and token id of the token in use (--token / DISTILLERY_TOKEN, else the local stack's)."""
-    from distillery.registry.client import RegistryClient
-
-    with RegistryClient(registry_address(registry), team_token(token)) as client:
+    with _client(registry, token) as client:
         try:
             principal = client.whoami()
         except grpc.RpcError as exc:

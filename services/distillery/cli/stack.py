@@ -8,27 +8,22 @@ import click
 
 from distillery.cli.flags import json_option
 from distillery.cli.json_shapes import StackStatus
+from distillery.cli.output import columns, echo_json
 
 
 @click.command("up")
 @json_option
 def up_command(as_json: bool) -> None:
     """Start (or find running) the local stack: S3 server, Ray head and the services; print the endpoints."""
-    from distillery.stack.local import status, up
+    from distillery.stack.local import up
 
     up()
-    info = StackStatus.model_validate(status()).model_dump(mode="json")
+    info = _status()
     if as_json:
-        click.echo(json.dumps(info))
+        echo_json(info)
         return
     rows = [*info["endpoints"].items(), ("team", f"{info['default_team']} (token in {info['home']}/token)")]
     click.echo(columns(rows))
-
-
-def columns(rows) -> str:
-    """``KEY  VALUE`` lines, the keys padded to the longest one (a long endpoint name keeps its column)."""
-    width = max((len(key) for key, _ in rows), default=0)
-    return "\n".join(f"{key:<{width}}  {value}" for key, value in rows)
 
 
 @click.command("down")
@@ -42,6 +37,11 @@ def down_command() -> None:
 @click.command("status")
 def status_command() -> None:
     """The local stack's endpoints and processes, as JSON."""
+    click.echo(json.dumps(_status(), indent=2))
+
+
+def _status() -> dict:
+    """The local stack's status in its published shape (``StackStatus``)."""
     from distillery.stack.local import status
 
-    click.echo(json.dumps(StackStatus.model_validate(status()).model_dump(mode="json"), indent=2))
+    return StackStatus.model_validate(status()).model_dump(mode="json")

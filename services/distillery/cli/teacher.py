@@ -13,7 +13,7 @@ import grpc
 from distillery.cli.connect import rpc_failure, service_address, team_token
 from distillery.cli.flags import json_option, metrics_port_option, start_metrics, token_option
 from distillery.cli.json_shapes import TeacherJobOutput
-from distillery.cli.output import echo_json
+from distillery.cli.output import columns, echo_json
 from distillery.core.ports import PORTS
 
 
@@ -149,11 +149,11 @@ def pools_command(teacher, token, as_json):
     if as_json:
         echo_json(offered)
         return
-    width = max((len(pool.name) for pool in offered.pools), default=0)
-    for pool in offered.pools:
-        restricted = "  (restricted to some teams)" if pool.restricted else ""
-        click.echo(f"{pool.name:<{width}}  {', '.join(pool.models)}{restricted}")
-    if not offered.pools:  # stderr: stdout stays one pool a line, for scripts
+    rows = [(pool.name, ", ".join(pool.models) + ("  (restricted to some teams)" if pool.restricted else ""))
+            for pool in offered.pools]
+    if rows:
+        click.echo(columns(rows))
+    else:  # stderr: stdout stays one pool a line, for scripts
         click.echo("no teacher pools for your team: the operator configured none", err=True)
     if offered.team_endpoints:
         click.echo("your team may also name its own OpenAI-compatible `endpoint`", err=True)

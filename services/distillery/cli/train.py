@@ -11,7 +11,7 @@ import click
 import grpc
 
 from distillery.cli.connect import rpc_failure, service_address, team_token
-from distillery.cli.exit_codes import CommandError, ExitCode, for_job_state
+from distillery.cli.exit_codes import CommandError, ExitCode, exit_with_state, for_job_state
 from distillery.cli.flags import json_option, metrics_port_option, start_metrics, token_option
 from distillery.cli.output import echo_json
 from distillery.cli.registry import registry_option
@@ -279,7 +279,7 @@ def status_command(job_id, trainer, token, as_json):
             from distillery.trainer.client import ended_without_model
 
             click.echo(f"  {ended_without_model(job)}")  # with the kind: whether the same job could succeed
-    raise click.exceptions.Exit(int(for_job_state(_state(job))))
+    exit_with_state(_state(job))
 
 
 @trainer_group.command("watch")

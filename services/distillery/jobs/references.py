@@ -23,12 +23,10 @@ from distillery.jobs.errors import InvalidJob, ReferenceDenied, ReferenceNotFoun
 from distillery.jobs.spec import JobSpec
 from distillery.registry.client import KIND_NOUNS, KINDS, WrongKind
 from distillery.student.models import ALIASES
-from distillery.teacher.config import available_pools
+from distillery.teacher.config import LOCAL_BACKENDS, available_pools
 from distillery.v1 import teacher_pb2
 
 LIST_POOLS_TIMEOUT_S = 10.0  # a submit waits this long for the teacher's answer, then fails UNAVAILABLE
-
-LOCAL_ENGINES = ("hf", "vllm")  # teacher backends that load `teacher.model` from the registry
 
 
 @dataclass(frozen=True)
@@ -44,7 +42,7 @@ def spec_references(spec: JobSpec) -> list[Reference]:
     if spec.student.base not in ALIASES:
         refs.append(Reference("student.base", spec.student.base, "model"))
     teacher = spec.teacher
-    if teacher.backend in LOCAL_ENGINES and teacher.model and teacher.model not in ALIASES:
+    if teacher.backend in LOCAL_BACKENDS and teacher.model and teacher.model not in ALIASES:
         refs.append(Reference("teacher.model", teacher.model, "model"))
     refs += [Reference(f"teacher.contamination_guard[{i}]", name, "problems")
              for i, name in enumerate(teacher.contamination_guard)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -126,10 +127,8 @@ class TeamDirectory:
     def teams(self) -> list[tuple[str, str, list[TokenRecord]]]:
         """Every team by name: (team, created_at, its token records)."""
         by_team: dict[str, list[TokenRecord]] = {}
-        for obj in self.store.list(f"{layout.AUTH_PREFIX}tokens/"):
-            record = self._record(obj.key.rsplit("/", 1)[1].removesuffix(".json"))
-            if record is not None:
-                by_team.setdefault(record.team, []).append(record)
+        for record in self._records():
+            by_team.setdefault(record.team, []).append(record)
         teams = []
         for obj in self.store.list(f"{layout.AUTH_PREFIX}teams/"):
             data = json.loads(self.store.get(obj.key))
@@ -139,13 +138,14 @@ class TeamDirectory:
     def tokens(self, team: str) -> list[TokenRecord]:
         """Every token record of ``team``, revoked and expired ones included, oldest first."""
         self._check_team_exists(team)
-        records = []
+        return sorted((r for r in self._records() if r.team == team), key=lambda r: (r.created_at, r.token_hash))
+
+    def _records(self) -> Iterator[TokenRecord]:
+        """Every token record of every team (one listing of the token keys)."""
         for obj in self.store.list(f"{layout.AUTH_PREFIX}tokens/"):
-            token_hash = obj.key.rsplit("/", 1)[1].removesuffix(".json")
-            record = self._record(token_hash)
-            if record is not None and record.team == team:
-                records.append(record)
-        return sorted(records, key=lambda r: (r.created_at, r.token_hash))
+            record = self._record(obj.key.rsplit("/", 1)[1].removesuffix(".json"))
+            if record is not None:
+                yield record
 
     def find(self, team: str, token_id: str) -> TokenRecord:
         """The one token of ``team`` whose id starts with ``token_id``."""

@@ -12,7 +12,7 @@ with nothing of this in front of it.)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from ray import serve
 
@@ -23,13 +23,11 @@ from distillery.student.generation import Completion, Decoding, StudentGenerator
 class BatchedGenerator:
     """The async face of a synchronous generator: ``complete`` and ``stream`` like the async engine's."""
 
-    def __init__(self, generator: StudentGenerator, max_batch_size: int, batch_wait_timeout_s: float,
-                 on_tokens: Callable[[int], None]) -> None:
+    def __init__(self, generator: StudentGenerator, max_batch_size: int, batch_wait_timeout_s: float) -> None:
         self.generator = generator
         self.backend = generator.backend
         self.tokenizer = generator.tokenizer
         self.token_caps = generator.token_caps
-        self._on_tokens = on_tokens
         self._batch.set_max_batch_size(max_batch_size)
         self._batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
 
@@ -56,7 +54,6 @@ class BatchedGenerator:
             completions = self.generator.complete([jobs[i][0] for i in indices], sampling)
             for k, i in enumerate(indices):
                 results[i] = completions[k * sampling.n:(k + 1) * sampling.n]
-        self._on_tokens(sum(c.output_tokens for job in results for c in job))
         return results
 
     def close(self) -> None:

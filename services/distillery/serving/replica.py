@@ -58,8 +58,7 @@ class StudentReplica:
                                              on_load=self.metrics.engine_load)
         else:
             self.engine = BatchedGenerator(HFGenerator(model_dir, config.max_new_tokens, config.max_batch_size),
-                                           config.max_batch_size, config.batch_wait_timeout_s,
-                                           self.metrics.tokens)
+                                           config.max_batch_size, config.batch_wait_timeout_s)
         self.tokenizer = self.engine.tokenizer
         self.max_new_tokens = config.max_new_tokens
 
@@ -68,8 +67,7 @@ class StudentReplica:
 
     async def _generate(self, ids, sampling: Decoding) -> list[Completion]:
         completions = await self.engine.complete(ids, sampling)
-        if self.engine.backend == "vllm":  # the batcher counts its own batches' tokens
-            self.metrics.tokens(sum(c.output_tokens for c in completions))
+        self.metrics.tokens(sum(c.output_tokens for c in completions))
         return completions
 
     async def thought(self, question: str, thought_type: str) -> tuple[str, int]:
@@ -120,8 +118,7 @@ class StudentReplica:
         if error:
             return
         async for deltas in self.engine.stream(ids, replace(sampling, n=n)):
-            if self.engine.backend == "vllm":
-                self.metrics.tokens(sum(d.tokens for d in deltas))
+            self.metrics.tokens(sum(d.tokens for d in deltas))
             yield deltas
 
     async def check_health(self) -> None:

@@ -74,7 +74,8 @@ def check_endpoint_url(url: str) -> str:
 
 
 DEFAULT_MAX_TOKENS = 384
-_SAMPLING_DEFAULTS = {"temperature": 0.7, "top_p": 0.95, "max_tokens": DEFAULT_MAX_TOKENS}
+LOCAL_BACKENDS = ("hf", "vllm")  # teacher backends that load `model` from the registry
+SAMPLED_FIELDS = frozenset({"temperature", "top_p", "max_tokens"})  # what only a sampling teacher uses
 
 
 class Sampling(BaseModel):
@@ -98,7 +99,7 @@ class Sampling(BaseModel):
         # `max_tokens: null` (a job spec may say so) means the teacher's default: recorded as the
         # number, so a config's identity names it; a null is not a choice the caller made.
         if isinstance(data, dict):
-            data = {key: value for key, value in data.items() if value is not None or key not in _SAMPLING_DEFAULTS}
+            data = {key: value for key, value in data.items() if value is not None or key not in SAMPLED_FIELDS}
         return data
 
     def seed_only(self) -> "Sampling":
@@ -159,7 +160,7 @@ class TeacherGeneration(BaseModel):
     @classmethod
     def _tenant_reference(cls, value: str | None, info: ValidationInfo) -> str | None:
         # hf / vllm load it on a shared node: never a path (it could name another team's files).
-        if value is not None and info.data.get("backend") in ("hf", "vllm"):
+        if value is not None and info.data.get("backend") in LOCAL_BACKENDS:
             check_reference(value, None)
         return value
 
@@ -195,12 +196,12 @@ class TeacherGeneration(BaseModel):
                 self.model = DEFAULT_ANNOTATION_VERSION  # recorded: the job's identity names its format
             elif self.model not in ANNOTATION_VERSIONS:
                 raise ValueError(f"model: {annotation_version_error()}")
-            sampled = sorted(self.sampling.model_fields_set & {"temperature", "top_p", "max_tokens"})
+            sampled = sorted(self.sampling.model_fields_set & SAMPLED_FIELDS)
             if sampled:
                 raise ValueError(f"sampling.{sampled[0]}: the annotations teacher does not sample (only "
                                  "sampling.seed applies, to variants)")
             self.sampling = self.sampling.seed_only()  # recorded as it is used: no temperature
-        elif self.backend in ("hf", "vllm") and not self.model:
+        elif self.backend in LOCAL_BACKENDS and not self.model:
             raise ValueError(f"model: backend {self.backend!r} needs `model`")
         return self
 

@@ -28,7 +28,7 @@ import ray.exceptions
 
 from distillery.trainer.job_records import FailureKind
 from distillery.trainer.memory import TrainingOutOfMemory, is_out_of_memory
-from distillery.trainer.run import OOM_MARKS
+from distillery.trainer.run import killed_for_memory
 
 
 # Python errors of the input: a bad value, a missing key, a wrong type (as jobs/failures.py counts them).
@@ -77,8 +77,7 @@ def _names(error: BaseException) -> set[str]:
 
 
 def _out_of_memory(error: BaseException) -> bool:
-    return isinstance(error, (TrainingOutOfMemory, ray.exceptions.OutOfMemoryError)) or is_out_of_memory(error) or \
-        any(mark in str(error) for mark in OOM_MARKS)
+    return isinstance(error, TrainingOutOfMemory) or is_out_of_memory(error) or killed_for_memory(error)
 
 
 def _bad_input(error: BaseException) -> bool:
